@@ -1,0 +1,71 @@
+# The few commands people type. `make run` and `make test` do all setup on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+ASL_FILES := $(shell find statemachines tests -name '*.asl.json' 2>/dev/null)
+PIP_QUIET := --quiet --quiet --disable-pip-version-check
+
+.PHONY: run test lint typecheck static unit integration e2e bench build deploy validate clean
+
+# The project environment, rebuilt whenever pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml layers/common/requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_QUIET) --upgrade pip
+	$(BIN)/pip install $(PIP_QUIET) -e '.[dev]'
+	@touch $@
+
+# SAM CLI pins boto3[crt]; it lives in its own environment so it cannot change ours.
+$(SAM_VENV)/.installed:
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install $(PIP_QUIET) aws-sam-cli==$(SAM_CLI_VERSION)
+	@touch $@
+
+venv: $(BIN)/.installed
+
+run: $(BIN)/.installed ## start the local stack on 127.0.0.1 (Ctrl-C stops it)
+	$(BIN)/python -m batchops_local
+
+test: $(BIN)/.installed $(SAM_VENV)/.installed ## every static check and every test
+	$(MAKE) static
+	$(BIN)/pytest -q tests
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy layers/common/batchops client/batchops_client local/batchops_local functions
+
+static: lint typecheck validate
+	$(BIN)/lint-imports
+
+validate: $(BIN)/.installed $(SAM_VENV)/.installed ## template and state machine checks, then a build
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --template-file template.yaml
+	@for f in $(ASL_FILES); do echo "statelint $$f"; $(BIN)/statelint $$f || exit 1; done
+	$(MAKE) build
+
+unit: $(BIN)/.installed
+	$(BIN)/pytest -q tests/unit
+
+integration: $(BIN)/.installed
+	$(BIN)/pytest -q tests/integration
+
+e2e: $(BIN)/.installed
+	$(BIN)/pytest -q tests/e2e
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench
+
+build: $(SAM_VENV)/.installed ## sam build (offline: uses the local python3.11)
+	$(SAM) build --template-file template.yaml --build-dir .aws-sam/build --parallel --cached
+
+deploy: build ## first time: make deploy GUIDED=1 (sam deploy --guided)
+	$(SAM) deploy $(if $(GUIDED),--guided,) --template-file .aws-sam/build/template.yaml
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

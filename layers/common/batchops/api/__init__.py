@@ -1,0 +1,1 @@
+"""HTTP: resolver factory, one router module per surface, error mapping, auth context."""

@@ -1,0 +1,42 @@
+"""The REQUEST authorizer: `Authorization: Bearer <key>` -> an allow policy with the caller's context.
+
+A refusal raises `Exception("Unauthorized")`: API Gateway turns exactly that into its
+UNAUTHORIZED gateway response (401 with our error body). The policy allows every
+route of the stage, because API Gateway caches it per key for all routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerRequestEvent,
+    APIGatewayAuthorizerResponse,
+)
+
+from batchops.errors import UnauthorizedError
+from batchops.services import api_keys
+
+
+class Unauthorized(Exception):  # noqa: N818 - API Gateway matches the message, not the type
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")
+
+
+def authorize(event: dict[str, Any]) -> dict[str, Any]:
+    request = APIGatewayAuthorizerRequestEvent(event)
+    try:
+        caller = api_keys.authenticate(request.get_header_value("Authorization", case_sensitive=False))
+    except UnauthorizedError:
+        raise Unauthorized() from None
+    arn = request.parsed_arn
+    policy = APIGatewayAuthorizerResponse(
+        principal_id=caller.workspace_id,
+        region=arn.region,
+        aws_account_id=arn.aws_account_id,
+        api_id=arn.api_id,
+        stage=arn.stage,
+        context={"workspace_id": caller.workspace_id, "key_id": caller.key_id, "plan": caller.plan.value},
+    )
+    policy.allow_all_routes()
+    return policy.asdict()

@@ -1,0 +1,96 @@
+"""The one place where errors become HTTP responses with `{"error", "code", "details"}`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from batchops.errors import (
+    BadRequestError,
+    BatchopsError,
+    ConflictError,
+    IdempotencyInProgressError,
+    IdempotencyKeyReusedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    StorageError,
+    UnauthorizedError,
+    ValidationFailedError,
+)
+from batchops.models.validation import describe, field_path
+from batchops.observability import logger
+
+STATUS_BY_ERROR: dict[type[BatchopsError], int] = {
+    BadRequestError: 400,
+    UnauthorizedError: 401,
+    NotFoundError: 404,
+    ConflictError: 409,
+    IdempotencyInProgressError: 409,
+    PayloadTooLargeError: 413,
+    ValidationFailedError: 422,
+    IdempotencyKeyReusedError: 422,
+    RateLimitedError: 429,
+    StorageError: 503,
+}
+
+
+def error_body(message: str, code: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": message, "code": code}
+    if details:
+        body["details"] = details
+    return body
+
+
+def error_response(
+    status: int, message: str, code: str, details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps(error_body(message, code, details)),
+        headers=headers,
+    )
+
+
+def status_of(error: BatchopsError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def from_domain_error(error: BatchopsError) -> Response[str]:
+    headers = {"Retry-After": str(error.retry_after_seconds)} if isinstance(error, RateLimitedError) else None
+    return error_response(status_of(error), error.message, error.code, error.details, headers)
+
+
+def from_validation_error(error: RequestValidationError) -> Response[str]:
+    problems = list(error.errors())
+    if any(p.get("type") == "json_invalid" for p in problems):
+        return error_response(400, "Malformed JSON body", "MALFORMED_JSON")
+    details = []
+    for problem in problems:
+        # loc is ("body"|"query"|"path"|"header", field, ...): the first part only says where.
+        loc = list(problem.get("loc", ()))
+        name = field_path(loc[1:]) if len(loc) > 1 else field_path(loc)
+        details.append({"field": name, "error": describe(problem, field=name)})
+    return error_response(422, "Request validation failed", "VALIDATION_FAILED", details)
+
+
+def register_error_handlers(app: APIGatewayRestResolver) -> None:
+    app.exception_handler(BatchopsError)(from_domain_error)
+    app.exception_handler(RequestValidationError)(from_validation_error)
+
+    @app.not_found
+    def not_found(_: Exception) -> Response[str]:
+        return error_response(404, "Not found", "NOT_FOUND")
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response[str]:
+        # A server error is a bug: log it whole, tell the client nothing internal.
+        logger().exception("Unhandled error", extra={"error_type": type(error).__name__})
+        return error_response(500, "Internal server error", "INTERNAL_ERROR")

@@ -1,0 +1,55 @@
+"""`Idempotency-Key` on POST routes: a retried request gets the first response back."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+
+from batchops.api.context import current_caller
+from batchops.errors import ValidationFailedError
+from batchops.services import idempotency
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def _payload(app: APIGatewayRestResolver) -> Any:
+    # Validation already parsed the body, so compare parsed JSON: key order and spacing don't matter.
+    try:
+        return app.current_event.json_body
+    except ValueError:
+        return app.current_event.body
+
+
+def idempotent(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    key = app.current_event.get_header_value(HEADER, case_sensitive=False)
+    if key is None:
+        return next_middleware(app)
+    if not _VALID_KEY.match(key):
+        raise ValidationFailedError(
+            "Invalid Idempotency-Key",
+            code="INVALID_IDEMPOTENCY_KEY",
+            details=[{"field": HEADER, "error": "must be 1-255 visible ASCII characters"}],
+        )
+
+    def operation() -> dict[str, Any]:
+        response = next_middleware(app)
+        return {"status": response.status_code, "headers": dict(response.headers), "body": response.body}
+
+    event = app.current_event
+    result = idempotency.run_once(
+        workspace_id=current_caller().workspace_id,
+        scope=f"{event.http_method} {event.resource}",
+        key=key,
+        payload=_payload(app),
+        operation=operation,
+        lambda_context=app.lambda_context,
+    )
+    headers = dict(result["headers"])
+    if result.get(idempotency.REPLAYED):
+        headers[REPLAYED_HEADER] = "true"
+    return Response(status_code=result["status"], body=result["body"], headers=headers)

@@ -1,0 +1,88 @@
+"""Routes without auth: health, the OpenAPI document and its Swagger UI page."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+from aws_lambda_powertools.event_handler.openapi import swagger_ui
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+from pydantic import BaseModel
+
+from batchops.api.router import SurfaceRouter
+from batchops.settings import get_settings
+
+router = SurfaceRouter("System")
+
+TITLE = "batchops"
+DESCRIPTION = (
+    "Serverless batch operations. Every route but /v1/health, /openapi.json and /docs needs "
+    "`Authorization: Bearer <api key>`. Errors are `{\"error\", \"code\", \"details\"}`."
+)
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+    version: str
+    stage: str
+    time: str
+
+
+def _version() -> str:
+    try:
+        return metadata.version("batchops")
+    except metadata.PackageNotFoundError:  # on Lambda the layer is not an installed distribution
+        return "0.1.0"
+
+
+@router.get(
+    "/v1/health",
+    auth=False,
+    summary="Liveness check",
+    responses={200: {"description": "OK", "content": {"application/json": {"model": Health}}}},
+)
+def health() -> dict[str, Any]:
+    return Health(
+        status="ok", service=TITLE, version=_version(), stage=get_settings().stage, time=datetime.now(UTC).isoformat()
+    ).model_dump()
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> str:
+    """The document for every route in the route table, built once per container."""
+    from batchops.api.resolver import SECURITY_SCHEME, build_resolver
+    from batchops.api.routes import route_table
+
+    return build_resolver(route_table()).get_openapi_json_schema(
+        title=TITLE,
+        version=_version(),
+        description=DESCRIPTION,
+        servers=[Server(url="/")],
+        security_schemes={SECURITY_SCHEME: HTTPBearer(description="An API key: `bo_...`")},
+    )
+
+
+@router.get("/openapi.json", auth=False, include_in_schema=False)
+def openapi_json() -> Response[str]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
+
+
+@router.get("/docs", auth=False, include_in_schema=False)
+def docs() -> Response[str]:
+    # Swagger UI's script and styles ship inside Powertools: the page works with no CDN.
+    assets = Path(swagger_ui.__file__).parent
+    html = generate_swagger_html(
+        openapi_document().replace("</", "<\\/"),
+        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        "",
+        None,
+    )
+    return Response(status_code=200, content_type="text/html", body=html)

@@ -1,0 +1,101 @@
+"""Batched DynamoDB reads and writes that lose nothing.
+
+BatchWriteItem and BatchGetItem may hand back part of a request as
+`UnprocessedItems` / `UnprocessedKeys`; those are retried with exponential
+backoff and full jitter. Whatever is still unwritten after the last attempt is
+returned to the caller by index, so it can be reported per item, never dropped.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from batchops.dal import clients
+from batchops.dal.items import serialize
+from batchops.errors import StorageError
+
+WRITE_CHUNK = 25  # BatchWriteItem's limit
+GET_CHUNK = 100  # BatchGetItem's limit
+MAX_WORKERS = 4  # bounded fan-out: a 1,000-item write is 40 calls, 4 at a time
+BASE_DELAY = 0.05
+MAX_DELAY = 2.0
+
+Sleep = Callable[[float], None]
+
+
+def _backoff(attempt: int) -> float:
+    return random.uniform(0, min(MAX_DELAY, BASE_DELAY * 2**attempt))  # noqa: S311 - jitter, not crypto
+
+
+def _key_of(item: dict[str, Any], key_attrs: Sequence[str]) -> tuple[str, ...]:
+    return tuple(str(next(iter(item[a].values()))) for a in key_attrs)
+
+
+def put_items(
+    table: str,
+    items: Sequence[dict[str, Any]],
+    *,
+    key_attrs: Sequence[str] = ("pk", "sk"),
+    max_attempts: int = 8,
+    sleep: Sleep = time.sleep,
+) -> list[int]:
+    """Write plain-Python items; return the indexes of those that could not be written."""
+    typed = [serialize(i) for i in items]
+    chunks = [list(range(n, min(n + WRITE_CHUNK, len(typed)))) for n in range(0, len(typed), WRITE_CHUNK)]
+
+    def write_chunk(indexes: list[int]) -> list[int]:
+        by_key = {_key_of(typed[i], key_attrs): i for i in indexes}
+        pending = [{"PutRequest": {"Item": typed[i]}} for i in indexes]
+        for attempt in range(max_attempts):
+            if attempt:
+                sleep(_backoff(attempt))
+            try:
+                response = clients.dynamodb().batch_write_item(RequestItems={table: pending})
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") == "ValidationException":
+                    raise
+                continue  # throttled or transient after botocore's own retries: try again
+            pending = response.get("UnprocessedItems", {}).get(table, [])
+            if not pending:
+                return []
+        return sorted(by_key[_key_of(p["PutRequest"]["Item"], key_attrs)] for p in pending)
+
+    if len(chunks) <= 1:
+        return write_chunk(chunks[0]) if chunks else []
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(chunks))) as pool:
+        return sorted(i for failed in pool.map(write_chunk, chunks) for i in failed)
+
+
+def get_items(
+    table: str,
+    keys: Sequence[dict[str, str]],
+    *,
+    projection: str | None = None,
+    max_attempts: int = 8,
+    sleep: Sleep = time.sleep,
+) -> list[dict[str, Any]]:
+    """Read items by key (strongly consistent); typed items in no particular order."""
+    found: list[dict[str, Any]] = []
+    typed_keys = [serialize(k) for k in keys]
+    for start in range(0, len(typed_keys), GET_CHUNK):
+        request: dict[str, Any] = {"Keys": typed_keys[start : start + GET_CHUNK], "ConsistentRead": True}
+        if projection:
+            request["ProjectionExpression"] = projection
+        for attempt in range(max_attempts):
+            if attempt:
+                sleep(_backoff(attempt))
+            response = clients.dynamodb().batch_get_item(RequestItems={table: request})
+            found.extend(response.get("Responses", {}).get(table, []))
+            unprocessed = response.get("UnprocessedKeys", {}).get(table)
+            if not unprocessed:
+                break
+            request = unprocessed
+        else:
+            raise StorageError(f"Could not read all keys from {table} after retries")
+    return found

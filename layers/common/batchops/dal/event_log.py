@@ -1,0 +1,76 @@
+"""Event-log entries: one item per entry, listed per batch through gsi1 in time order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from batchops.dal import batch, clients, keys
+from batchops.dal.items import deserialize, serialize
+from batchops.errors import ConflictError
+from batchops.models.event_log import StoredEvent
+
+_ENTRY_FIELDS = set(StoredEvent.model_fields)
+
+
+class EventLogRepository:
+    def __init__(self, table: str, *, max_write_attempts: int = 8):
+        self.table = table
+        self.max_write_attempts = max_write_attempts
+
+    def _item(self, workspace_id: str, event: StoredEvent) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            **keys.event_entry(workspace_id, event.executionId),
+            **event.model_dump(mode="json", exclude_none=True),
+            "type": "event",
+        }
+        if event.batchId is not None:
+            item["gsi1pk"] = keys.event_batch(workspace_id, event.batchId)
+            item["gsi1sk"] = keys.event_batch_sort(event.timestamp, event.executionId)
+        return item
+
+    def existing_execution_ids(self, workspace_id: str, execution_ids: Sequence[str]) -> set[str]:
+        found = batch.get_items(
+            self.table,
+            [keys.event_entry(workspace_id, e) for e in dict.fromkeys(execution_ids)],
+            projection="executionId",
+        )
+        return {deserialize(i)["executionId"] for i in found}
+
+    def put_many(self, workspace_id: str, events: Sequence[StoredEvent]) -> list[int]:
+        """BatchWriteItem in chunks of 25; returns indexes that could not be written."""
+        return batch.put_items(
+            self.table, [self._item(workspace_id, e) for e in events], max_attempts=self.max_write_attempts
+        )
+
+    def put_one(self, workspace_id: str, event: StoredEvent) -> None:
+        """A single entry can afford a conditional write, which closes the duplicate race exactly."""
+        try:
+            clients.dynamodb().put_item(
+                TableName=self.table,
+                Item=serialize(self._item(workspace_id, event)),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConflictError(
+                    f"executionId {event.executionId} already exists", code="DUPLICATE_EXECUTION_ID"
+                ) from None
+            raise
+
+    def batch_events(self, workspace_id: str, batch_id: str) -> list[StoredEvent]:
+        """Every entry of a batch, oldest first."""
+        events: list[StoredEvent] = []
+        paginator = clients.dynamodb().get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": keys.event_batch(workspace_id, batch_id)}},
+        ):
+            for raw in page.get("Items", []):
+                item = deserialize(raw)
+                events.append(StoredEvent.model_validate({k: v for k, v in item.items() if k in _ENTRY_FIELDS}))
+        return events

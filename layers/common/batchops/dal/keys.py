@@ -1,0 +1,46 @@
+"""Every DynamoDB key batchops writes, built in one place.
+
+Every partition key of tenant data starts with `WS#<workspace>`, so a lookup with
+another workspace's id cannot find anything. The one exception is the API key
+lookup item, found by the key's hash before the workspace is known; it holds
+only the hash, ids and timestamps.
+"""
+
+from __future__ import annotations
+
+KeyDict = dict[str, str]
+
+
+def workspace_prefix(workspace_id: str) -> str:
+    if "#" in workspace_id or not workspace_id:
+        raise ValueError("workspace id must be non-empty and must not contain '#'")
+    return f"WS#{workspace_id}"
+
+
+def workspace(workspace_id: str) -> KeyDict:
+    return {"pk": workspace_prefix(workspace_id), "sk": "WORKSPACE"}
+
+
+def api_key(key_hash: str) -> KeyDict:
+    return {"pk": f"APIKEY#{key_hash}", "sk": "APIKEY"}
+
+
+def api_keys_of_workspace(workspace_id: str) -> str:
+    """gsi1pk listing a workspace's keys."""
+    return f"{workspace_prefix(workspace_id)}#APIKEYS"
+
+
+def event_entry(workspace_id: str, execution_id: str) -> KeyDict:
+    # Keyed by executionId: the id is unique per workspace by construction, and an
+    # entry is one item (one write, nothing to keep consistent).
+    return {"pk": f"{workspace_prefix(workspace_id)}#EXEC#{execution_id}", "sk": "ENTRY"}
+
+
+def event_batch(workspace_id: str, batch_id: str) -> str:
+    """gsi1pk of the entries of one event-log batch."""
+    return f"{workspace_prefix(workspace_id)}#EVTBATCH#{batch_id}"
+
+
+def event_batch_sort(timestamp: str, execution_id: str) -> str:
+    """gsi1sk: timestamps are fixed-width UTC, so the index returns entries in time order."""
+    return f"{timestamp}#{execution_id}"

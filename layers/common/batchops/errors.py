@@ -1,0 +1,64 @@
+"""Typed domain errors. Services raise these; `api/errors.py` alone maps them to HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BatchopsError(Exception):
+    """Base of every error a service may raise on purpose."""
+
+    code = "ERROR"
+
+    def __init__(self, message: str, *, details: list[dict[str, Any]] | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code:
+            self.code = code
+
+
+class BadRequestError(BatchopsError):
+    code = "BAD_REQUEST"
+
+
+class ValidationFailedError(BatchopsError):
+    code = "VALIDATION_FAILED"
+
+
+class UnauthorizedError(BatchopsError):
+    code = "UNAUTHORIZED"
+
+
+class NotFoundError(BatchopsError):
+    code = "NOT_FOUND"
+
+
+class ConflictError(BatchopsError):
+    code = "CONFLICT"
+
+
+class PayloadTooLargeError(BatchopsError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class IdempotencyKeyReusedError(BatchopsError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class IdempotencyInProgressError(BatchopsError):
+    code = "IDEMPOTENCY_IN_PROGRESS"
+
+
+class RateLimitedError(BatchopsError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after_seconds: int):
+        super().__init__(message)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+
+class StorageError(BatchopsError):
+    """AWS refused or lost a write even after retries."""
+
+    code = "STORAGE_ERROR"

@@ -1,0 +1,1 @@
+"""pydantic models: requests, responses, entities, queue messages."""

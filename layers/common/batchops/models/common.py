@@ -1,0 +1,39 @@
+"""Models shared by every surface: the one error shape and the caller's identity."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ErrorDetail(BaseModel):
+    index: int | None = None
+    field: str | None = None
+    error: str
+
+
+class ErrorResponse(BaseModel):
+    """`{"error", "code", "details"}`: the only error body batchops sends."""
+
+    error: str = Field(description="Human-readable message")
+    code: str = Field(description="Machine-readable code, e.g. VALIDATION_FAILED")
+    details: list[dict[str, Any]] | None = Field(default=None, description="Per-item or per-field problems")
+
+
+class Plan(StrEnum):
+    FREE = "free"
+    PRO = "pro"
+    TEAM = "team"
+    ENTERPRISE = "enterprise"
+
+
+class Caller(BaseModel):
+    """Who is calling, as the authorizer established it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workspace_id: str
+    key_id: str
+    plan: Plan

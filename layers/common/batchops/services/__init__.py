@@ -1,0 +1,1 @@
+"""Use cases: plain functions, no HTTP or Lambda event types."""

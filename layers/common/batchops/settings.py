@@ -1,0 +1,41 @@
+"""Typed settings, read from the environment on first use (never at import)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BATCHOPS_", frozen=True, extra="ignore")
+
+    table_name: str = "DomainTable"
+    idempotency_table_name: str = "IdempotencyTable"
+    work_queue_url: str = ""
+    stage: str = "local"
+    # Local mode (the no-Docker stack and tests) relaxes outbound-target rules; template.yaml never sets it.
+    local_mode: bool = False
+
+    # Bodies our functions accept. API Gateway refuses > 10 MiB itself; Lambda's synchronous
+    # payload limit is 6 MiB, so anything larger never reaches us on AWS.
+    max_body_bytes: int = Field(default=6 * MIB, gt=0)
+    # How long an Idempotency-Key's first response is replayed.
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    # Retries of BatchWriteItem's UnprocessedItems before an item is reported as failed.
+    batch_write_max_attempts: int = Field(default=8, gt=0)
+    # last_used_at of an API key is refreshed at most this often (one write per key per interval).
+    key_last_used_resolution_seconds: int = Field(default=300, ge=0)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and the local stack change the environment)."""
+    get_settings.cache_clear()
