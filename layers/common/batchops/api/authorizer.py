@@ -23,10 +23,15 @@ class Unauthorized(Exception):  # noqa: N818 - API Gateway matches the message, 
         super().__init__("Unauthorized")
 
 
+def _header(event: dict[str, Any], name: str) -> str | None:
+    # Header names arrive in the client's case; a REQUEST event may carry no headers at all.
+    return next((v for k, v in (event.get("headers") or {}).items() if k.lower() == name), None)
+
+
 def authorize(event: dict[str, Any]) -> dict[str, Any]:
     request = APIGatewayAuthorizerRequestEvent(event)
     try:
-        caller = api_keys.authenticate(request.get_header_value("Authorization", case_sensitive=False))
+        caller = api_keys.authenticate(_header(event, "authorization"))
     except UnauthorizedError:
         raise Unauthorized() from None
     arn = request.parsed_arn

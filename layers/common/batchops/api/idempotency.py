@@ -26,7 +26,7 @@ def _payload(app: APIGatewayRestResolver) -> Any:
 
 
 def idempotent(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    key = app.current_event.get_header_value(HEADER, case_sensitive=False)
+    key = app.current_event.headers.get(HEADER)
     if key is None:
         return next_middleware(app)
     if not _VALID_KEY.match(key):

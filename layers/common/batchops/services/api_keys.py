@@ -54,9 +54,17 @@ def create_workspace(name: str, plan: Plan | str = Plan.FREE, workspace_id: str 
             "Invalid workspace id",
             details=[{"field": "workspace_id", "error": f"must match {WORKSPACE_ID_PATTERN}"}],
         )
-    workspace = Workspace(id=chosen, name=name, plan=Plan(plan), created_at=_now())
+    workspace = Workspace(id=chosen, name=name, plan=parse_plan(plan), created_at=_now())
     _workspaces().create(workspace)
     return workspace
+
+
+def parse_plan(plan: Plan | str) -> Plan:
+    try:
+        return Plan(plan)
+    except ValueError:
+        choices = ", ".join(p.value for p in Plan)
+        raise ValidationFailedError(f"Unknown plan {plan!r}; use one of {choices}") from None
 
 
 def get_workspace(workspace_id: str) -> Workspace:

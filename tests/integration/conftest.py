@@ -1,0 +1,23 @@
+"""In-process moto with the tables and queues of template.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from batchops.dal import clients
+from batchops.settings import reset_settings
+from tests.aws_resources import create_template_resources
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    clients.reset_clients()
+    reset_settings()
+    with mock_aws():
+        create_template_resources()
+        yield
+    clients.reset_clients()
+    reset_settings()

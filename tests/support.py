@@ -1,0 +1,114 @@
+"""Helpers shared by the test suites: load function modules, build events from events/ fixtures."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib.util
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = ROOT / "functions"
+EVENTS = ROOT / "events"
+
+
+def load_function(name: str) -> ModuleType:
+    """Import functions/<name>/app.py under a unique module name (every handler is app.py)."""
+    path = FUNCTIONS / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"function_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that Powertools reads."""
+
+    function_name: str = "test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "/aws/lambda/test-function"
+    log_stream_name: str = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 15_000
+
+
+def fixture_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def api_event(
+    name: str,
+    *,
+    body: Any = None,
+    raw_body: str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    path_params: dict[str, str] | None = None,
+    workspace: str | None = "ws-a",
+    key_id: str = "key_test",
+    plan: str = "pro",
+) -> dict[str, Any]:
+    """events/<name>.json with the given request parts swapped in."""
+    event = copy.deepcopy(fixture_event(name))
+    # The fixtures carry an example Idempotency-Key; a test opts in to one explicitly.
+    event["headers"] = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "idempotency-key"}
+    event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    if raw_body is not None:
+        if isinstance(raw_body, bytes):
+            event["body"] = base64.b64encode(raw_body).decode()
+            event["isBase64Encoded"] = True
+        else:
+            event["body"] = raw_body
+            event["isBase64Encoded"] = False
+    elif body is not None:
+        event["body"] = json.dumps(body)
+        event["isBase64Encoded"] = False
+    if headers:
+        event["headers"] = {**(event.get("headers") or {}), **headers}
+        event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
+    if query is not None:
+        event["queryStringParameters"] = query or None
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} or None
+    if path_params is not None:
+        event["pathParameters"] = path_params
+        resource = event["resource"]
+        path = resource
+        for key, value in path_params.items():
+            path = path.replace("{" + key + "}", value)
+        event["path"] = path
+        event["requestContext"]["path"] = path
+    if workspace is None:
+        event["requestContext"]["authorizer"] = None
+    else:
+        event["requestContext"]["authorizer"] = {
+            "workspace_id": workspace,
+            "key_id": key_id,
+            "plan": plan,
+            "principalId": workspace,
+        }
+    return event
+
+
+def invoke(module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """Call a function's handler; return status, headers and the parsed JSON body."""
+    result = module.lambda_handler(event, LambdaContext())
+    body = result.get("body")
+    try:
+        parsed = json.loads(body) if body else None
+    except json.JSONDecodeError:
+        parsed = body
+    headers = {k: v for k, v in (result.get("headers") or {}).items()}
+    for k, values in (result.get("multiValueHeaders") or {}).items():
+        headers.setdefault(k, values[-1] if values else "")
+    return result["statusCode"], headers, parsed

@@ -1,0 +1,575 @@
+"""template.yaml against the route table, the function code and the project's structural rules.
+
+The template is read with cfn-lint's YAML decoder, so short-form intrinsics (`!Ref`, `!GetAtt`,
+`!Sub`, ...) arrive as their long forms (`{"Ref": ...}`, `{"Fn::GetAtt": [...]}`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from cfnlint.decode.cfn_yaml import load
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+EVENTS_DIR = ROOT / "events"
+
+TEMPLATE: dict[str, Any] = load(str(TEMPLATE_PATH))
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+GLOBAL_FUNCTION: dict[str, Any] = TEMPLATE.get("Globals", {}).get("Function", {})
+
+FUNCTION_TYPE = "AWS::Serverless::Function"
+FUNCTIONS: dict[str, dict[str, Any]] = {
+    logical_id: resource.get("Properties", {})
+    for logical_id, resource in RESOURCES.items()
+    if resource["Type"] == FUNCTION_TYPE
+}
+AUTHORIZER_FUNCTION = "AuthorizerFunction"
+PUBLIC_FUNCTIONS = {"HealthFunction", "OpenApiFunction"}
+API_LOGICAL_ID = "BatchopsApi"
+# Planned worker timeout: queues without a consumer yet are sized for it (6 x 90 s).
+PLANNED_WORKER_TIMEOUT = 90
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def prop(function_id: str, name: str) -> Any:
+    """A function property as deployed: its own value, else the Globals value."""
+    own = FUNCTIONS[function_id]
+    return own[name] if name in own else GLOBAL_FUNCTION.get(name)
+
+
+def code_dir(function_id: str) -> Path:
+    return ROOT / str(prop(function_id, "CodeUri")).rstrip("/")
+
+
+def ref_target(value: Any) -> str | None:
+    """Logical id named by a Ref or a GetAtt (long or dotted form)."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return str(value["Ref"])
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            if isinstance(target, str):
+                return target.split(".", 1)[0]
+            return str(target[0])
+    return None
+
+
+def canonical_path(path: str) -> str:
+    """API Gateway writes a path parameter `{name}`, Powertools `<name>`: compare them as one."""
+    return re.sub(r"<(\w+)>", r"{\1}", str(path))
+
+
+def api_events() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(function id, event name, event properties) for every `Type: Api` event."""
+    for function_id, props in FUNCTIONS.items():
+        for event_name, event in (props.get("Events") or {}).items():
+            if event["Type"] == "Api":
+                yield function_id, event_name, event["Properties"]
+
+
+def event_is_public(event_props: dict[str, Any]) -> bool:
+    return (event_props.get("Auth") or {}).get("Authorizer") == "NONE"
+
+
+def template_routes() -> list[tuple[str, str]]:
+    return [(str(e["Method"]).upper(), canonical_path(e["Path"])) for _, _, e in api_events()]
+
+
+def routes_by_function() -> dict[str, set[tuple[str, str]]]:
+    result: dict[str, set[tuple[str, str]]] = {}
+    for function_id, _, e in api_events():
+        result.setdefault(function_id, set()).add((str(e["Method"]).upper(), canonical_path(e["Path"])))
+    return result
+
+
+def load_route_table() -> list[Any]:
+    from batchops.api.routes import route_table
+
+    table = route_table() if callable(route_table) else route_table
+    return list(table)
+
+
+def import_function_module(function_id: str) -> ModuleType:
+    path = code_dir(function_id) / "app.py"
+    spec = importlib.util.spec_from_file_location(f"_template_test_app_{function_id}", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def queues() -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource.get("Properties", {})
+        for logical_id, resource in RESOURCES.items()
+        if resource["Type"] == "AWS::SQS::Queue"
+    }
+
+
+def dead_letter_queues() -> set[str]:
+    targets = set()
+    for props in queues().values():
+        redrive = props.get("RedrivePolicy")
+        if redrive:
+            targets.add(ref_target(redrive["deadLetterTargetArn"]))
+    return {t for t in targets if t}
+
+
+def gateway_responses() -> dict[str, Any]:
+    responses: dict[str, Any] = RESOURCES[API_LOGICAL_ID]["Properties"]["GatewayResponses"]
+    return responses
+
+
+def policy_names(function_id: str) -> list[str]:
+    """Policy template names (e.g. DynamoDBReadPolicy) and 'inline' for statement documents."""
+    names = []
+    for policy in FUNCTIONS[function_id].get("Policies") or []:
+        if isinstance(policy, dict) and "Statement" in policy:
+            names.append("inline")
+        elif isinstance(policy, dict):
+            names.extend(policy.keys())
+        else:
+            names.append(str(policy))
+    return names
+
+
+@pytest.fixture
+def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a function module may read at import: fake AWS credentials and the template's variables."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Batchops")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "batchops")
+    monkeypatch.setenv("BATCHOPS_TABLE_NAME", "DomainTable")
+    monkeypatch.setenv("BATCHOPS_IDEMPOTENCY_TABLE_NAME", "IdempotencyTable")
+    monkeypatch.setenv(
+        "BATCHOPS_WORK_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/WorkQueue"
+    )
+
+
+# ---------------------------------------------------------------- routes
+
+
+def test_template_declares_each_route_once() -> None:
+    routes = template_routes()
+    assert routes, "no Api events in template.yaml"
+    assert len(routes) == len(set(routes)), f"duplicate routes: {sorted(routes)}"
+
+
+def test_api_events_use_the_one_rest_api() -> None:
+    for function_id, event_name, e in api_events():
+        assert ref_target(e.get("RestApiId")) == API_LOGICAL_ID, (function_id, event_name)
+
+
+def test_template_routes_equal_route_table() -> None:
+    table = load_route_table()
+    table_routes = [(endpoint.method.upper(), canonical_path(endpoint.path)) for endpoint in table]
+    assert len(table_routes) == len(set(table_routes)), f"duplicate routes in the route table: {table_routes}"
+    assert set(template_routes()) == set(table_routes)
+
+
+def test_route_auth_flags_match_template() -> None:
+    public_in_template = {
+        (str(e["Method"]).upper(), canonical_path(e["Path"]))
+        for _, _, e in api_events()
+        if event_is_public(e)
+    }
+    for endpoint in load_route_table():
+        key = (endpoint.method.upper(), canonical_path(endpoint.path))
+        assert endpoint.auth is (key not in public_in_template), key
+
+
+def test_only_health_and_openapi_skip_the_authorizer() -> None:
+    auth = RESOURCES[API_LOGICAL_ID]["Properties"]["Auth"]
+    assert auth["DefaultAuthorizer"] == "ApiKeyAuthorizer"
+    assert auth["AddDefaultAuthorizerToCorsPreflight"] is False
+    for function_id, event_name, e in api_events():
+        if function_id in PUBLIC_FUNCTIONS:
+            assert event_is_public(e), (function_id, event_name)
+        else:
+            # No override at all: the DefaultAuthorizer applies.
+            assert "Authorizer" not in (e.get("Auth") or {}), (function_id, event_name)
+    assert not (FUNCTIONS[AUTHORIZER_FUNCTION].get("Events") or {}), "the authorizer is not a route"
+
+
+def test_authorizer_is_a_lambda_request_authorizer_on_the_authorization_header() -> None:
+    authorizer = RESOURCES[API_LOGICAL_ID]["Properties"]["Auth"]["Authorizers"]["ApiKeyAuthorizer"]
+    assert ref_target(authorizer["FunctionArn"]) == AUTHORIZER_FUNCTION
+    assert authorizer["FunctionPayloadType"] == "REQUEST"
+    assert list(authorizer["Identity"]["Headers"]) == ["Authorization"]
+    assert authorizer["Identity"]["ReauthorizeEvery"] == {"Ref": "AuthorizerCacheTtl"}
+
+
+# ---------------------------------------------------------------- function code
+
+
+@pytest.mark.parametrize("function_id", sorted(FUNCTIONS))
+def test_function_code_exists(function_id: str) -> None:
+    assert prop(function_id, "Handler") == "app.lambda_handler"
+    assert (code_dir(function_id) / "app.py").is_file(), code_dir(function_id)
+
+
+@pytest.mark.parametrize("function_id", sorted(routes_by_function()))
+def test_function_mounts_exactly_its_routes(function_id: str, lambda_env: None) -> None:
+    handler = import_function_module(function_id).lambda_handler
+    mounted = [(str(method).upper(), canonical_path(path)) for method, path in handler.routes]
+    assert len(mounted) == len(set(mounted)), mounted
+    assert set(mounted) == routes_by_function()[function_id]
+
+
+def test_every_function_has_a_sample_event() -> None:
+    for function_id in FUNCTIONS:
+        name = code_dir(function_id).name
+        assert (EVENTS_DIR / f"{name}.json").is_file(), f"events/{name}.json for {function_id}"
+
+
+@pytest.mark.parametrize("function_id", sorted(routes_by_function()))
+def test_sample_api_event_matches_a_route_of_its_function(function_id: str) -> None:
+    event = json.loads((EVENTS_DIR / f"{code_dir(function_id).name}.json").read_text())
+    route = (event["httpMethod"], event["resource"])
+    assert route in routes_by_function()[function_id]
+    assert event["requestContext"]["resourcePath"] == event["resource"]
+    assert set(event["headers"]) == set(event["multiValueHeaders"])
+    public = function_id in PUBLIC_FUNCTIONS
+    assert ("authorizer" in event["requestContext"]) is not public
+    if not public:
+        assert event["requestContext"]["authorizer"]["workspace_id"]
+        assert event["headers"]["Authorization"].startswith("Bearer ")
+    if event["body"] is not None:
+        assert not event["isBase64Encoded"]
+        json.loads(event["body"])
+
+
+def test_sample_authorizer_event_is_a_request_authorizer_event() -> None:
+    event = json.loads((EVENTS_DIR / f"{code_dir(AUTHORIZER_FUNCTION).name}.json").read_text())
+    assert event["type"] == "REQUEST"
+    assert event["methodArn"].startswith("arn:aws:execute-api:")
+    assert event["headers"]["Authorization"].startswith("Bearer bo_")
+
+
+def test_sample_batch_has_one_item_without_correlation_id() -> None:
+    body = json.loads(json.loads((EVENTS_DIR / "create_event_batch.json").read_text())["body"])
+    assert len(body["events"]) == 3
+    assert [i for i, e in enumerate(body["events"]) if "correlationId" not in e] == [2]
+
+
+# ---------------------------------------------------------------- environment
+
+
+def all_environment_sources() -> Iterator[tuple[str, dict[str, Any]]]:
+    yield "Globals", (GLOBAL_FUNCTION.get("Environment") or {}).get("Variables") or {}
+    for function_id, props in FUNCTIONS.items():
+        yield function_id, (props.get("Environment") or {}).get("Variables") or {}
+
+
+def test_globals_environment() -> None:
+    variables = GLOBAL_FUNCTION["Environment"]["Variables"]
+    assert variables["BATCHOPS_TABLE_NAME"] == {"Ref": "DomainTable"}
+    assert variables["BATCHOPS_IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}
+    assert variables["BATCHOPS_WORK_QUEUE_URL"] == {"Ref": "WorkQueue"}
+    assert variables["BATCHOPS_STAGE"] == {"Ref": "Stage"}
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "batchops"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "Batchops"
+    assert variables["POWERTOOLS_LOG_LEVEL"] == {"Ref": "LogLevel"}
+
+
+def test_no_two_functions_disagree_on_a_variable() -> None:
+    """The local stack runs every function in one process, with one environment."""
+    seen: dict[str, tuple[str, str]] = {}
+    for source, variables in all_environment_sources():
+        for name, value in variables.items():
+            rendered = json.dumps(value, sort_keys=True)
+            if name in seen:
+                assert seen[name][1] == rendered, f"{name}: {seen[name][0]} and {source} differ"
+            else:
+                seen[name] = (source, rendered)
+
+
+def test_env_json_covers_every_function_with_declared_variables() -> None:
+    env = json.loads((EVENTS_DIR / "env.json").read_text())
+    assert set(env) == {"Parameters", *FUNCTIONS}
+    # sam local only overrides variables the template declares; any other key would be ignored.
+    declared = {name for _, variables in all_environment_sources() for name in variables}
+    for block_name, block in env.items():
+        assert set(block) <= declared, (block_name, set(block) - declared)
+        assert block == env["Parameters"], block_name
+    assert env["Parameters"]["BATCHOPS_TABLE_NAME"] == "DomainTable"
+    assert env["Parameters"]["BATCHOPS_IDEMPOTENCY_TABLE_NAME"] == "IdempotencyTable"
+    assert env["Parameters"]["BATCHOPS_WORK_QUEUE_URL"].endswith("/WorkQueue")
+
+
+# ---------------------------------------------------------------- layer
+
+
+def test_functions_share_the_common_layer() -> None:
+    layer = RESOURCES["CommonLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Metadata"]["BuildMethod"] == "python3.11"
+    content = ROOT / str(layer["Properties"]["ContentUri"]).rstrip("/")
+    assert (content / "requirements.txt").is_file()
+    assert (content / "batchops" / "__init__.py").is_file()
+    for function_id in FUNCTIONS:
+        assert [ref_target(x) for x in prop(function_id, "Layers")] == ["CommonLayer"], function_id
+        assert prop(function_id, "Runtime") in layer["Properties"]["CompatibleRuntimes"]
+        assert set(prop(function_id, "Architectures")) <= set(layer["Properties"]["CompatibleArchitectures"])
+
+
+# ---------------------------------------------------------------- permissions
+
+
+EXPECTED_POLICIES = {
+    "AuthorizerFunction": ["DynamoDBReadPolicy", "inline"],
+    "HealthFunction": [],
+    "OpenApiFunction": [],
+    "CreateEventFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
+    "CreateEventBatchFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
+    "GetEventBatchFunction": ["DynamoDBReadPolicy"],
+    "GetEventBatchSummaryFunction": ["DynamoDBReadPolicy"],
+}
+
+
+@pytest.mark.parametrize("function_id", sorted(set(EXPECTED_POLICIES) & set(FUNCTIONS)))
+def test_event_log_functions_have_least_privilege(function_id: str) -> None:
+    assert policy_names(function_id) == EXPECTED_POLICIES[function_id]
+
+
+def test_authorizer_may_only_update_the_domain_table() -> None:
+    inline = [
+        p for p in FUNCTIONS[AUTHORIZER_FUNCTION]["Policies"] if isinstance(p, dict) and "Statement" in p
+    ]
+    (document,) = inline
+    (statement,) = document["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] in ("dynamodb:UpdateItem", ["dynamodb:UpdateItem"])
+    assert ref_target(statement["Resource"]) == "DomainTable"
+
+
+def test_no_function_gets_wildcards_or_managed_full_access() -> None:
+    for function_id in FUNCTIONS:
+        for policy in FUNCTIONS[function_id].get("Policies") or []:
+            assert not (isinstance(policy, str) and "FullAccess" in policy), (function_id, policy)
+            if isinstance(policy, dict) and "Statement" in policy:
+                for statement in policy["Statement"]:
+                    actions = (
+                        statement["Action"]
+                        if isinstance(statement["Action"], list)
+                        else [statement["Action"]]
+                    )
+                    assert all(not a.endswith("*") for a in actions), (function_id, actions)
+                    assert statement.get("Resource") != "*", function_id
+
+
+# ---------------------------------------------------------------- queues
+
+
+def test_work_queues_redrive_to_a_dead_letter_queue() -> None:
+    dlqs = dead_letter_queues()
+    assert dlqs, "no dead-letter queue"
+    for logical_id, props in queues().items():
+        if logical_id in dlqs:
+            continue
+        redrive = props.get("RedrivePolicy")
+        assert redrive, f"{logical_id} has no RedrivePolicy"
+        assert int(redrive["maxReceiveCount"]) >= 5, logical_id
+        target = ref_target(redrive["deadLetterTargetArn"])
+        assert target in queues(), logical_id
+        # The DLQ keeps a message longer than its source (SQS keeps the original enqueue time).
+        source_retention = int(props.get("MessageRetentionPeriod", 345600))
+        assert int(queues()[target].get("MessageRetentionPeriod", 345600)) > source_retention, target
+
+
+def sqs_consumers(queue_id: str) -> list[str]:
+    consumers = []
+    for function_id, props in FUNCTIONS.items():
+        for event in (props.get("Events") or {}).values():
+            if event["Type"] == "SQS" and ref_target(event["Properties"]["Queue"]) == queue_id:
+                consumers.append(function_id)
+    return consumers
+
+
+def test_visibility_timeout_is_six_times_the_consumer_timeout() -> None:
+    for logical_id, props in queues().items():
+        if logical_id in dead_letter_queues():
+            continue
+        timeouts = [int(prop(function_id, "Timeout") or 3) for function_id in sqs_consumers(logical_id)]
+        longest = max(timeouts, default=PLANNED_WORKER_TIMEOUT)
+        assert int(props.get("VisibilityTimeout", 30)) >= 6 * longest, logical_id
+
+
+def test_sqs_workers_report_partial_batch_failures() -> None:
+    for function_id, props in FUNCTIONS.items():
+        for event_name, event in (props.get("Events") or {}).items():
+            if event["Type"] == "SQS":
+                responses = event["Properties"].get("FunctionResponseTypes") or []
+                assert "ReportBatchItemFailures" in responses, (function_id, event_name)
+
+
+def test_queues_are_encrypted() -> None:
+    for logical_id, props in queues().items():
+        assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, logical_id
+
+
+# ---------------------------------------------------------------- tables
+
+
+def tables() -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource["Properties"]
+        for logical_id, resource in RESOURCES.items()
+        if resource["Type"] == "AWS::DynamoDB::Table"
+    }
+
+
+@pytest.mark.parametrize("table_id", sorted(tables()))
+def test_table_has_ttl_pitr_sse_on_demand(table_id: str) -> None:
+    props = tables()[table_id]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"]["Enabled"] is True
+    assert props["TimeToLiveSpecification"]["AttributeName"]
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert "TableName" not in props, "let CloudFormation name tables"
+
+
+def test_domain_table_keys() -> None:
+    props = tables()["DomainTable"]
+    assert {(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]} == {
+        ("pk", "HASH"),
+        ("sk", "RANGE"),
+    }
+    (gsi,) = props["GlobalSecondaryIndexes"]
+    assert gsi["IndexName"] == "gsi1"
+    assert {(k["AttributeName"], k["KeyType"]) for k in gsi["KeySchema"]} == {
+        ("gsi1pk", "HASH"),
+        ("gsi1sk", "RANGE"),
+    }
+    assert gsi["Projection"]["ProjectionType"] == "ALL"
+    assert props["TimeToLiveSpecification"]["AttributeName"] == "expires_at"
+
+
+def test_idempotency_table_matches_powertools() -> None:
+    props = tables()["IdempotencyTable"]
+    assert [(k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]] == [("id", "HASH")]
+    assert props["TimeToLiveSpecification"]["AttributeName"] == "expiration"
+
+
+# ---------------------------------------------------------------- API gateway
+
+
+def response_body(response_type: str) -> Any:
+    return json.loads(gateway_responses()[response_type]["ResponseTemplates"]["application/json"])
+
+
+@pytest.mark.parametrize("response_type", ["UNAUTHORIZED", "ACCESS_DENIED"])
+def test_bad_key_answers_401_unauthorized(response_type: str) -> None:
+    assert int(gateway_responses()[response_type]["StatusCode"]) == 401
+    assert response_body(response_type) == {"error": "Unauthorized", "code": "UNAUTHORIZED"}
+
+
+def test_other_gateway_responses() -> None:
+    responses = gateway_responses()
+    assert int(responses["THROTTLED"]["StatusCode"]) == 429
+    assert response_body("THROTTLED")["code"] == "RATE_LIMITED"
+    assert responses["THROTTLED"]["ResponseParameters"]["Headers"]["Retry-After"] == "'1'"
+    assert int(responses["REQUEST_TOO_LARGE"]["StatusCode"]) == 413
+    assert response_body("REQUEST_TOO_LARGE")["code"] == "PAYLOAD_TOO_LARGE"
+    assert int(responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"]) == 404
+    assert response_body("MISSING_AUTHENTICATION_TOKEN") == {"error": "Not found", "code": "NOT_FOUND"}
+    assert "StatusCode" not in responses["DEFAULT_4XX"], "DEFAULT_4XX keeps the original status"
+    assert response_body("DEFAULT_5XX") == {"error": "Internal server error", "code": "INTERNAL_ERROR"}
+
+
+def test_default_4xx_renders_to_our_error_shape() -> None:
+    template = gateway_responses()["DEFAULT_4XX"]["ResponseTemplates"]["application/json"]
+    message = 'Invalid "request" body'
+    rendered = template.replace("$context.error.messageString", json.dumps(message)).replace(
+        "$context.error.responseType", "BAD_REQUEST_BODY"
+    )
+    assert json.loads(rendered) == {"error": message, "code": "BAD_REQUEST_BODY"}
+
+
+def test_gateway_responses_keep_to_the_local_stack_contract() -> None:
+    for response_type, response in gateway_responses().items():
+        assert set(response) <= {"StatusCode", "ResponseTemplates", "ResponseParameters"}, response_type
+        assert set(response.get("ResponseParameters", {})) <= {"Headers"}, response_type
+        assert set(response["ResponseTemplates"]) == {"application/json"}, response_type
+        assert response["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == "'*'", (
+            response_type
+        )
+
+
+def test_api_stage_settings() -> None:
+    props = RESOURCES[API_LOGICAL_ID]["Properties"]
+    assert props["StageName"] == {"Ref": "Stage"}
+    assert props["TracingEnabled"] is True
+    (settings,) = props["MethodSettings"]
+    assert (
+        settings["ThrottlingRateLimit"] > 0
+        and settings["ThrottlingBurstLimit"] >= settings["ThrottlingRateLimit"]
+    )
+    assert settings["MetricsEnabled"] is True
+    access_log = json.loads(props["AccessLogSetting"]["Format"])
+    assert access_log["requestId"] == "$context.requestId"
+    assert access_log["workspace"] == "$context.authorizer.workspace_id"
+    media_types = {str(t).replace("~1", "/") for t in props["BinaryMediaTypes"]}
+    assert {"application/gzip", "application/x-gzip", "application/octet-stream"} <= media_types
+    assert "*/*" not in media_types, "breaks SAM's MOCK CORS preflight"
+
+
+# ---------------------------------------------------------------- monitoring and outputs
+
+
+def alarms() -> list[dict[str, Any]]:
+    return [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+
+
+def test_every_function_has_error_and_throttle_alarms() -> None:
+    covered = {
+        (ref_target(d["Value"]), a["MetricName"])
+        for a in alarms()
+        if a.get("Namespace") == "AWS/Lambda"
+        for d in a.get("Dimensions", [])
+        if d["Name"] == "FunctionName"
+    }
+    for function_id in FUNCTIONS:
+        assert (function_id, "Errors") in covered, function_id
+        assert (function_id, "Throttles") in covered, function_id
+
+
+def test_dead_letter_queues_and_api_5xx_are_alarmed() -> None:
+    dlq_alarms = {
+        ref_target(d["Value"])
+        for a in alarms()
+        if a.get("Namespace") == "AWS/SQS" and a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        for d in a["Dimensions"]
+    }
+    assert dead_letter_queues() <= dlq_alarms
+    assert any(a.get("Namespace") == "AWS/ApiGateway" and a["MetricName"] == "5XXError" for a in alarms())
+    for alarm in alarms():
+        assert [ref_target(x) for x in alarm["AlarmActions"]] == ["AlarmTopic"]
+
+
+def test_outputs() -> None:
+    outputs = TEMPLATE["Outputs"]
+    assert {
+        "ApiUrl",
+        "DomainTableName",
+        "IdempotencyTableName",
+        "WorkQueueUrl",
+        "WorkDeadLetterQueueUrl",
+    } <= set(outputs)
+    assert outputs["ApiUrl"]["Value"] == {
+        "Fn::Sub": "https://${BatchopsApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}"
+    }
