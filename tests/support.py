@@ -62,7 +62,9 @@ def api_event(
     """events/<name>.json with the given request parts swapped in."""
     event = copy.deepcopy(fixture_event(name))
     # The fixtures carry an example Idempotency-Key; a test opts in to one explicitly.
-    event["headers"] = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "idempotency-key"}
+    event["headers"] = {
+        k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "idempotency-key"
+    }
     event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
     if raw_body is not None:
         if isinstance(raw_body, bytes):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from moto import mock_aws
-
 from batchops.dal import clients
 from batchops.settings import reset_settings
+from moto import mock_aws
+
 from tests.aws_resources import create_template_resources
 
 

@@ -6,9 +6,9 @@ import hashlib
 
 import boto3
 import pytest
-
 from batchops.errors import ConflictError, NotFoundError, UnauthorizedError, ValidationFailedError
 from batchops.services import api_keys
+
 from tests.support import LambdaContext, fixture_event, load_function
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -53,9 +53,11 @@ def test_scheme_is_case_insensitive():
     assert authorize(f"bearer {created.key}")["principalId"] == "acme"
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Basic dXNlcjpwYXNz", "Bearer bo_unknownkeyunknownkey", "Token x"])
+@pytest.mark.parametrize(
+    "header", [None, "", "Bearer", "Basic dXNlcjpwYXNz", "Bearer bo_unknownkeyunknownkey", "Token x"]
+)
 def test_missing_malformed_or_unknown_keys_are_refused_as_unauthorized(header):
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorize(header)
 
 
@@ -63,7 +65,7 @@ def test_revoked_key_is_refused():
     api_keys.create_workspace("Acme", "pro", workspace_id="acme")
     created = api_keys.create_key("acme")
     api_keys.revoke_key(workspace_id="acme", key_id=created.key_id)
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorize(f"Bearer {created.key}")
     other = api_keys.create_key("acme")
     api_keys.revoke_key(key=other.key)

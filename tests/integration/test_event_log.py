@@ -29,7 +29,9 @@ def entry(n: int, *, status: str = "SUCCESS", corr: str | None = None, ts: str |
 
 
 def post_batch(body: Any, workspace: str = "ws-a", headers: dict[str, str] | None = None):
-    return invoke(CREATE_BATCH, api_event("create_event_batch", body=body, workspace=workspace, headers=headers))
+    return invoke(
+        CREATE_BATCH, api_event("create_event_batch", body=body, workspace=workspace, headers=headers)
+    )
 
 
 def get_batch(batch_id: str, workspace: str = "ws-a", **query: str):
@@ -40,7 +42,9 @@ def get_batch(batch_id: str, workspace: str = "ws-a", **query: str):
 
 
 def summary(batch_id: str, workspace: str = "ws-a"):
-    return invoke(SUMMARY, api_event("get_event_batch_summary", path_params={"batchId": batch_id}, workspace=workspace))
+    return invoke(
+        SUMMARY, api_event("get_event_batch_summary", path_params={"batchId": batch_id}, workspace=workspace)
+    )
 
 
 def test_batch_create_reports_per_item_errors_exactly_as_the_seed():
@@ -75,8 +79,14 @@ def test_batch_id_is_absent_not_null_without_one_and_ids_are_generated():
             {"correlationId": "c", "eventStatus": "DONE"},
             "Validation failed: eventStatus must be one of STARTED, IN_PROGRESS, SUCCESS, FAILURE",
         ),
-        ({"correlationId": "", "eventStatus": "STARTED"}, "Validation failed: correlationId must be at least 1 characters"),
-        ({"correlationId": "c" * 201, "eventStatus": "STARTED"}, "Validation failed: correlationId must be at most 200 characters"),
+        (
+            {"correlationId": "", "eventStatus": "STARTED"},
+            "Validation failed: correlationId must be at least 1 characters",
+        ),
+        (
+            {"correlationId": "c" * 201, "eventStatus": "STARTED"},
+            "Validation failed: correlationId must be at most 200 characters",
+        ),
         ({"correlationId": 7, "eventStatus": "STARTED"}, "Validation failed: correlationId must be a string"),
         (
             {"correlationId": "c", "eventStatus": "STARTED", "timestamp": "yesterday"},
@@ -101,7 +111,9 @@ def test_each_invalid_item_is_reported_by_index(item, message):
 
 
 def test_all_invalid_is_422_with_the_same_details_and_nothing_stored():
-    status, _, body = post_batch({"events": [{"eventStatus": "SUCCESS"}, {"correlationId": "x"}], "batchId": "b-none"})
+    status, _, body = post_batch(
+        {"events": [{"eventStatus": "SUCCESS"}, {"correlationId": "x"}], "batchId": "b-none"}
+    )
     assert status == 422
     assert body["code"] == "VALIDATION_FAILED"
     assert isinstance(body["error"], str)
@@ -180,7 +192,12 @@ def test_get_batch_pages_in_timestamp_order_with_whole_batch_counts():
 
 
 def test_get_batch_status_filter_counts_matching_events_only():
-    post_batch({"events": [entry(1, status="SUCCESS"), entry(2, status="FAILURE"), entry(3, status="SUCCESS")], "batchId": "f"})
+    post_batch(
+        {
+            "events": [entry(1, status="SUCCESS"), entry(2, status="FAILURE"), entry(3, status="SUCCESS")],
+            "batchId": "f",
+        }
+    )
     _, _, page = get_batch("f", eventStatus="SUCCESS")
     assert page["totalCount"] == 2
     assert {e["eventStatus"] for e in page["events"]} == {"SUCCESS"}
@@ -191,10 +208,14 @@ def test_default_paging_and_unknown_query_parameters_are_ignored():
     post_batch({"events": [entry(i) for i in range(25)], "batchId": "d"})
     status, _, page = get_batch("d", colour="blue")
     assert status == 200
-    assert page["page"] == 1 and page["pageSize"] == 20 and len(page["events"]) == 20 and page["hasMore"] is True
+    assert (
+        page["page"] == 1 and page["pageSize"] == 20 and len(page["events"]) == 20 and page["hasMore"] is True
+    )
 
 
-@pytest.mark.parametrize("query", [{"pageSize": "0"}, {"pageSize": "101"}, {"page": "0"}, {"page": "x"}, {"eventStatus": "DONE"}])
+@pytest.mark.parametrize(
+    "query", [{"pageSize": "0"}, {"pageSize": "101"}, {"page": "0"}, {"page": "x"}, {"eventStatus": "DONE"}]
+)
 def test_bad_query_values_are_422(query):
     post_batch({"events": [entry(1)], "batchId": "q"})
     status, _, body = get_batch("q", **query)
@@ -253,9 +274,21 @@ def test_another_workspaces_batch_is_404():
         ('"events"', 422, "VALIDATION_FAILED"),
         ('{"events": "nope"}', 422, "VALIDATION_FAILED"),
         ('{"events": []}', 422, "VALIDATION_FAILED"),
-        ('{"events": [{"correlationId": "c", "eventStatus": "STARTED"}], "batchId": ""}', 422, "VALIDATION_FAILED"),
-        ('{"events": [{"correlationId": "c", "eventStatus": "STARTED"}], "batchId": 0}', 422, "VALIDATION_FAILED"),
-        (json.dumps({"events": [{"correlationId": "c", "eventStatus": "STARTED"}], "batchId": "b" * 201}), 422, "VALIDATION_FAILED"),
+        (
+            '{"events": [{"correlationId": "c", "eventStatus": "STARTED"}], "batchId": ""}',
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            '{"events": [{"correlationId": "c", "eventStatus": "STARTED"}], "batchId": 0}',
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            json.dumps({"events": [{"correlationId": "c", "eventStatus": "STARTED"}], "batchId": "b" * 201}),
+            422,
+            "VALIDATION_FAILED",
+        ),
         ("", 422, "VALIDATION_FAILED"),
     ],
 )
@@ -270,7 +303,12 @@ def test_more_than_1000_events_is_422_and_1000_is_accepted():
     status, _, body = post_batch(too_many)
     assert status == 422
     assert body["details"] == [{"field": "events", "error": "events must have at most 1000 items"}]
-    status, _, body = post_batch({"events": [{"correlationId": f"c{i}", "eventStatus": "STARTED"} for i in range(1000)], "batchId": "big"})
+    status, _, body = post_batch(
+        {
+            "events": [{"correlationId": f"c{i}", "eventStatus": "STARTED"} for i in range(1000)],
+            "batchId": "big",
+        }
+    )
     assert status == 201 and body["totalInserted"] == 1000
     _, _, page = get_batch("big", pageSize="100", page="10")
     assert page["totalCount"] == 1000 and len(page["events"]) == 100 and page["hasMore"] is False
@@ -292,7 +330,9 @@ def test_missing_authorizer_context_is_401_not_500():
 
 
 def test_single_event_create_and_duplicate():
-    event = api_event("create_event", body={"correlationId": "one", "eventStatus": "STARTED", "executionId": "exec-x"})
+    event = api_event(
+        "create_event", body={"correlationId": "one", "eventStatus": "STARTED", "executionId": "exec-x"}
+    )
     status, _, body = invoke(CREATE_ONE, event)
     assert (status, body) == (201, {"success": True, "executionId": "exec-x", "correlationId": "one"})
     status, _, body = invoke(CREATE_ONE, event)
@@ -300,7 +340,9 @@ def test_single_event_create_and_duplicate():
 
 
 def test_single_event_invalid_is_422_with_field_details():
-    status, _, body = invoke(CREATE_ONE, api_event("create_event", body={"eventStatus": "STARTED", "extra": 1}))
+    status, _, body = invoke(
+        CREATE_ONE, api_event("create_event", body={"eventStatus": "STARTED", "extra": 1})
+    )
     assert status == 422
     fields = {d["field"]: d["error"] for d in body["details"]}
     assert fields == {
@@ -310,6 +352,14 @@ def test_single_event_invalid_is_422_with_field_details():
 
 
 def test_timestamps_are_normalised_to_utc_milliseconds():
-    post_batch({"events": [entry(1, ts="2026-03-01T12:00:00.123456+02:00"), entry(2, ts="2026-03-01T09:00:00")], "batchId": "tz"})
+    post_batch(
+        {
+            "events": [entry(1, ts="2026-03-01T12:00:00.123456+02:00"), entry(2, ts="2026-03-01T09:00:00")],
+            "batchId": "tz",
+        }
+    )
     _, _, page = get_batch("tz")
-    assert [e["timestamp"] for e in page["events"]] == ["2026-03-01T09:00:00.000Z", "2026-03-01T10:00:00.123Z"]
+    assert [e["timestamp"] for e in page["events"]] == [
+        "2026-03-01T09:00:00.000Z",
+        "2026-03-01T10:00:00.123Z",
+    ]

@@ -14,11 +14,16 @@ GET_BATCH = load_function("get_event_batch")
 
 
 def post(body, key, workspace="ws-a"):
-    return invoke(CREATE_BATCH, api_event("create_event_batch", body=body, headers={"Idempotency-Key": key}, workspace=workspace))
+    return invoke(
+        CREATE_BATCH,
+        api_event("create_event_batch", body=body, headers={"Idempotency-Key": key}, workspace=workspace),
+    )
 
 
 def batch_size(batch_id, workspace="ws-a"):
-    status, _, body = invoke(GET_BATCH, api_event("get_event_batch", path_params={"batchId": batch_id}, workspace=workspace))
+    status, _, body = invoke(
+        GET_BATCH, api_event("get_event_batch", path_params={"batchId": batch_id}, workspace=workspace)
+    )
     return body["totalCount"] if status == 200 else 0
 
 
@@ -75,7 +80,11 @@ def test_invalid_key_is_422():
 
 
 def test_single_event_post_is_idempotent_too():
-    event = api_event("create_event", body={"correlationId": "one", "eventStatus": "STARTED"}, headers={"Idempotency-Key": "one-1"})
+    event = api_event(
+        "create_event",
+        body={"correlationId": "one", "eventStatus": "STARTED"},
+        headers={"Idempotency-Key": "one-1"},
+    )
     first = invoke(CREATE_ONE, event)
     second = invoke(CREATE_ONE, event)
     assert first[0] == second[0] == 201

@@ -18,7 +18,7 @@ from batchops.errors import UnauthorizedError
 from batchops.services import api_keys
 
 
-class Unauthorized(Exception):  # noqa: N818 - API Gateway matches the message, not the type
+class Unauthorized(Exception):
     def __init__(self) -> None:
         super().__init__("Unauthorized")
 

@@ -46,7 +46,11 @@ def error_body(message: str, code: str, details: list[dict[str, Any]] | None = N
 
 
 def error_response(
-    status: int, message: str, code: str, details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    code: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response[str]:
     return Response(
         status_code=status,
@@ -89,7 +93,7 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def not_found(_: Exception) -> Response[str]:
         return error_response(404, "Not found", "NOT_FOUND")
 
-    @app.exception_handler(Exception)
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def unexpected(error: Exception) -> Response[str]:
         # A server error is a bug: log it whole, tell the client nothing internal.
         logger().exception("Unhandled error", extra={"error_type": type(error).__name__})

@@ -62,10 +62,10 @@ def create_event_batch(request: Annotated[CreateEventBatchRequest, Body()]) -> d
     responses=responses(200, EventBatchPage, 404, 422),
 )
 def get_event_batch(
-    batchId: BatchId,  # noqa: N803 - the seed's parameter name
+    batchId: BatchId,
     page: Annotated[int, Query(ge=1, description="Page number, from 1")] = 1,
-    pageSize: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Results per page")] = 20,  # noqa: N803
-    eventStatus: Annotated[EventStatus | None, Query(description="Only events with this status")] = None,  # noqa: N803
+    pageSize: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Results per page")] = 20,
+    eventStatus: Annotated[EventStatus | None, Query(description="Only events with this status")] = None,
 ) -> dict[str, Any]:
     result = event_log.get_batch(
         current_caller().workspace_id, batchId, page=page, page_size=pageSize, status=eventStatus
@@ -78,5 +78,5 @@ def get_event_batch(
     summary="Aggregate statistics of a batch",
     responses=responses(200, EventBatchSummary, 404),
 )
-def get_event_batch_summary(batchId: BatchId) -> dict[str, Any]:  # noqa: N803
+def get_event_batch_summary(batchId: BatchId) -> dict[str, Any]:
     return event_log.summarize_batch(current_caller().workspace_id, batchId).model_dump(mode="json")

@@ -48,7 +48,8 @@ class EndpointHandler(LazyHandler):
         def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             return app.resolve(event, context)
 
-        return handle
+        handler: LambdaHandler = handle
+        return handler
 
 
 def endpoint_handler(*routes: tuple[str, str]) -> EndpointHandler:
@@ -62,6 +63,7 @@ def authorizer_handler() -> LazyHandler:
         def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             return authorize(event)
 
-        return handle
+        handler: LambdaHandler = handle
+        return handler
 
     return LazyHandler(build)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import json
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
@@ -24,7 +24,7 @@ CORS = CORSConfig(
 )
 
 
-def body_size(event: dict[str, Any]) -> int:
+def body_size(event: Mapping[str, Any]) -> int:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
         return len(body) * 3 // 4
@@ -34,13 +34,15 @@ def body_size(event: dict[str, Any]) -> int:
 class BatchopsResolver(APIGatewayRestResolver):
     """Refuses oversized bodies before any parsing or validation work is spent on them."""
 
-    def resolve(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         limit = get_settings().max_body_bytes
         if body_size(event) > limit:
             return {
                 "statusCode": 413,
                 "headers": {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"},
-                "body": json.dumps(error_body(f"Payload exceeds maximum allowed size ({limit} bytes).", "PAYLOAD_TOO_LARGE")),
+                "body": json.dumps(
+                    error_body(f"Payload exceeds maximum allowed size ({limit} bytes).", "PAYLOAD_TOO_LARGE")
+                ),
                 "isBase64Encoded": False,
             }
         return super().resolve(event, context)

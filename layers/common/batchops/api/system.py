@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import metadata
@@ -10,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 from pydantic import BaseModel
 
@@ -23,7 +22,7 @@ router = SurfaceRouter("System")
 TITLE = "batchops"
 DESCRIPTION = (
     "Serverless batch operations. Every route but /v1/health, /openapi.json and /docs needs "
-    "`Authorization: Bearer <api key>`. Errors are `{\"error\", \"code\", \"details\"}`."
+    '`Authorization: Bearer <api key>`. Errors are `{"error", "code", "details"}`.'
 )
 
 
@@ -50,7 +49,11 @@ def _version() -> str:
 )
 def health() -> dict[str, Any]:
     return Health(
-        status="ok", service=TITLE, version=_version(), stage=get_settings().stage, time=datetime.now(UTC).isoformat()
+        status="ok",
+        service=TITLE,
+        version=_version(),
+        stage=get_settings().stage,
+        time=datetime.now(UTC).isoformat(),
     ).model_dump()
 
 

@@ -72,5 +72,7 @@ class EventLogRepository:
         ):
             for raw in page.get("Items", []):
                 item = deserialize(raw)
-                events.append(StoredEvent.model_validate({k: v for k, v in item.items() if k in _ENTRY_FIELDS}))
+                events.append(
+                    StoredEvent.model_validate({k: v for k, v in item.items() if k in _ENTRY_FIELDS})
+                )
         return events

@@ -29,7 +29,9 @@ class WorkspaceRepository:
             )
         except ClientError as error:
             if _is_condition_failure(error):
-                raise ConflictError(f"Workspace {workspace.id} already exists", code="WORKSPACE_EXISTS") from None
+                raise ConflictError(
+                    f"Workspace {workspace.id} already exists", code="WORKSPACE_EXISTS"
+                ) from None
             raise
 
     def get(self, workspace_id: str) -> Workspace | None:

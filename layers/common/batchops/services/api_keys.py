@@ -88,7 +88,10 @@ def create_key(workspace_id: str, secret: str | None = None) -> CreatedKey:
         raise ValidationFailedError("An API key must be 'bo_' followed by at least 16 URL-safe characters")
     key = secret or generate_key()
     stored = ApiKey(
-        key_id=f"key_{uuid.uuid4().hex[:20]}", workspace_id=workspace_id, key_hash=hash_key(key), created_at=_now()
+        key_id=f"key_{uuid.uuid4().hex[:20]}",
+        workspace_id=workspace_id,
+        key_hash=hash_key(key),
+        created_at=_now(),
     )
     _keys().create(stored)
     return CreatedKey(key_id=stored.key_id, workspace_id=workspace_id, key=key, created_at=stored.created_at)
@@ -98,7 +101,9 @@ def list_keys(workspace_id: str) -> list[ApiKey]:
     return _keys().list_for_workspace(workspace_id)
 
 
-def revoke_key(*, key: str | None = None, workspace_id: str | None = None, key_id: str | None = None) -> ApiKey:
+def revoke_key(
+    *, key: str | None = None, workspace_id: str | None = None, key_id: str | None = None
+) -> ApiKey:
     """Revoke by the plaintext key, or by workspace + key id."""
     repository = _keys()
     if key is not None:

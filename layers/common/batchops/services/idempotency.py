@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from batchops.dal.idempotency import persistence_layer
 from batchops.errors import IdempotencyInProgressError, IdempotencyKeyReusedError
@@ -25,7 +26,7 @@ from batchops.settings import get_settings
 REPLAYED = "replayed"
 
 
-def _mark_replayed(response: Any, _record: Any) -> Any:
+def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
     return {**response, REPLAYED: True}
 
 
@@ -52,7 +53,7 @@ def run_once(
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
 
-    @idempotent_function(
+    @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="request",
         persistence_store=persistence_layer(settings.idempotency_table_name),
         config=config,
