@@ -65,7 +65,7 @@ build: $(SAM_VENV)/.installed ## sam build (offline: uses the local python3.11)
 	$(SAM) build --template-file template.yaml --build-dir .aws-sam/build --parallel --cached
 
 deploy: build ## first time: make deploy GUIDED=1 (sam deploy --guided)
-	$(SAM) deploy $(if $(GUIDED),--guided,) --template-file .aws-sam/build/template.yaml
+	$(SAM) deploy $(if $(GUIDED),--guided,) $(if $(ENV),--config-env $(ENV),) --template-file .aws-sam/build/template.yaml
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache

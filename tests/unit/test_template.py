@@ -561,6 +561,22 @@ def test_dead_letter_queues_and_api_5xx_are_alarmed() -> None:
         assert [ref_target(x) for x in alarm["AlarmActions"]] == ["AlarmTopic"]
 
 
+def test_api_5xx_alarm_watches_this_api() -> None:
+    (alarm,) = [a for a in alarms() if a.get("Namespace") == "AWS/ApiGateway"]
+    dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+    assert dimensions["ApiName"] == RESOURCES[API_LOGICAL_ID]["Properties"]["Name"]
+    assert dimensions["Stage"] == {"Ref": "Stage"}
+
+
+def test_dashboard_is_json_and_shows_every_function() -> None:
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([^}]+)\}", body))
+    known = set(RESOURCES) | set(TEMPLATE["Parameters"])
+    assert {n for n in names if not n.startswith("AWS::") and n.split(".")[0] not in known} == set()
+    assert set(FUNCTIONS) <= names
+    assert json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+
+
 def test_outputs() -> None:
     outputs = TEMPLATE["Outputs"]
     assert {
