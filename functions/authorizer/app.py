@@ -1,5 +1,5 @@
 """API key authorizer (Lambda REQUEST authorizer of the REST API)."""
 
-from batchops.api.handler import authorizer_handler
+from batchops.api.authorizer import authorizer_handler
 
 lambda_handler = authorizer_handler()

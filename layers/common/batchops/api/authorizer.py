@@ -13,8 +13,11 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerRequestEvent,
     APIGatewayAuthorizerResponse,
 )
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from batchops.api.handler import LambdaHandler, LazyHandler
 from batchops.errors import UnauthorizedError
+from batchops.observability import logger, tracer
 from batchops.services import api_keys
 
 
@@ -45,3 +48,16 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
     )
     policy.allow_all_routes()
     return policy.asdict()
+
+
+def authorizer_handler() -> LazyHandler:
+    def build() -> LambdaHandler:
+        @logger().inject_lambda_context
+        @tracer().capture_lambda_handler(capture_response=False)
+        def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+            return authorize(event)
+
+        handler: LambdaHandler = handle
+        return handler
+
+    return LazyHandler(build)

@@ -9,7 +9,6 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchops.api.authorizer import authorize
 from batchops.api.resolver import build_resolver
 from batchops.api.routes import find_endpoint
 from batchops.observability import logger, metrics, tracer
@@ -54,16 +53,3 @@ class EndpointHandler(LazyHandler):
 
 def endpoint_handler(*routes: tuple[str, str]) -> EndpointHandler:
     return EndpointHandler(*routes)
-
-
-def authorizer_handler() -> LazyHandler:
-    def build() -> LambdaHandler:
-        @logger().inject_lambda_context
-        @tracer().capture_lambda_handler(capture_response=False)
-        def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-            return authorize(event)
-
-        handler: LambdaHandler = handle
-        return handler
-
-    return LazyHandler(build)

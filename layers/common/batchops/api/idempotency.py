@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from batchops.api.context import current_caller
 from batchops.errors import ValidationFailedError
-from batchops.services import idempotency
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -39,6 +38,9 @@ def idempotent(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> 
     def operation() -> dict[str, Any]:
         response = next_middleware(app)
         return {"status": response.status_code, "headers": dict(response.headers), "body": response.body}
+
+    # Imported here: Powertools idempotency loads boto3, which routes without a key never need.
+    from batchops.services import idempotency
 
     event = app.current_event
     result = idempotency.run_once(

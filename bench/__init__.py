@@ -1,0 +1,1 @@
+"""Benchmarks: AWS requests per item (counted, deterministic), CPU per item, cold-start import time."""

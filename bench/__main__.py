@@ -1,0 +1,141 @@
+"""`make bench`: print the figures recorded in bench/RESULTS.md.
+
+- AWS requests per 1,000 event-log entries, counted with a botocore `before-call` hook
+  under moto (counts are exact; moto's timings are not meaningful).
+- CPU per entry of validating and shaping a batch (no AWS).
+- Cold start: importing each function module, and importing + first invocation of the
+  health function, each in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
+
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "Batchops",
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def requests_per_1000_entries() -> dict[str, Counter[str]]:
+    import boto3
+    from moto import mock_aws
+
+    from batchops.dal import clients
+    from batchops.services import event_log
+    from tests.aws_resources import create_template_resources
+
+    results: dict[str, Counter[str]] = {}
+    with mock_aws():
+        create_template_resources()
+        clients.reset_clients()
+        counts: Counter[str] = Counter()
+
+        def count(model: Any, **_: Any) -> None:
+            counts[model.name] += 1
+
+        client = boto3.session.Session().client("dynamodb")
+        client.meta.events.register("before-call.dynamodb.*", count)
+        clients.set_client("dynamodb", client)
+        generated = [{"correlationId": f"c{i}", "eventStatus": "STARTED"} for i in range(1000)]
+        event_log.create_batch("bench", generated, "b1")
+        results["1,000 entries, generated executionIds"] = Counter(counts)
+        counts.clear()
+        explicit = [{**e, "executionId": f"e{i}"} for i, e in enumerate(generated)]
+        event_log.create_batch("bench", explicit, "b2")
+        results["1,000 entries, client executionIds (duplicate check)"] = Counter(counts)
+        counts.clear()
+        event_log.get_batch("bench", "b2", page=1, page_size=100, status=None)
+        results["GET one page of a 1,000-entry batch"] = Counter(counts)
+    clients.reset_clients()
+    return results
+
+
+def validation_cpu_per_entry() -> float:
+    from batchops.services.event_log import _validate
+
+    entries = [
+        {
+            "correlationId": f"corr-{i}",
+            "executionId": f"exec-{i}",
+            "eventStatus": "SUCCESS",
+            "eventName": "import",
+            "timestamp": "2026-03-01T10:00:00.000Z",
+            "metadata": {"row": i, "source": "bench"},
+        }
+        for i in range(10_000)
+    ]
+    runs = []
+    for _ in range(5):
+        start = time.process_time()
+        for entry in entries:
+            _validate(entry)
+        runs.append((time.process_time() - start) / len(entries))
+    return statistics.median(runs)
+
+
+COLD = """
+import sys, time, importlib.util
+start = time.perf_counter()
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+imported = time.perf_counter()
+if len(sys.argv) > 2:
+    event = {"resource": "/v1/health", "path": "/v1/health", "httpMethod": "GET", "headers": {},
+             "requestContext": {"requestId": "r", "stage": "prod"}, "body": None}
+    class Ctx:
+        function_name = "bench"; memory_limit_in_mb = 512; aws_request_id = "r"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    module.lambda_handler(event, Ctx())
+print(f"{(imported - start) * 1000:.1f} {(time.perf_counter() - start) * 1000:.1f}")
+"""
+
+
+def cold_start_ms(function: str, invoke: bool = False) -> tuple[float, float]:
+    samples = []
+    for _ in range(5):
+        args = [sys.executable, "-c", COLD, str(ROOT / "functions" / function / "app.py")]
+        if invoke:
+            args.append("invoke")
+        run = subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT)  # noqa: S603
+        out = run.stdout.strip().splitlines()[-1].split()  # earlier lines are the EMF metric Powertools prints
+        samples.append((float(out[0]), float(out[1])))
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    print("## AWS requests (exact counts)")
+    for label, counts in requests_per_1000_entries().items():
+        detail = ", ".join(f"{op} {n}" for op, n in sorted(counts.items()))
+        print(f"- {label}: {sum(counts.values())} requests ({detail})")
+    print("\n## Validation CPU")
+    per_entry = validation_cpu_per_entry()
+    print(f"- {per_entry * 1e6:.1f} us CPU per entry ({1 / per_entry:,.0f} entries/s on one core)")
+    print("\n## Cold start (median of 5 fresh interpreters)")
+    for function in FUNCTIONS:
+        imported, _ = cold_start_ms(function)
+        print(f"- import functions/{function}/app.py: {imported:.1f} ms")
+    imported, total = cold_start_ms("health", invoke=True)
+    print(f"- health: import + first invocation (resolver built, Powertools loaded): {total:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
