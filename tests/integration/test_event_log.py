@@ -363,3 +363,20 @@ def test_timestamps_are_normalised_to_utc_milliseconds():
         "2026-03-01T09:00:00.000Z",
         "2026-03-01T10:00:00.123Z",
     ]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/x-www-form-urlencoded", "text/plain", "application/gzip", "application/merge-patch+json"],
+)
+def test_non_json_content_types_are_415(content_type):
+    event = api_event("create_event_batch", raw_body='{"events": []}', headers={"Content-Type": content_type})
+    status, _, body = invoke(CREATE_BATCH, event)
+    assert (status, body["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
+def test_json_content_types_are_accepted(content_type):
+    body = {"events": [entry(1)]}
+    event = api_event("create_event_batch", raw_body=json.dumps(body), headers={"Content-Type": content_type})
+    assert invoke(CREATE_BATCH, event)[0] == 201

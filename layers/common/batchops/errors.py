@@ -42,6 +42,10 @@ class PayloadTooLargeError(BatchopsError):
     code = "PAYLOAD_TOO_LARGE"
 
 
+class UnsupportedMediaTypeError(BatchopsError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class IdempotencyKeyReusedError(BatchopsError):
     code = "IDEMPOTENCY_KEY_REUSED"
 

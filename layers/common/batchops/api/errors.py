@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from batchops.errors import (
     BadRequestError,
@@ -19,10 +22,13 @@ from batchops.errors import (
     RateLimitedError,
     StorageError,
     UnauthorizedError,
+    UnsupportedMediaTypeError,
     ValidationFailedError,
 )
 from batchops.models.validation import describe, field_path
 from batchops.observability import logger
+
+JSON_ONLY = "Send the body as JSON with Content-Type: application/json"
 
 STATUS_BY_ERROR: dict[type[BatchopsError], int] = {
     BadRequestError: 400,
@@ -31,6 +37,7 @@ STATUS_BY_ERROR: dict[type[BatchopsError], int] = {
     ConflictError: 409,
     IdempotencyInProgressError: 409,
     PayloadTooLargeError: 413,
+    UnsupportedMediaTypeError: 415,
     ValidationFailedError: 422,
     IdempotencyKeyReusedError: 422,
     RateLimitedError: 429,
@@ -72,6 +79,16 @@ def from_domain_error(error: BatchopsError) -> Response[str]:
     return error_response(status_of(error), error.message, error.code, error.details, headers)
 
 
+def as_proxy_result(error: BatchopsError) -> dict[str, Any]:
+    """A Lambda proxy result for errors raised before the resolver runs."""
+    return {
+        "statusCode": status_of(error),
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, "Access-Control-Allow-Origin": "*"},
+        "body": json.dumps(error_body(error.message, error.code, error.details)),
+        "isBase64Encoded": False,
+    }
+
+
 def from_validation_error(error: RequestValidationError) -> Response[str]:
     problems = list(error.errors())
     if any(p.get("type") == "json_invalid" for p in problems):
@@ -85,9 +102,14 @@ def from_validation_error(error: RequestValidationError) -> Response[str]:
     return error_response(422, "Request validation failed", "VALIDATION_FAILED", details)
 
 
+def from_unsupported_content_type(_: RequestUnsupportedContentType) -> Response[str]:
+    return error_response(415, JSON_ONLY, UnsupportedMediaTypeError.code)
+
+
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
     app.exception_handler(BatchopsError)(from_domain_error)
     app.exception_handler(RequestValidationError)(from_validation_error)
+    app.exception_handler(RequestUnsupportedContentType)(from_unsupported_content_type)
 
     @app.not_found
     def not_found(_: Exception) -> Response[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -11,12 +10,14 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchops.api.context import require_caller
-from batchops.api.errors import error_body, register_error_handlers
+from batchops.api.errors import JSON_ONLY, as_proxy_result, register_error_handlers
 from batchops.api.idempotency import idempotent
 from batchops.api.router import Endpoint
+from batchops.errors import BatchopsError, PayloadTooLargeError, UnsupportedMediaTypeError
 from batchops.settings import get_settings
 
 SECURITY_SCHEME = "ApiKey"
+JSON_CONTENT_TYPE = re.compile(r"^application/json$")
 CORS = CORSConfig(
     allow_origin="*",
     allow_headers=["Authorization", "Content-Type", "Content-Encoding", "Idempotency-Key"],
@@ -31,21 +32,36 @@ def body_size(event: Mapping[str, Any]) -> int:
     return len(body.encode()) if isinstance(body, str) else len(body)
 
 
-class BatchopsResolver(APIGatewayRestResolver):
-    """Refuses oversized bodies before any parsing or validation work is spent on them."""
+def _header(event: Mapping[str, Any], name: str) -> str:
+    return next((str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == name), "")
 
+
+def check_body(event: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Refuse what no route can take before any parsing or validation work is spent on it;
+    return the event with its media type in lower case (media types are case-insensitive,
+    Powertools compares them as written)."""
+    limit = get_settings().max_body_bytes
+    if body_size(event) > limit:
+        raise PayloadTooLargeError(f"Payload exceeds maximum allowed size ({limit} bytes).")
+    content_type = _header(event, "content-type").split(";")[0].strip().lower()
+    # Every body batchops takes is JSON; a form or binary body is a client mistake (curl -d
+    # without -H) that would otherwise surface as a puzzling "field is required".
+    if event.get("body") and content_type and not JSON_CONTENT_TYPE.match(content_type):
+        raise UnsupportedMediaTypeError(JSON_ONLY)
+    headers = event.get("headers") or {}
+    if any(k.lower() == "content-type" and v != v.lower() for k, v in headers.items()):
+        lowered = {k: (v.lower() if k.lower() == "content-type" else v) for k, v in headers.items()}
+        return {**event, "headers": lowered}
+    return event
+
+
+class BatchopsResolver(APIGatewayRestResolver):
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        limit = get_settings().max_body_bytes
-        if body_size(event) > limit:
-            return {
-                "statusCode": 413,
-                "headers": {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"},
-                "body": json.dumps(
-                    error_body(f"Payload exceeds maximum allowed size ({limit} bytes).", "PAYLOAD_TOO_LARGE")
-                ),
-                "isBase64Encoded": False,
-            }
-        return super().resolve(event, context)
+        try:
+            checked = check_body(event)
+        except BatchopsError as error:
+            return as_proxy_result(error)
+        return super().resolve(checked, context)
 
 
 def powertools_rule(path: str) -> str:
