@@ -269,17 +269,18 @@ def test_cli_events_commands(stack, tmp_path):
 
 def test_curl_posts_a_batch(stack, tmp_path):
     bid = batch_id()
+    body = json.dumps({"batchId": bid, "events": [{"correlationId": "curl", "eventStatus": "SUCCESS"}]})
     done = subprocess.run(
         [
             "curl", "-s", "-X", "POST", f"{stack.api_url}/v1/events/batch",
             "-H", f"Authorization: Bearer {KEY_A}", "-H", "Content-Type: application/json",
-            "-d", json.dumps({"batchId": bid, "events": [{"correlationId": "curl", "eventStatus": "SUCCESS"}]}),
+            "-d", body,
             "-w", "\n%{http_code}",
         ],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    body, status = done.stdout.rsplit("\n", 1)
-    assert status == "201" and json.loads(body)["batchId"] == bid
+    answer, status = done.stdout.rsplit("\n", 1)
+    assert status == "201" and json.loads(answer)["batchId"] == bid
 
 
 def test_non_json_bodies_are_415_not_a_puzzle(stack):

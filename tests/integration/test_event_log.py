@@ -380,3 +380,9 @@ def test_json_content_types_are_accepted(content_type):
     body = {"events": [entry(1)]}
     event = api_event("create_event_batch", raw_body=json.dumps(body), headers={"Content-Type": content_type})
     assert invoke(CREATE_BATCH, event)[0] == 201
+
+
+def test_body_that_is_not_utf8_is_400_malformed_json():
+    event = api_event("create_event_batch", raw_body=b"\xff\xfe{\x00", headers={"Content-Type": "application/json"})
+    status, _, body = invoke(CREATE_BATCH, event)
+    assert (status, body["code"]) == (400, "MALFORMED_JSON")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -13,7 +14,7 @@ from batchops.api.context import require_caller
 from batchops.api.errors import JSON_ONLY, as_proxy_result, register_error_handlers
 from batchops.api.idempotency import idempotent
 from batchops.api.router import Endpoint
-from batchops.errors import BatchopsError, PayloadTooLargeError, UnsupportedMediaTypeError
+from batchops.errors import BadRequestError, BatchopsError, PayloadTooLargeError, UnsupportedMediaTypeError
 from batchops.settings import get_settings
 
 SECURITY_SCHEME = "ApiKey"
@@ -48,6 +49,12 @@ def check_body(event: Mapping[str, Any]) -> Mapping[str, Any]:
     # without -H) that would otherwise surface as a puzzling "field is required".
     if event.get("body") and content_type and not JSON_CONTENT_TYPE.match(content_type):
         raise UnsupportedMediaTypeError(JSON_ONLY)
+    if event.get("body") and event.get("isBase64Encoded"):
+        # A body that is not UTF-8 reaches us base64-encoded; JSON must be UTF-8 (RFC 8259).
+        try:
+            base64.b64decode(event["body"]).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequestError("Malformed JSON body: not UTF-8 text", code="MALFORMED_JSON") from None
     headers = event.get("headers") or {}
     if any(k.lower() == "content-type" and v != v.lower() for k, v in headers.items()):
         lowered = {k: (v.lower() if k.lower() == "content-type" else v) for k, v in headers.items()}
