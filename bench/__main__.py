@@ -40,7 +40,7 @@ def requests_per_1000_entries() -> dict[str, Counter[str]]:
 
     from batchops.dal import clients
     from batchops.services import event_log
-    from tests.aws_resources import create_template_resources
+    from tests.support import create_template_resources
 
     results: dict[str, Counter[str]] = {}
     with mock_aws():
@@ -114,8 +114,10 @@ def cold_start_ms(function: str, invoke: bool = False) -> tuple[float, float]:
         args = [sys.executable, "-c", COLD, str(ROOT / "functions" / function / "app.py")]
         if invoke:
             args.append("invoke")
-        run = subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT)  # noqa: S603
-        out = run.stdout.strip().splitlines()[-1].split()  # earlier lines are the EMF metric Powertools prints
+        run = subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT)
+        out = (
+            run.stdout.strip().splitlines()[-1].split()
+        )  # earlier lines are the EMF metric Powertools prints
         samples.append((float(out[0]), float(out[1])))
     return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
 

@@ -114,3 +114,12 @@ def invoke(module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, st
     for k, values in (result.get("multiValueHeaders") or {}).items():
         headers.setdefault(k, values[-1] if values else "")
     return result["statusCode"], headers, parsed
+
+
+def create_template_resources(*, functions: bool = False) -> None:
+    """template.yaml's tables, queues and state machines in the active moto, made by the local
+    stack's own loader, so tests, the local stack and AWS share one definition."""
+    from batchops_local.resources import create_all
+    from batchops_local.template import load_template
+
+    create_all(load_template(ROOT / "template.yaml"), endpoint=None, functions=functions)

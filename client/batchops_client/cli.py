@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from batchops.errors import BatchopsError
-
 from batchops_client.sdk import ApiError, BatchopsClient
 
 

@@ -11,16 +11,17 @@ import uuid
 
 import httpx
 import pytest
-from batchops_client import ApiError, BatchopsClient
 
-from tests.e2e.conftest import KEY_A, KEY_B, ROOT, LocalStack
+from batchops_client import ApiError, BatchopsClient
+from tests.e2e.conftest import KEY_A, KEY_B, ROOT
+from tests.e2e.harness import RunningStack
 
 UNAUTHORIZED = {"error": "Unauthorized", "code": "UNAUTHORIZED"}
 
 
-def client(stack: LocalStack, key: str | None = KEY_A) -> httpx.Client:
+def client(stack: RunningStack, key: str | None = KEY_A) -> httpx.Client:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(base_url=stack.api_url, headers=headers, timeout=30)
+    return httpx.Client(base_url=stack.api, headers=headers, timeout=30)
 
 
 def batch_id() -> str:
@@ -88,12 +89,12 @@ def test_health_and_openapi_need_no_key(stack):
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Basic abc", "Bearer bo_not_a_real_key_at_all_000"])
 def test_missing_or_bad_keys_are_401_with_the_error_shape(stack, header):
     headers = {} if header is None else {"Authorization": header}
-    response = httpx.post(f"{stack.api_url}/v1/events/batch", json={"events": []}, headers=headers)
+    response = httpx.post(f"{stack.api}/v1/events/batch", json={"events": []}, headers=headers)
     assert response.status_code == 401
     assert response.json() == UNAUTHORIZED
 
 
-def admin(stack: LocalStack, *args: str) -> dict:
+def admin(stack: RunningStack, *args: str) -> dict:
     done = subprocess.run(
         [
             sys.executable,
@@ -101,7 +102,7 @@ def admin(stack: LocalStack, *args: str) -> dict:
             "batchops_client.cli",
             "admin",
             "--endpoint-url",
-            stack.aws_url,
+            stack.aws,
             "--table",
             "DomainTable",
             *args,
@@ -210,7 +211,8 @@ def test_body_over_10_mb_is_413_from_the_gateway(stack):
     }
 
 
-def test_body_over_the_lambda_limit_is_413_from_the_function(stack):
+def test_body_over_lambdas_6_mb_invoke_limit_is_413_from_the_gateway(stack):
+    # Lambda refuses a synchronous event over 6 MB before the function runs; API Gateway answers 413.
     with client(stack) as http:
         response = http.post(
             "/v1/events/batch", content=b" " * (7 * 1024 * 1024), headers={"Content-Type": "application/json"}
@@ -241,7 +243,7 @@ def test_idempotency_key_over_http(stack):
 
 def test_sdk(stack):
     bid = batch_id()
-    with BatchopsClient(stack.api_url, KEY_A) as sdk:
+    with BatchopsClient(stack.api, KEY_A) as sdk:
         created = sdk.create_event_batch([{"correlationId": "s", "eventStatus": "SUCCESS"}], bid)
         assert created["totalInserted"] == 1
         assert sdk.get_event_batch(bid, event_status="SUCCESS")["totalCount"] == 1
@@ -258,7 +260,7 @@ def test_cli_events_commands(stack, tmp_path):
         json.dumps({"batchId": bid, "events": [{"correlationId": "cli", "eventStatus": "STARTED"}]})
     )
     env = {**os.environ, "BATCHOPS_API_KEY": KEY_A}
-    base = [sys.executable, "-m", "batchops_client.cli", "events", "--api-url", stack.api_url]
+    base = [sys.executable, "-m", "batchops_client.cli", "events", "--api-url", stack.api]
     created = subprocess.run(
         [*base, "create-batch", str(source)], capture_output=True, text=True, env=env, check=True
     )
@@ -272,7 +274,7 @@ def test_curl_posts_a_batch(stack, tmp_path):
     body = json.dumps({"batchId": bid, "events": [{"correlationId": "curl", "eventStatus": "SUCCESS"}]})
     done = subprocess.run(
         [
-            "curl", "-s", "-X", "POST", f"{stack.api_url}/v1/events/batch",
+            "curl", "-s", "-X", "POST", f"{stack.api}/v1/events/batch",
             "-H", f"Authorization: Bearer {KEY_A}", "-H", "Content-Type: application/json",
             "-d", body,
             "-w", "\n%{http_code}",

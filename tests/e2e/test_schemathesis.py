@@ -15,8 +15,8 @@ def test_no_server_errors_for_generated_requests(stack, tmp_path):
         schemathesis = ROOT / ".venv" / "bin" / "schemathesis"
     done = subprocess.run(
         [
-            str(schemathesis), "run", f"{stack.api_url}/openapi.json",
-            "--url", stack.api_url,
+            str(schemathesis), "run", f"{stack.api}/openapi.json",
+            "--url", stack.api,
             "--checks", "not_a_server_error",
             "-H", f"Authorization: Bearer {KEY_A}",
             "--max-examples", "25",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from batchops.dal import clients
-from batchops.settings import reset_settings
 from moto import mock_aws
 
-from tests.aws_resources import create_template_resources
+from batchops.dal import clients
+from batchops.settings import reset_settings
+from tests.support import create_template_resources
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from batchops.services import api_keys
 from batchops_client.cli import main
 

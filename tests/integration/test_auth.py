@@ -6,9 +6,9 @@ import hashlib
 
 import boto3
 import pytest
+
 from batchops.errors import ConflictError, NotFoundError, UnauthorizedError, ValidationFailedError
 from batchops.services import api_keys
-
 from tests.support import LambdaContext, fixture_event, load_function
 
 pytestmark = pytest.mark.usefixtures("aws")

@@ -383,6 +383,25 @@ def test_json_content_types_are_accepted(content_type):
 
 
 def test_body_that_is_not_utf8_is_400_malformed_json():
-    event = api_event("create_event_batch", raw_body=b"\xff\xfe{\x00", headers={"Content-Type": "application/json"})
+    event = api_event(
+        "create_event_batch", raw_body=b"\xff\xfe{\x00", headers={"Content-Type": "application/json"}
+    )
     status, _, body = invoke(CREATE_BATCH, event)
     assert (status, body["code"]) == (400, "MALFORMED_JSON")
+
+
+def test_metadata_keeps_any_json_number_and_nesting():
+    metadata = {
+        "tiny": 2.2250738585072014e-308,
+        "huge": 10**40,
+        "pi": 3.14159,
+        "nested": {"list": [1, "a", None, True]},
+    }
+    status, _, _ = post_batch({"events": [entry(1, metadata=metadata)], "batchId": "meta"})
+    assert status == 201
+    _, _, page = get_batch("meta")
+    assert page["events"][0]["metadata"] == metadata
+    one = api_event(
+        "create_event", body={"correlationId": "m", "eventStatus": "STARTED", "metadata": metadata}
+    )
+    assert invoke(CREATE_ONE, one)[0] == 201

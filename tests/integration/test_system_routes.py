@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from batchops.api.routes import route_table
-
 from tests.support import api_event, invoke, load_function
 
 HEALTH = load_function("health")

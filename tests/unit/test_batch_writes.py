@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from batchops.dal import batch, clients
 from batchops.dal.items import deserialize
 from batchops.errors import StorageError

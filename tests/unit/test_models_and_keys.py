@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
+
 from batchops.dal import keys
 from batchops.dal.items import deserialize, iso, serialize
 from batchops.models.event_log import EventLogEntry, format_timestamp
 from batchops.models.validation import describe
-from pydantic import ValidationError
 
 
 def test_every_tenant_partition_key_starts_with_the_workspace():

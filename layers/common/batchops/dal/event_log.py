@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,9 +24,13 @@ class EventLogRepository:
     def _item(self, workspace_id: str, event: StoredEvent) -> dict[str, Any]:
         item: dict[str, Any] = {
             **keys.event_entry(workspace_id, event.executionId),
-            **event.model_dump(mode="json", exclude_none=True),
+            **event.model_dump(mode="json", exclude_none=True, exclude={"metadata"}),
             "type": "event",
         }
+        if event.metadata is not None:
+            # Kept as the client's JSON text: DynamoDB numbers cannot hold every JSON number
+            # (1e-308, 40-digit integers) and metadata is opaque to batchops anyway.
+            item["metadata"] = json.dumps(event.metadata, separators=(",", ":"))
         if event.batchId is not None:
             item["gsi1pk"] = keys.event_batch(workspace_id, event.batchId)
             item["gsi1sk"] = keys.event_batch_sort(event.timestamp, event.executionId)
@@ -72,7 +77,8 @@ class EventLogRepository:
         ):
             for raw in page.get("Items", []):
                 item = deserialize(raw)
-                events.append(
-                    StoredEvent.model_validate({k: v for k, v in item.items() if k in _ENTRY_FIELDS})
-                )
+                if "metadata" in item:
+                    item["metadata"] = json.loads(item["metadata"])
+                fields = {k: v for k, v in item.items() if k in _ENTRY_FIELDS}
+                events.append(StoredEvent.model_validate(fields))
         return events
