@@ -98,6 +98,9 @@ class FunctionRegistry:
         # One lock for all cold starts: module-level code (boto3 clients, Powertools setup) then
         # runs one function at a time, as it would in separate Lambda sandboxes.
         self._load_lock = threading.Lock()
+        # A Lambda sandbox serves one invocation at a time, and handlers rely on it (Powertools'
+        # resolver keeps the current event on itself): one lock per function, like one sandbox.
+        self._sandboxes: dict[str, threading.Lock] = {name: threading.Lock() for name in self._functions}
         self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         for fn in self._functions.values():
             for folder in fn.layer_dirs:  # a layer is on sys.path in Lambda (/opt/python)
@@ -153,7 +156,8 @@ class FunctionRegistry:
     ) -> None:
         try:
             handler = self._handler(fn)
-            output = handler(json.loads(payload), context)
+            with self._sandboxes[fn.name]:
+                output = handler(json.loads(payload), context)
             try:
                 encoded = to_json(output)
             except (TypeError, ValueError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,7 @@ def registry(logs: list[str]) -> FunctionRegistry:
             fn("Mutate", "app.mutate"),
             fn("Layered", "app.uses_layer", layers=(LAYER,)),
             fn("Missing", "app.no_such_handler"),
+            fn("Exclusive", "app.exclusive"),
         ],
         log=logs.append,
     )
@@ -124,3 +126,9 @@ def test_oversized_event_is_rejected(registry: FunctionRegistry) -> None:
     with pytest.raises(PayloadTooLarge) as info:
         registry.invoke("Echo", {"blob": "x" * (6 * 1024 * 1024)})
     assert info.value.error_type == "RequestEntityTooLargeException"
+
+
+def test_one_invocation_at_a_time_per_function_like_one_sandbox(registry: FunctionRegistry) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        peaks = list(pool.map(lambda _: registry.invoke("Exclusive", {"hold": 0.05}), range(4)))
+    assert max(peaks) == 1
