@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from batchops_local.background import BackgroundLoop
 from batchops_local.functions import FunctionRegistry, InvocationError
 from batchops_local.template import ACCOUNT_ID, REGION, Function, ScheduleEvent
 
@@ -52,7 +52,7 @@ def scheduled_event(rule_name: str) -> dict[str, Any]:
     }
 
 
-class ScheduleTimer:
+class ScheduleTimer(BackgroundLoop):
     def __init__(
         self,
         fn: Function,
@@ -67,17 +67,7 @@ class ScheduleTimer:
         self.registry = registry
         self.log = log
         self.rule_name = f"{fn.logical_id}{event.name}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"schedule:{self.rule_name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
+        super().__init__(f"schedule:{self.rule_name}")
 
     def _payload(self) -> Any:
         if self.event.input is not None:

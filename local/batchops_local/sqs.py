@@ -10,7 +10,6 @@ visibility timeout and moto's redrive moves them to the DLQ after maxReceiveCoun
 from __future__ import annotations
 
 import base64
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from batchops_local.background import BackgroundLoop
 from batchops_local.functions import FunctionRegistry, InvocationError
 from batchops_local.template import REGION, Function, Queue, SqsEvent
 
@@ -84,7 +84,7 @@ def messages_to_delete(
     return [m for m in messages if m["MessageId"] not in failed]
 
 
-class SqsPoller:
+class SqsPoller(BackgroundLoop):
     def __init__(
         self,
         fn: Function,
@@ -100,17 +100,7 @@ class SqsPoller:
         self.registry = registry
         self.log = log
         self._sqs: Any = boto3.session.Session().client("sqs", endpoint_url=endpoint, region_name=REGION)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sqs:{queue.name}->{fn.name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
+        super().__init__(f"sqs:{queue.name}->{fn.name}")
 
     def _run(self) -> None:
         while not self._stop.is_set():

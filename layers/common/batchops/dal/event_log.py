@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from batchops.dal import batch, clients, keys
 from batchops.dal.items import deserialize, serialize
+from batchops.dal.queries import is_condition_failure, query_gsi1
 from batchops.errors import ConflictError
 from batchops.models.event_log import StoredEvent
 
@@ -59,7 +60,7 @@ class EventLogRepository:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if is_condition_failure(error):
                 raise ConflictError(
                     f"executionId {event.executionId} already exists", code="DUPLICATE_EXECUTION_ID"
                 ) from None
@@ -68,17 +69,8 @@ class EventLogRepository:
     def batch_events(self, workspace_id: str, batch_id: str) -> list[StoredEvent]:
         """Every entry of a batch, oldest first."""
         events: list[StoredEvent] = []
-        paginator = clients.dynamodb().get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self.table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": keys.event_batch(workspace_id, batch_id)}},
-        ):
-            for raw in page.get("Items", []):
-                item = deserialize(raw)
-                if "metadata" in item:
-                    item["metadata"] = json.loads(item["metadata"])
-                fields = {k: v for k, v in item.items() if k in _ENTRY_FIELDS}
-                events.append(StoredEvent.model_validate(fields))
+        for item in query_gsi1(self.table, keys.event_batch(workspace_id, batch_id)):
+            if "metadata" in item:
+                item["metadata"] = json.loads(item["metadata"])
+            events.append(StoredEvent.model_validate({k: v for k, v in item.items() if k in _ENTRY_FIELDS}))
         return events

@@ -9,12 +9,9 @@ from botocore.exceptions import ClientError
 
 from batchops.dal import clients, keys
 from batchops.dal.items import deserialize, iso, serialize
+from batchops.dal.queries import is_condition_failure, query_gsi1
 from batchops.errors import ConflictError
 from batchops.models.workspace import ApiKey, Workspace
-
-
-def _is_condition_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class WorkspaceRepository:
@@ -28,7 +25,7 @@ class WorkspaceRepository:
                 TableName=self.table, Item=serialize(item), ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 raise ConflictError(
                     f"Workspace {workspace.id} already exists", code="WORKSPACE_EXISTS"
                 ) from None
@@ -59,7 +56,7 @@ class ApiKeyRepository:
                 TableName=self.table, Item=serialize(item), ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 raise ConflictError("This API key already exists", code="API_KEY_EXISTS") from None
             raise
 
@@ -69,16 +66,9 @@ class ApiKeyRepository:
         return ApiKey.model_validate(deserialize(item)) if item else None
 
     def list_for_workspace(self, workspace_id: str) -> list[ApiKey]:
-        found: list[ApiKey] = []
-        paginator = clients.dynamodb().get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self.table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": keys.api_keys_of_workspace(workspace_id)}},
-        ):
-            found.extend(ApiKey.model_validate(deserialize(i)) for i in page.get("Items", []))
-        return found
+        return [
+            ApiKey.model_validate(i) for i in query_gsi1(self.table, keys.api_keys_of_workspace(workspace_id))
+        ]
 
     def revoke(self, key_hash: str, at: datetime) -> bool:
         """Mark a key revoked; False when no such key exists."""
@@ -91,7 +81,7 @@ class ApiKeyRepository:
                 ExpressionAttributeValues={":at": {"S": iso(at)}},
             )
         except ClientError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 return False
             raise
         return True
@@ -108,5 +98,5 @@ class ApiKeyRepository:
                 ExpressionAttributeValues={":now": {"S": iso(now)}, ":since": {"S": iso(not_since)}},
             )
         except ClientError as error:
-            if not _is_condition_failure(error):
+            if not is_condition_failure(error):
                 raise
