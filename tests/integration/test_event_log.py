@@ -405,3 +405,57 @@ def test_metadata_keeps_any_json_number_and_nesting():
         "create_event", body={"correlationId": "m", "eventStatus": "STARTED", "metadata": metadata}
     )
     assert invoke(CREATE_ONE, one)[0] == 201
+
+
+class StubbornWrites:
+    """The real (moto) client, except that BatchWriteItem never accepts entries whose executionId
+    starts with `stubborn`: they always come back as UnprocessedItems, as throttled writes do."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def batch_write_item(self, RequestItems):
+        ((table, requests),) = RequestItems.items()
+        kept = [r for r in requests if not r["PutRequest"]["Item"]["executionId"]["S"].startswith("stubborn")]
+        refused = [r for r in requests if r not in kept]
+        if kept:
+            self.real.batch_write_item(RequestItems={table: kept})
+        return {"UnprocessedItems": {table: refused} if refused else {}}
+
+
+@pytest.fixture
+def stubborn_writes(aws, monkeypatch):
+    from batchops.dal import batch, clients
+
+    monkeypatch.setattr(batch, "MAX_DELAY", 0.0)
+    monkeypatch.setenv("BATCHOPS_BATCH_WRITE_MAX_ATTEMPTS", "3")
+    from batchops.settings import reset_settings
+
+    reset_settings()
+    clients.set_client("dynamodb", StubbornWrites(clients.dynamodb()))
+
+
+@pytest.mark.usefixtures("stubborn_writes")
+def test_items_aws_never_accepts_are_reported_per_item_not_dropped():
+    events = [entry(1), {**entry(2), "executionId": "stubborn-2"}, entry(3)]
+    status, _, body = post_batch({"events": events, "batchId": "partial"})
+    assert status == 201
+    assert body["executionIds"] == ["exec-1", "exec-3"]
+    assert body["errors"] == [
+        {"index": 1, "error": "Could not be stored after retries; send this event again"}
+    ]
+    _, _, page = get_batch("partial")
+    assert [e["executionId"] for e in page["events"]] == ["exec-1", "exec-3"]
+
+
+@pytest.mark.usefixtures("stubborn_writes")
+def test_a_batch_aws_refuses_entirely_is_503_with_per_item_details():
+    events = [{**entry(1), "executionId": "stubborn-1"}, {**entry(2), "executionId": "stubborn-2"}]
+    status, _, body = post_batch({"events": events, "batchId": "refused"})
+    assert status == 503
+    assert body["code"] == "STORAGE_ERROR"
+    assert [d["index"] for d in body["details"]] == [0, 1]
+    assert get_batch("refused")[0] == 404
