@@ -7,6 +7,7 @@ part of a cold start; Powertools loads it lazily and disables it off Lambda.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -19,6 +20,8 @@ def logger() -> Logger:
 
 @lru_cache(maxsize=1)
 def metrics() -> Metrics:
+    # Read-only routes publish no business metric; Powertools would warn on every such call.
+    warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
     return Metrics()
 
 
