@@ -101,6 +101,31 @@ def test_batch_id_is_absent_not_null_without_one_and_ids_are_generated():
             "Validation failed: colour is not allowed (put extra data in metadata)",
         ),
         ("not an object", "Validation failed: event must be an object"),
+        (
+            {"correlationId": "c", "eventStatus": "STARTED", "timestamp": 1700000000},
+            "Validation failed: timestamp must be an ISO 8601 date-time string",
+        ),
+        (
+            {"correlationId": "c", "eventStatus": "STARTED", "timestamp": "0001-01-01T00:00:00+01:00"},
+            "Validation failed: timestamp must be an ISO 8601 date-time between years 1000 and 9999",
+        ),
+        (
+            {"correlationId": "c", "eventStatus": "STARTED", "timestamp": "9999-12-31T23:59:59-01:00"},
+            "Validation failed: timestamp must be an ISO 8601 date-time between years 1000 and 9999",
+        ),
+        (
+            {
+                "correlationId": "c",
+                "eventStatus": "STARTED",
+                "metadata": json.loads('{"a":' * 300 + "1" + "}" * 300),
+            },
+            "Validation failed: metadata must not nest deeper than 32 levels",
+        ),
+        (
+            # 60,000 four-byte characters: under 100 KB of characters, over it in UTF-8 bytes
+            {"correlationId": "c", "eventStatus": "STARTED", "metadata": {"text": "\U0001f600" * 60_000}},
+            "Validation failed: event exceeds 102400 bytes",
+        ),
     ],
 )
 def test_each_invalid_item_is_reported_by_index(item, message):
@@ -459,3 +484,37 @@ def test_a_batch_aws_refuses_entirely_is_503_with_per_item_details():
     assert body["code"] == "STORAGE_ERROR"
     assert [d["index"] for d in body["details"]] == [0, 1]
     assert get_batch("refused")[0] == 404
+
+
+def test_events_with_equal_timestamps_keep_the_order_they_were_sent_in():
+    for n in range(5):
+        batch = f"order-{n}"
+        events = [
+            {"correlationId": "p", "eventStatus": "STARTED"},
+            {"correlationId": "p", "eventStatus": "IN_PROGRESS"},
+            {"correlationId": "p", "eventStatus": "SUCCESS"},
+        ]
+        post_batch({"events": events, "batchId": batch})
+        _, _, page = get_batch(batch)
+        assert [e["eventStatus"] for e in page["events"]] == ["STARTED", "IN_PROGRESS", "SUCCESS"]
+        assert summary(batch)[2]["completed"] == 1
+
+
+def test_later_request_wins_a_timestamp_tie():
+    same = "2026-03-01T10:00:00.000Z"
+    post_batch({"events": [entry(1, status="STARTED", corr="p", ts=same)], "batchId": "tie"})
+    post_batch({"events": [entry(2, status="FAILURE", corr="p", ts=same)], "batchId": "tie"})
+    assert summary("tie")[2]["failed"] == 1
+
+
+@pytest.mark.parametrize("batch_id", ["a/b", "a b", "x?y", "50%", "#1"])
+def test_batch_ids_that_cannot_be_addressed_in_a_url_are_422(batch_id):
+    status, _, body = post_batch({"events": [entry(1)], "batchId": batch_id})
+    assert status == 422
+    assert body["details"][0]["field"] == "batchId"
+
+
+def test_unicode_metadata_is_stored_as_sent():
+    metadata = {"name": "Zoë 😀", "city": "Zürich"}
+    post_batch({"events": [entry(1, metadata=metadata)], "batchId": "uni"})
+    assert get_batch("uni")[2]["events"][0]["metadata"] == metadata

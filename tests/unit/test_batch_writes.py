@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from batchops.dal import batch, clients
 from batchops.dal.items import deserialize
@@ -23,6 +24,11 @@ class ScriptedDynamo:
     def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         ((table, requests),) = RequestItems.items()
         assert len(requests) <= 25
+        if any(r["PutRequest"]["Item"]["pk"]["S"].startswith("bad") for r in requests):
+            # DynamoDB refuses the whole call when one item is invalid (too large, say)
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": "Item size too large"}}, "BatchWriteItem"
+            )
         self.write_calls.append(len(requests))
         unprocessed = []
         for request in requests:
@@ -95,3 +101,12 @@ def test_batch_get_that_never_completes_raises(dynamo):
     keys = [{"pk": f"p{i}", "sk": "s"} for i in range(5)]
     with pytest.raises(StorageError):
         batch.get_items("T", keys, max_attempts=2, sleep=lambda _: None)
+
+
+def test_an_item_dynamodb_refuses_fails_alone_and_the_rest_are_written(dynamo):
+    fake = dynamo({})
+    rows = items(30)
+    rows[7]["pk"] = "bad7"
+    failed = batch.put_items("T", rows, sleep=lambda _: None)
+    assert failed == [7]
+    assert sorted(fake.written) == sorted(r["pk"] for n, r in enumerate(rows) if n != 7)

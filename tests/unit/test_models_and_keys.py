@@ -26,9 +26,12 @@ def test_every_tenant_partition_key_starts_with_the_workspace():
 
 
 def test_batch_sort_key_orders_by_time():
-    early = keys.event_batch_sort(format_timestamp(datetime(2026, 3, 1, 9, tzinfo=UTC)), "z")
-    late = keys.event_batch_sort(format_timestamp(datetime(2026, 3, 1, 10, tzinfo=UTC)), "a")
-    assert early < late
+    nine = format_timestamp(datetime(2026, 3, 1, 9, tzinfo=UTC))
+    ten = format_timestamp(datetime(2026, 3, 1, 10, tzinfo=UTC))
+    assert keys.event_batch_sort(nine, 9 * 10**18, 999) < keys.event_batch_sort(ten, 1, 0)
+    # equal timestamps: earlier request first, then place in the request
+    assert keys.event_batch_sort(ten, 5, 2) < keys.event_batch_sort(ten, 6, 0)
+    assert keys.event_batch_sort(ten, 5, 2) < keys.event_batch_sort(ten, 5, 10)
 
 
 def test_format_timestamp_is_utc_with_milliseconds():

@@ -58,9 +58,14 @@ def put_items(
             try:
                 response = clients.dynamodb().batch_write_item(RequestItems={table: pending})
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") == "ValidationException":
-                    raise
-                continue  # throttled or transient after botocore's own retries: try again
+                if error.response.get("Error", {}).get("Code") != "ValidationException":
+                    continue  # throttled or transient after botocore's own retries: try again
+                # One bad item (too large, say) fails the whole call: find it by writing alone,
+                # so the rest are stored and only it is reported.
+                if len(pending) == 1:
+                    return [by_key[_key_of(pending[0]["PutRequest"]["Item"], key_attrs)]]
+                singles = [by_key[_key_of(p["PutRequest"]["Item"], key_attrs)] for p in pending]
+                return sorted(i for single in singles for i in write_chunk([single]))
             pending = response.get("UnprocessedItems", {}).get(table, [])
             if not pending:
                 return []

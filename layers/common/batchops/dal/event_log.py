@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ class EventLogRepository:
         self.table = table
         self.max_write_attempts = max_write_attempts
 
-    def _item(self, workspace_id: str, event: StoredEvent) -> dict[str, Any]:
+    def _item(self, workspace_id: str, event: StoredEvent, received_ns: int, position: int) -> dict[str, Any]:
         item: dict[str, Any] = {
             **keys.event_entry(workspace_id, event.executionId),
             **event.model_dump(mode="json", exclude_none=True, exclude={"metadata"}),
@@ -31,10 +32,10 @@ class EventLogRepository:
         if event.metadata is not None:
             # Kept as the client's JSON text: DynamoDB numbers cannot hold every JSON number
             # (1e-308, 40-digit integers) and metadata is opaque to batchops anyway.
-            item["metadata"] = json.dumps(event.metadata, separators=(",", ":"))
+            item["metadata"] = json.dumps(event.metadata, separators=(",", ":"), ensure_ascii=False)
         if event.batchId is not None:
             item["gsi1pk"] = keys.event_batch(workspace_id, event.batchId)
-            item["gsi1sk"] = keys.event_batch_sort(event.timestamp, event.executionId)
+            item["gsi1sk"] = keys.event_batch_sort(event.timestamp, received_ns, position)
         return item
 
     def existing_execution_ids(self, workspace_id: str, execution_ids: Sequence[str]) -> set[str]:
@@ -47,16 +48,16 @@ class EventLogRepository:
 
     def put_many(self, workspace_id: str, events: Sequence[StoredEvent]) -> list[int]:
         """BatchWriteItem in chunks of 25; returns indexes that could not be written."""
-        return batch.put_items(
-            self.table, [self._item(workspace_id, e) for e in events], max_attempts=self.max_write_attempts
-        )
+        received = time.time_ns()
+        items = [self._item(workspace_id, e, received, n) for n, e in enumerate(events)]
+        return batch.put_items(self.table, items, max_attempts=self.max_write_attempts)
 
     def put_one(self, workspace_id: str, event: StoredEvent) -> None:
         """A single entry can afford a conditional write, which closes the duplicate race exactly."""
         try:
             clients.dynamodb().put_item(
                 TableName=self.table,
-                Item=serialize(self._item(workspace_id, event)),
+                Item=serialize(self._item(workspace_id, event, time.time_ns(), 0)),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as error:

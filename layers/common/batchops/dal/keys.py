@@ -41,6 +41,7 @@ def event_batch(workspace_id: str, batch_id: str) -> str:
     return f"{workspace_prefix(workspace_id)}#EVTBATCH#{batch_id}"
 
 
-def event_batch_sort(timestamp: str, execution_id: str) -> str:
-    """gsi1sk: timestamps are fixed-width UTC, so the index returns entries in time order."""
-    return f"{timestamp}#{execution_id}"
+def event_batch_sort(timestamp: str, received_ns: int, position: int) -> str:
+    """gsi1sk: timestamps are fixed-width UTC, so the index returns entries in time order; equal
+    timestamps fall back to the order of receipt (request time, then place in the request)."""
+    return f"{timestamp}#{received_ns:020d}#{position:05d}"

@@ -37,6 +37,11 @@ def describe(error: Mapping[str, Any], *, field: str | None = None) -> str:
         return f"{name} must have at least {ctx.get('min_length')} item(s)"
     if kind == "too_long":
         return f"{name} must have at most {ctx.get('max_length')} items"
+    if kind == "value_error":
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        return f"{name} {message}"
+    if kind == "string_pattern_mismatch":
+        return f"{name} must match {ctx.get('pattern')}"
     if kind.startswith(("datetime_", "timezone_")):
         return f"{name} must be an ISO 8601 date-time"
     if kind.startswith(("int_", "greater_than", "less_than")):

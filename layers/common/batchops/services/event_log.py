@@ -59,7 +59,8 @@ def _validate(raw: Any) -> EventLogEntry | str:
 
 
 def _check_size(entry: EventLogEntry) -> str | None:
-    if len(entry.model_dump_json(exclude_none=True)) > MAX_ENTRY_BYTES:
+    # DynamoDB counts UTF-8 bytes, so the bound is on bytes, not characters.
+    if len(entry.model_dump_json(exclude_none=True).encode()) > MAX_ENTRY_BYTES:
         return f"{VALIDATION_PREFIX}event exceeds {MAX_ENTRY_BYTES} bytes"
     return None
 
