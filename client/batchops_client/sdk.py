@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -75,9 +76,11 @@ class BatchopsClient:
         params: dict[str, Any] = {"page": page, "pageSize": page_size}
         if event_status:
             params["eventStatus"] = event_status
-        result: dict[str, Any] = self._call("GET", f"/v1/events/batch/{batch_id}", params=params)
+        result: dict[str, Any] = self._call(
+            "GET", f"/v1/events/batch/{quote(batch_id, safe='')}", params=params
+        )
         return result
 
     def get_event_batch_summary(self, batch_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/v1/events/batch/{batch_id}/summary")
+        result: dict[str, Any] = self._call("GET", f"/v1/events/batch/{quote(batch_id, safe='')}/summary")
         return result

@@ -518,3 +518,9 @@ def test_unicode_metadata_is_stored_as_sent():
     metadata = {"name": "Zoë 😀", "city": "Zürich"}
     post_batch({"events": [entry(1, metadata=metadata)], "batchId": "uni"})
     assert get_batch("uni")[2]["events"][0]["metadata"] == metadata
+
+
+def test_a_body_nested_beyond_the_parser_is_400_not_500():
+    raw = '{"events": [' + "[" * 5000 + "]" * 5000 + "]}"
+    status, _, body = invoke(CREATE_BATCH, api_event("create_event_batch", raw_body=raw))
+    assert (status, body["code"]) == (400, "MALFORMED_JSON")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from tests.support import api_event, invoke, load_function
+from tests.support import LambdaContext, api_event, invoke, load_function
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -89,3 +91,64 @@ def test_single_event_post_is_idempotent_too():
     second = invoke(CREATE_ONE, event)
     assert first[0] == second[0] == 201
     assert first[2] == second[2]
+
+
+def test_a_large_answer_is_remembered_and_replayed():
+    # 1,000 entries with 200-character ids: over 400 KB of answer before compression
+    events = [
+        {
+            "correlationId": f"corr-{i:06d}-" + "c" * 188,
+            "executionId": f"exec-{i:06d}-" + "e" * 188,
+            "eventStatus": "STARTED",
+        }
+        for i in range(1000)
+    ]
+    body = {"events": events, "batchId": "large"}
+    first = post(body, "large-key")
+    assert first[0] == 201 and first[2]["totalInserted"] == 1000
+    assert len(json.dumps(first[2])) > 400_000  # more than a DynamoDB item holds, uncompressed
+    again = post(body, "large-key")
+    assert again[0] == 201 and again[1].get("Idempotent-Replayed") == "true"
+    assert again[2] == first[2]
+
+
+def test_when_the_record_cannot_be_saved_the_client_still_gets_the_real_answer(monkeypatch):
+    from aws_lambda_powertools.utilities.idempotency.persistence.dynamodb import DynamoDBPersistenceLayer
+
+    def refuse(self, data, result):
+        raise RuntimeError("item too large")
+
+    monkeypatch.setattr(DynamoDBPersistenceLayer, "save_success", refuse)
+    status, headers, body = post(BODY, "unsaved")
+    assert status == 201 and body["totalInserted"] == 1
+    assert "Idempotent-Replayed" not in headers
+    # the in-progress record still guards against an immediate second run
+    status, _, body = post(BODY, "unsaved")
+    assert (status, body["code"]) == (409, "IDEMPOTENCY_IN_PROGRESS")
+    assert batch_size("idem") == 1
+
+
+def test_a_request_still_running_under_the_same_key_is_409():
+    from batchops.errors import IdempotencyInProgressError
+    from batchops.services import idempotency
+
+    seen = []
+
+    def inner():
+        try:
+            idempotency.run_once(
+                workspace_id="ws-a",
+                scope="s",
+                key="k",
+                payload={},
+                operation=dict,
+                lambda_context=LambdaContext(),
+            )
+        except IdempotencyInProgressError as error:
+            seen.append(error)
+        return {"status": 201}
+
+    idempotency.run_once(
+        workspace_id="ws-a", scope="s", key="k", payload={}, operation=inner, lambda_context=LambdaContext()
+    )
+    assert len(seen) == 1

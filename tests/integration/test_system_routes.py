@@ -39,3 +39,20 @@ def test_docs_page_embeds_the_document_and_swagger_ui_without_a_cdn():
     assert "SwaggerUIBundle" in html
     assert "/v1/events/batch/{batchId}/summary" in html
     assert "unpkg.com" not in html and "cdn." not in html
+
+
+def test_document_server_url_follows_the_stage_prefix_the_client_used():
+    on_stage = api_event("openapi", workspace=None)
+    on_stage["path"] = "/openapi.json"
+    on_stage["requestContext"]["path"] = "/prod/openapi.json"
+    assert invoke(OPENAPI, on_stage)[2]["servers"] == [{"url": "/prod"}]
+    at_root = api_event("openapi", workspace=None)
+    at_root["requestContext"]["path"] = "/openapi.json"
+    assert invoke(OPENAPI, at_root)[2]["servers"] == [{"url": "/"}]
+
+
+def test_batch_items_are_documented_as_event_log_entries():
+    _, _, document = invoke(OPENAPI, api_event("openapi", workspace=None))
+    events = document["components"]["schemas"]["CreateEventBatchRequest"]["properties"]["events"]
+    assert events["items"] == {"$ref": "#/components/schemas/EventLogEntry"}
+    assert "EventLogEntry" in document["components"]["schemas"]

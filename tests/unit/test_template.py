@@ -333,8 +333,8 @@ EXPECTED_POLICIES = {
     "AuthorizerFunction": ["DynamoDBReadPolicy", "inline"],
     "HealthFunction": [],
     "OpenApiFunction": [],
-    "CreateEventFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
-    "CreateEventBatchFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
+    "CreateEventFunction": ["inline", "DynamoDBCrudPolicy"],
+    "CreateEventBatchFunction": ["inline", "DynamoDBCrudPolicy"],
     "GetEventBatchFunction": ["DynamoDBReadPolicy"],
     "GetEventBatchSummaryFunction": ["DynamoDBReadPolicy"],
 }
@@ -343,6 +343,25 @@ EXPECTED_POLICIES = {
 @pytest.mark.parametrize("function_id", sorted(set(EXPECTED_POLICIES) & set(FUNCTIONS)))
 def test_event_log_functions_have_least_privilege(function_id: str) -> None:
     assert policy_names(function_id) == EXPECTED_POLICIES[function_id]
+
+
+@pytest.mark.parametrize(
+    ("function_id", "actions"),
+    [
+        ("CreateEventFunction", ["dynamodb:PutItem"]),
+        ("CreateEventBatchFunction", ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"]),
+    ],
+)
+def test_event_writers_may_only_write_entries(function_id: str, actions: list[str]) -> None:
+    (document,) = [p for p in FUNCTIONS[function_id]["Policies"] if isinstance(p, dict) and "Statement" in p]
+    (statement,) = document["Statement"]
+    granted = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    assert sorted(granted) == actions
+    assert ref_target(statement["Resource"]) == "DomainTable"
+    crud = [
+        p for p in FUNCTIONS[function_id]["Policies"] if isinstance(p, dict) and "DynamoDBCrudPolicy" in p
+    ]
+    assert [ref_target(p["DynamoDBCrudPolicy"]["TableName"]) for p in crud] == ["IdempotencyTable"]
 
 
 def test_authorizer_may_only_update_the_domain_table() -> None:

@@ -39,7 +39,7 @@ def test_echo_gets_a_rest_proxy_event(stack: RunningStack) -> None:
     assert event["isBase64Encoded"] is False
     ctx = event["requestContext"]
     assert ctx["stage"] == "test"
-    assert ctx["path"] == "/test/echo/42"
+    assert ctx["path"] == "/echo/42"
     assert ctx["resourcePath"] == "/echo/{id}"
     assert ctx["httpMethod"] == "GET"
     assert ctx["accountId"] == "123456789012"
@@ -106,7 +106,7 @@ def test_binary_media_type_and_text_bodies(stack: RunningStack, auth: dict[str, 
 def test_stage_prefixed_url_also_routes(stack: RunningStack, auth: dict[str, str]) -> None:
     event = echo(httpx.get(f"{stack.api}/test/echo/5", headers=auth))["event"]
     assert event["path"] == "/echo/5"
-    assert event["requestContext"]["path"] == "/test/echo/5"
+    assert event["requestContext"]["path"] == "/echo/5"
 
 
 def test_missing_or_bad_authorization_is_the_templates_401(stack: RunningStack) -> None:

@@ -46,7 +46,7 @@ def test_headers_query_and_context() -> None:
     assert event["stageVariables"] is None
     assert (event["body"], event["isBase64Encoded"]) == ("hello", False)
     ctx = event["requestContext"]
-    assert ctx["path"] == "/v1/items/7"
+    assert ctx["path"] == "/items/7"
     assert ctx["stage"] == "v1"
     assert ctx["resourcePath"] == "/items/{id}"
     assert ctx["requestTimeEpoch"] == int(NOW.timestamp() * 1000)

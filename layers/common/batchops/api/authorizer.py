@@ -1,8 +1,10 @@
 """The REQUEST authorizer: `Authorization: Bearer <key>` -> an allow policy with the caller's context.
 
-A refusal raises `Exception("Unauthorized")`: API Gateway turns exactly that into its
-UNAUTHORIZED gateway response (401 with our error body). The policy allows every
-route of the stage, because API Gateway caches it per key for all routes.
+A refused key gets a Deny policy, which API Gateway answers with its ACCESS_DENIED gateway
+response (401 with our error body, see template.yaml). Denying rather than raising keeps a
+bad key from counting as a Lambda error, which would set off the function-errors alarm.
+Both policies cover every route of the stage, because API Gateway caches the decision per
+Authorization value for all routes.
 """
 
 from __future__ import annotations
@@ -16,37 +18,34 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchops.api.handler import LambdaHandler, LazyHandler
+from batchops.api.headers import header_value
 from batchops.errors import UnauthorizedError
 from batchops.observability import logger, tracer
 from batchops.services import api_keys
 
-
-class Unauthorized(Exception):
-    def __init__(self) -> None:
-        super().__init__("Unauthorized")
-
-
-def _header(event: dict[str, Any], name: str) -> str | None:
-    # Header names arrive in the client's case; a REQUEST event may carry no headers at all.
-    return next((v for k, v in (event.get("headers") or {}).items() if k.lower() == name), None)
+ANONYMOUS = "anonymous"
 
 
 def authorize(event: dict[str, Any]) -> dict[str, Any]:
-    request = APIGatewayAuthorizerRequestEvent(event)
+    arn = APIGatewayAuthorizerRequestEvent(event).parsed_arn
     try:
-        caller = api_keys.authenticate(_header(event, "authorization"))
+        caller = api_keys.authenticate(header_value(event, "authorization"))
     except UnauthorizedError:
-        raise Unauthorized() from None
-    arn = request.parsed_arn
+        caller = None
     policy = APIGatewayAuthorizerResponse(
-        principal_id=caller.workspace_id,
+        principal_id=caller.workspace_id if caller else ANONYMOUS,
         region=arn.region,
         aws_account_id=arn.aws_account_id,
         api_id=arn.api_id,
         stage=arn.stage,
-        context={"workspace_id": caller.workspace_id, "key_id": caller.key_id, "plan": caller.plan.value},
+        context={"workspace_id": caller.workspace_id, "key_id": caller.key_id, "plan": caller.plan.value}
+        if caller
+        else None,
     )
-    policy.allow_all_routes()
+    if caller:
+        policy.allow_all_routes()
+    else:
+        policy.deny_all_routes()
     return policy.asdict()
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -14,6 +15,26 @@ from batchops.errors import UnauthorizedError
 from batchops.models.common import Caller
 
 _caller: ContextVar[Caller | None] = ContextVar("batchops_caller", default=None)
+_event: ContextVar[Mapping[str, Any] | None] = ContextVar("batchops_event", default=None)
+
+
+@contextmanager
+def handling(event: Mapping[str, Any]) -> Iterator[None]:
+    """Marks `event` as the request being handled (set by the resolver around each request)."""
+    token = _event.set(event)
+    try:
+        yield
+    finally:
+        _event.reset(token)
+
+
+def base_path() -> str:
+    """The URL prefix the client used in front of our routes: `/prod` on the execute-api
+    endpoint, `` on a custom domain mapped at the root or in the local stack."""
+    event = _event.get() or {}
+    sent = str((event.get("requestContext") or {}).get("path") or "")
+    route = str(event.get("path") or "")
+    return sent[: len(sent) - len(route)] if route and sent.endswith(route) else ""
 
 
 def caller_from_authorizer(context: Mapping[str, Any] | None) -> Caller:

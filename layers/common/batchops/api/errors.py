@@ -106,10 +106,16 @@ def from_unsupported_content_type(_: RequestUnsupportedContentType) -> Response[
     return error_response(415, JSON_ONLY, UnsupportedMediaTypeError.code)
 
 
+def from_recursion_error(_: RecursionError) -> Response[str]:
+    # Only parsing a hostile body nests this deep: json.loads gives up past Python's recursion limit.
+    return error_response(400, "Malformed JSON body: nested too deeply", "MALFORMED_JSON")
+
+
 def register_error_handlers(app: APIGatewayRestResolver) -> None:
     app.exception_handler(BatchopsError)(from_domain_error)
     app.exception_handler(RequestValidationError)(from_validation_error)
     app.exception_handler(RequestUnsupportedContentType)(from_unsupported_content_type)
+    app.exception_handler(RecursionError)(from_recursion_error)
 
     @app.not_found
     def not_found(_: Exception) -> Response[str]:

@@ -10,8 +10,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchops.api.context import require_caller
+from batchops.api.context import handling, require_caller
 from batchops.api.errors import JSON_ONLY, as_proxy_result, register_error_handlers
+from batchops.api.headers import header_value
 from batchops.api.idempotency import idempotent
 from batchops.api.router import Endpoint
 from batchops.errors import BadRequestError, BatchopsError, PayloadTooLargeError, UnsupportedMediaTypeError
@@ -33,10 +34,6 @@ def body_size(event: Mapping[str, Any]) -> int:
     return len(body.encode()) if isinstance(body, str) else len(body)
 
 
-def _header(event: Mapping[str, Any], name: str) -> str:
-    return next((str(v) for k, v in (event.get("headers") or {}).items() if k.lower() == name), "")
-
-
 def check_body(event: Mapping[str, Any]) -> Mapping[str, Any]:
     """Refuse what no route can take before any parsing or validation work is spent on it;
     return the event with its media type in lower case (media types are case-insensitive,
@@ -44,7 +41,7 @@ def check_body(event: Mapping[str, Any]) -> Mapping[str, Any]:
     limit = get_settings().max_body_bytes
     if body_size(event) > limit:
         raise PayloadTooLargeError(f"Payload exceeds maximum allowed size ({limit} bytes).")
-    content_type = _header(event, "content-type").split(";")[0].strip().lower()
+    content_type = (header_value(event, "content-type") or "").split(";")[0].strip().lower()
     # Every body batchops takes is JSON; a form or binary body is a client mistake (curl -d
     # without -H) that would otherwise surface as a puzzling "field is required".
     if event.get("body") and content_type and not JSON_CONTENT_TYPE.match(content_type):
@@ -68,7 +65,8 @@ class BatchopsResolver(APIGatewayRestResolver):
             checked = check_body(event)
         except BatchopsError as error:
             return as_proxy_result(error)
-        return super().resolve(checked, context)
+        with handling(checked):
+            return super().resolve(checked, context)
 
 
 def powertools_rule(path: str) -> str:

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Serve
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 from pydantic import BaseModel
 
+from batchops.api.context import base_path
 from batchops.api.router import SurfaceRouter
 from batchops.settings import get_settings
 
@@ -57,9 +58,9 @@ def health() -> dict[str, Any]:
     ).model_dump()
 
 
-@lru_cache(maxsize=1)
-def openapi_document() -> str:
-    """The document for every route in the route table, built once per container."""
+@lru_cache(maxsize=8)
+def openapi_document(server: str = "/") -> str:
+    """The document for every route in the route table, built once per container and prefix."""
     from batchops.api.resolver import SECURITY_SCHEME, build_resolver
     from batchops.api.routes import route_table
 
@@ -67,14 +68,19 @@ def openapi_document() -> str:
         title=TITLE,
         version=_version(),
         description=DESCRIPTION,
-        servers=[Server(url="/")],
+        servers=[Server(url=server)],
         security_schemes={SECURITY_SCHEME: HTTPBearer(description="An API key: `bo_...`")},
     )
 
 
 @router.get("/openapi.json", auth=False, include_in_schema=False)
 def openapi_json() -> Response[str]:
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document())
+    # The server URL carries the stage prefix, so "Try it out" in Swagger UI calls the right URL.
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=openapi_document(base_path() or "/"),
+    )
 
 
 @router.get("/docs", auth=False, include_in_schema=False)
@@ -82,7 +88,7 @@ def docs() -> Response[str]:
     # Swagger UI's script and styles ship inside Powertools: the page works with no CDN.
     assets = Path(swagger_ui.__file__).parent
     html = generate_swagger_html(
-        openapi_document().replace("</", "<\\/"),
+        openapi_document(base_path() or "/").replace("</", "<\\/"),
         (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
         (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
         "",

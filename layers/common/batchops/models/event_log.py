@@ -112,7 +112,9 @@ class CreateEventBatchRequest(BaseModel):
     events: list[Any] = Field(
         min_length=1,
         max_length=MAX_EVENTS_PER_BATCH,
-        description=f"EventLogEntry objects, 1 to {MAX_EVENTS_PER_BATCH}",
+        description=f"EventLogEntry objects, 1 to {MAX_EVENTS_PER_BATCH}; each is validated on its own",
+        # Typed as Any so one bad item is a per-item error, yet documented as entries.
+        json_schema_extra={"items": {"$ref": "#/components/schemas/EventLogEntry"}},
     )
     batchId: str | None = Field(
         default=None,

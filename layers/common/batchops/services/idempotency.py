@@ -15,12 +15,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from batchops.dal.idempotency import persistence_layer
 from batchops.errors import IdempotencyInProgressError, IdempotencyKeyReusedError
+from batchops.observability import logger
 from batchops.settings import get_settings
 
 REPLAYED = "replayed"
@@ -53,18 +55,28 @@ def run_once(
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
 
+    done: list[dict[str, Any]] = []
+
     @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="request",
         persistence_store=persistence_layer(settings.idempotency_table_name),
         config=config,
     )
     def once(request: dict[str, Any]) -> dict[str, Any]:
-        return operation()
+        done.append(operation())
+        return done[0]
 
     try:
         result: dict[str, Any] = once(
             request={"workspace": workspace_id, "scope": scope, "key": key, "payload": payload}
         )
+    except IdempotencyPersistenceLayerError:
+        if not done:
+            raise
+        # The work is done and stored; only remembering its answer failed. The client gets the
+        # real answer; a retry waits for the in-progress record to lapse, then runs again.
+        logger().error("Idempotency record not saved", extra={"scope": scope}, exc_info=True)
+        return done[0]
     except IdempotencyValidationError:
         raise IdempotencyKeyReusedError(
             "This Idempotency-Key was already used with a different request body"
