@@ -111,10 +111,10 @@ def request_context(
         "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "requestTimeEpoch": int(now.timestamp() * 1000),
         "httpMethod": request.method.upper(),
-        # The path as the client sent it: on the execute-api endpoint that starts with the stage,
-        # here (no stage in local URLs) it is the resource path. Code that builds links from it
-        # (the OpenAPI document's server URL) then works in both places.
-        "path": path,
+        # The path as the client sent it, as API Gateway gives it: with the stage when the URL
+        # carried one (/prod/v1/...), without it otherwise. Links built from it (the OpenAPI
+        # document's server URL) then point where the client came from.
+        "path": request.path,
         "protocol": request.protocol,
         "domainName": request.header("Host") or "127.0.0.1",
         "domainPrefix": (request.header("Host") or "127").split(".")[0],

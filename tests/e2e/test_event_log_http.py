@@ -83,7 +83,10 @@ def test_health_and_openapi_need_no_key(stack):
         assert http.get("/v1/health").json()["status"] == "ok"
         document = http.get("/openapi.json").json()
         assert "/v1/events/batch/{batchId}/summary" in document["paths"]
+        assert document["servers"] == [{"url": "/"}]
         assert "SwaggerUIBundle" in http.get("/docs").text
+        # the deployed URL form, with the stage, gets a document whose server carries it
+        assert http.get("/prod/openapi.json").json()["servers"] == [{"url": "/prod"}]
 
 
 @pytest.mark.parametrize("header", [None, "", "Bearer", "Basic abc", "Bearer bo_not_a_real_key_at_all_000"])

@@ -106,7 +106,8 @@ def test_binary_media_type_and_text_bodies(stack: RunningStack, auth: dict[str, 
 def test_stage_prefixed_url_also_routes(stack: RunningStack, auth: dict[str, str]) -> None:
     event = echo(httpx.get(f"{stack.api}/test/echo/5", headers=auth))["event"]
     assert event["path"] == "/echo/5"
-    assert event["requestContext"]["path"] == "/echo/5"
+    # as API Gateway: requestContext.path is what the client sent, stage included
+    assert event["requestContext"]["path"] == "/test/echo/5"
 
 
 def test_missing_or_bad_authorization_is_the_templates_401(stack: RunningStack) -> None:
