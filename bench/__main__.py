@@ -115,9 +115,7 @@ def cold_start_ms(function: str, invoke: bool = False) -> tuple[float, float]:
         if invoke:
             args.append("invoke")
         run = subprocess.run(args, capture_output=True, text=True, check=True, cwd=ROOT)
-        out = (
-            run.stdout.strip().splitlines()[-1].split()
-        )  # earlier lines are the EMF metric Powertools prints
+        out = run.stdout.strip().splitlines()[-1].split()  # earlier lines are the EMF metric Powertools prints
         samples.append((float(out[0]), float(out[1])))
     return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
 

@@ -38,9 +38,10 @@ class LambdaContext:
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = "/aws/lambda/test-function"
     log_stream_name: str = "test"
+    remaining_ms: int = 15_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 15_000
+        return self.remaining_ms
 
 
 def fixture_event(name: str) -> dict[str, Any]:
@@ -62,9 +63,7 @@ def api_event(
     """events/<name>.json with the given request parts swapped in."""
     event = copy.deepcopy(fixture_event(name))
     # The fixtures carry an example Idempotency-Key; a test opts in to one explicitly.
-    event["headers"] = {
-        k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "idempotency-key"
-    }
+    event["headers"] = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "idempotency-key"}
     event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
     if raw_body is not None:
         if isinstance(raw_body, bytes):

@@ -65,9 +65,7 @@ class BatchopsClient:
         body: dict[str, Any] = {"events": list(events)}
         if batch_id is not None:
             body["batchId"] = batch_id
-        result: dict[str, Any] = self._call(
-            "POST", "/v1/events/batch", json=body, idempotency_key=idempotency_key
-        )
+        result: dict[str, Any] = self._call("POST", "/v1/events/batch", json=body, idempotency_key=idempotency_key)
         return result
 
     def get_event_batch(
@@ -76,9 +74,7 @@ class BatchopsClient:
         params: dict[str, Any] = {"page": page, "pageSize": page_size}
         if event_status:
             params["eventStatus"] = event_status
-        result: dict[str, Any] = self._call(
-            "GET", f"/v1/events/batch/{quote(batch_id, safe='')}", params=params
-        )
+        result: dict[str, Any] = self._call("GET", f"/v1/events/batch/{quote(batch_id, safe='')}", params=params)
         return result
 
     def get_event_batch_summary(self, batch_id: str) -> dict[str, Any]:

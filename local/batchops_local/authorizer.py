@@ -77,9 +77,7 @@ def _action_matches(action: Any) -> bool:
     return any(arn_matches(str(a).lower(), "execute-api:invoke") for a in _as_list(action))
 
 
-def evaluate_policy(
-    document: Mapping[str, Any], method_arn: str
-) -> Literal["allow", "explicit_deny", "implicit_deny"]:
+def evaluate_policy(document: Mapping[str, Any], method_arn: str) -> Literal["allow", "explicit_deny", "implicit_deny"]:
     allowed = False
     for statement in _as_list(document.get("Statement") or []):
         if not isinstance(statement, Mapping) or not _action_matches(statement.get("Action", "")):
@@ -137,9 +135,7 @@ class AuthorizerCache:
                 return None
             return policy, context
 
-    def put(
-        self, name: str, key: tuple[str, ...], ttl: float, policy: dict[str, Any], context: dict[str, Any]
-    ) -> None:
+    def put(self, name: str, key: tuple[str, ...], ttl: float, policy: dict[str, Any], context: dict[str, Any]) -> None:
         if ttl <= 0:
             return
         with self._lock:

@@ -116,9 +116,7 @@ class FunctionRegistry:
         except KeyError:
             raise KeyError(f"no function {name_or_arn!r} in the template") from None
 
-    def invoke(
-        self, name_or_arn: str, event: Any, *, timeout: float | None = None, log_traceback: bool = True
-    ) -> Any:
+    def invoke(self, name_or_arn: str, event: Any, *, timeout: float | None = None, log_traceback: bool = True) -> Any:
         """Invoke synchronously and return the handler's JSON-decoded result.
 
         Raises HandlerError when the handler raises (or its result cannot be marshalled) and
@@ -147,9 +145,7 @@ class FunctionRegistry:
             return result.result(timeout=limit)
         except FutureTimeout:
             self._log(f"[{fn.name}] {context.aws_request_id} Task timed out after {limit:.2f} seconds")
-            raise InvocationTimeout(
-                fn.name, "Sandbox.Timedout", f"Task timed out after {limit:.2f} seconds"
-            ) from None
+            raise InvocationTimeout(fn.name, "Sandbox.Timedout", f"Task timed out after {limit:.2f} seconds") from None
 
     def _run(
         self, fn: Function, payload: str, context: LambdaContext, result: Future[Any], log_traceback: bool
@@ -164,9 +160,7 @@ class FunctionRegistry:
                 raise _MarshalError(f"Unable to marshal response: {exc}") from exc
             if len(encoded.encode()) > MAX_RESPONSE_BYTES:
                 limit = MAX_RESPONSE_BYTES
-                raise _MarshalError(
-                    f"Response payload size exceeded maximum allowed payload size ({limit} bytes)."
-                )
+                raise _MarshalError(f"Response payload size exceeded maximum allowed payload size ({limit} bytes).")
             result.set_result(json.loads(encoded))
         except BaseException as exc:  # noqa: BLE001 - a Lambda sandbox reports every failure
             error_type = exc.error_type if isinstance(exc, _MarshalError) else type(exc).__name__

@@ -54,9 +54,7 @@ class GatewayApp:
 
     # replies API Gateway makes itself
 
-    def gateway(
-        self, response_type: str, message: str | None, request_id: str, status: int | None = None
-    ) -> HttpReply:
+    def gateway(self, response_type: str, message: str | None, request_id: str, status: int | None = None) -> HttpReply:
         return gateway_response(self.api.gateway_responses, response_type, message, request_id, status=status)
 
     def too_large(self) -> HttpReply:
@@ -104,9 +102,7 @@ class GatewayApp:
                 auth_event,
                 auth_event["headers"],
                 auth_event["queryStringParameters"],
-                lambda name, event, timeout: self.registry.invoke(
-                    name, event, timeout=timeout, log_traceback=False
-                ),
+                lambda name, event, timeout: self.registry.invoke(name, event, timeout=timeout, log_traceback=False),
                 self.cache,
                 self.log,
             )
@@ -150,9 +146,7 @@ class GatewayApp:
         assert cors is not None
         methods = cors.allow_methods
         if methods is None:
-            on_path = {
-                r.method for r in self.template.routes if self.router.match(r.method, path) is not None
-            }
+            on_path = {r.method for r in self.template.routes if self.router.match(r.method, path) is not None}
             methods = ",".join(sorted(on_path | {"OPTIONS"})) if "ANY" not in on_path else "*"
         headers = [
             ("Access-Control-Allow-Origin", cors.allow_origin),

@@ -21,9 +21,7 @@ ROLE_NAME = "local"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/{ROLE_NAME}"
 _TRUST = {
     "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ],
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
 
 
@@ -75,8 +73,7 @@ def queues_in_creation_order(queues: Iterable[Queue]) -> list[Queue]:
         if queue.dead_letter_arn is not None:
             if queue.dead_letter_arn not in by_arn:
                 raise TemplateError(
-                    f"queue {queue.logical_id}: dead-letter target {queue.dead_letter_arn} "
-                    "is not in the template"
+                    f"queue {queue.logical_id}: dead-letter target {queue.dead_letter_arn} is not in the template"
                 )
             visit(by_arn[queue.dead_letter_arn])
         ordered.append(queue)
@@ -126,6 +123,4 @@ def create_all(template: Template, endpoint: str | None, *, functions: bool = Tr
     sfn = session.client("stepfunctions", endpoint_url=endpoint)
     for machine in template.state_machines.values():
         sm_type: Literal["STANDARD", "EXPRESS"] = "EXPRESS" if machine.type == "EXPRESS" else "STANDARD"
-        sfn.create_state_machine(
-            name=machine.name, definition=machine.definition, roleArn=ROLE_ARN, type=sm_type
-        )
+        sfn.create_state_machine(name=machine.name, definition=machine.definition, roleArn=ROLE_ARN, type=sm_type)

@@ -182,9 +182,7 @@ def start_pollers(
                 continue
             queue = by_arn.get(event.queue_arn)
             if queue is None:
-                raise ValueError(
-                    f"{fn.logical_id}.Events.{event.name}: queue {event.queue_arn} is not in the template"
-                )
+                raise ValueError(f"{fn.logical_id}.Events.{event.name}: queue {event.queue_arn} is not in the template")
             pollers.append(SqsPoller(fn, event, queue, registry, endpoint, log))
     for poller in pollers:
         poller.start()

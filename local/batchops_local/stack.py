@@ -83,9 +83,7 @@ class LocalStack:
         template = self.template = load_template(self.settings.template, endpoint)
         function_env = template.environment()  # raises on conflicting values
         registry = FunctionRegistry(template.functions.values(), log=_stderr)
-        self.gateway = GatewayServer(
-            GatewayApp(template, registry, log=_stderr), self.settings.port, LOCALHOST
-        )
+        self.gateway = GatewayServer(GatewayApp(template, registry, log=_stderr), self.settings.port, LOCALHOST)
         apply_environment(endpoint, self.moto.port, function_env)
         _prewarm_boto3()
         create_all(template, endpoint)

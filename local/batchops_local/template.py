@@ -303,9 +303,7 @@ class _Loader:
         self.base = path.parent
         self.doc = document
         self.r = Resolver(document, aws_endpoint)
-        self.resources: dict[str, Any] = {
-            str(k): v for k, v in document["Resources"].items() if isinstance(v, dict)
-        }
+        self.resources: dict[str, Any] = {str(k): v for k, v in document["Resources"].items() if isinstance(v, dict)}
         globals_section = document.get("Globals") or {}
         self.function_globals = globals_section.get("Function") or {}
         self.api_globals = globals_section.get("Api") or {}
@@ -320,21 +318,16 @@ class _Loader:
 
     def load(self) -> Template:
         api = self.api()
-        functions = {
-            lid: self.function(lid, res, api) for lid, res in self.of_type("AWS::Serverless::Function")
-        }
+        functions = {lid: self.function(lid, res, api) for lid, res in self.of_type("AWS::Serverless::Function")}
         routes = tuple(
-            Route(ev.path, ev.method, fn.name, ev.authorizer)
-            for fn in functions.values()
-            for ev in fn.api_events
+            Route(ev.path, ev.method, fn.name, ev.authorizer) for fn in functions.values() for ev in fn.api_events
         )
         seen: dict[tuple[str, str], str] = {}
         for route in routes:
             key = (route.path, route.method)
             if key in seen:
                 raise TemplateError(
-                    f"route {route.method} {route.path} is declared twice: "
-                    f"by {seen[key]} and by {route.function_name}"
+                    f"route {route.method} {route.path} is declared twice: by {seen[key]} and by {route.function_name}"
                 )
             seen[key] = route.function_name
         return Template(
@@ -345,8 +338,7 @@ class _Loader:
             tables={lid: self.table(lid, res) for lid, res in self.of_type("AWS::DynamoDB::Table")},
             queues={lid: self.queue(lid, res) for lid, res in self.of_type("AWS::SQS::Queue")},
             state_machines={
-                lid: self.state_machine(lid, res)
-                for lid, res in self.of_type("AWS::Serverless::StateMachine")
+                lid: self.state_machine(lid, res) for lid, res in self.of_type("AWS::Serverless::StateMachine")
             },
             parameters={
                 str(k): self.r.ref(str(k), "Parameters")
@@ -376,9 +368,7 @@ class _Loader:
         }
         default_authorizer = auth.get("DefaultAuthorizer")
         if default_authorizer is not None and default_authorizer not in authorizers:
-            raise TemplateError(
-                f"{where}.Auth.DefaultAuthorizer: {default_authorizer!r} is not in Authorizers"
-            )
+            raise TemplateError(f"{where}.Auth.DefaultAuthorizer: {default_authorizer!r} is not in Authorizers")
         responses = {
             str(kind): self.gateway_response(spec, f"{where}.GatewayResponses.{kind}")
             for kind, spec in (self.r.resolve(props.get("GatewayResponses") or {}, where) or {}).items()
@@ -458,12 +448,8 @@ class _Loader:
         handler = self.r.resolve_str(props.get("Handler", ""), f"{where}.Handler")
         if "." not in handler:
             raise TemplateError(f"{where}.Handler: expected module.function, got {handler!r}")
-        env_vars = self.r.resolve(
-            (props.get("Environment") or {}).get("Variables") or {}, f"{where}.Environment"
-        )
-        environment = {
-            str(k): self.r.resolve_str(v, f"{where}.Environment.Variables.{k}") for k, v in env_vars.items()
-        }
+        env_vars = self.r.resolve((props.get("Environment") or {}).get("Variables") or {}, f"{where}.Environment")
+        environment = {str(k): self.r.resolve_str(v, f"{where}.Environment.Variables.{k}") for k, v in env_vars.items()}
         events = props.get("Events") or {}
         api_events: list[ApiEvent] = []
         sqs_events: list[SqsEvent] = []
@@ -511,21 +497,15 @@ class _Loader:
         if not path.startswith("/") or not method:
             raise TemplateError(f"{where}: an Api event needs Path (starting with /) and Method")
         rest_api = props.get("RestApiId")
-        if rest_api is not None and not (
-            isinstance(rest_api, dict) and rest_api.get("Ref") == api.logical_id
-        ):
+        if rest_api is not None and not (isinstance(rest_api, dict) and rest_api.get("Ref") == api.logical_id):
             raise TemplateError(f"{where}.RestApiId: must be !Ref {api.logical_id}")
         auth = self.r.resolve(props.get("Auth") or {}, f"{where}.Auth")
         chosen = auth.get("Authorizer", api.default_authorizer)
         if chosen == "NONE":
             chosen = None
         if chosen is not None and chosen not in api.authorizers:
-            raise TemplateError(
-                f"{where}.Auth.Authorizer: {chosen!r} is not an authorizer of {api.logical_id}"
-            )
-        return ApiEvent(
-            name, path, "ANY" if method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD") else method, chosen
-        )
+            raise TemplateError(f"{where}.Auth.Authorizer: {chosen!r} is not an authorizer of {api.logical_id}")
+        return ApiEvent(name, path, "ANY" if method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD") else method, chosen)
 
     def sqs_event(self, name: str, props: Mapping[str, Any], where: str) -> SqsEvent:
         response_types = self.r.resolve(props.get("FunctionResponseTypes") or [], where)
@@ -533,9 +513,7 @@ class _Loader:
             name=name,
             queue_arn=self.r.resolve_str(props.get("Queue"), f"{where}.Queue"),
             batch_size=_int(self.r.resolve(props.get("BatchSize", 10), where), f"{where}.BatchSize"),
-            batching_window_seconds=float(
-                self.r.resolve(props.get("MaximumBatchingWindowInSeconds", 0), where)
-            ),
+            batching_window_seconds=float(self.r.resolve(props.get("MaximumBatchingWindowInSeconds", 0), where)),
             report_batch_item_failures="ReportBatchItemFailures" in response_types,
             enabled=bool(self.r.resolve(props.get("Enabled", True), where)),
         )
@@ -547,9 +525,7 @@ class _Loader:
             if "State" in props:
                 enabled = self.r.resolve_str(props["State"], where).upper() == "ENABLED"
         else:
-            expression = self.r.resolve_str(
-                props.get("ScheduleExpression", ""), f"{where}.ScheduleExpression"
-            )
+            expression = self.r.resolve_str(props.get("ScheduleExpression", ""), f"{where}.ScheduleExpression")
             enabled = self.r.resolve_str(props.get("State", "ENABLED"), where).upper() == "ENABLED"
         raw_input = props.get("Input")
         return ScheduleEvent(
@@ -570,9 +546,7 @@ class _Loader:
             attribute_definitions=list(props.get("AttributeDefinitions") or []),
             global_secondary_indexes=list(props.get("GlobalSecondaryIndexes") or []),
             local_secondary_indexes=list(props.get("LocalSecondaryIndexes") or []),
-            ttl_attribute=str(ttl["AttributeName"])
-            if ttl.get("Enabled") and ttl.get("AttributeName")
-            else None,
+            ttl_attribute=str(ttl["AttributeName"]) if ttl.get("Enabled") and ttl.get("AttributeName") else None,
         )
 
     def queue(self, lid: str, res: Mapping[str, Any]) -> Queue:
@@ -615,17 +589,13 @@ class _Loader:
             definition = json.dumps(self.r.resolve(props["Definition"], f"{where}.Definition"))
         else:
             raise TemplateError(f"{where}: needs DefinitionUri or Definition")
-        substitutions = self.r.resolve(
-            props.get("DefinitionSubstitutions") or {}, f"{where}.DefinitionSubstitutions"
-        )
+        substitutions = self.r.resolve(props.get("DefinitionSubstitutions") or {}, f"{where}.DefinitionSubstitutions")
         for key, value in substitutions.items():
             text = value if isinstance(value, str) else json.dumps(value)
             definition = definition.replace("${" + str(key) + "}", text)
         try:
             json.loads(definition)
         except ValueError as exc:
-            raise TemplateError(
-                f"{where}: the definition is not valid JSON after substitution: {exc}"
-            ) from exc
+            raise TemplateError(f"{where}: the definition is not valid JSON after substitution: {exc}") from exc
         sm_type = self.r.resolve_str(props.get("Type", "STANDARD"), f"{where}.Type").upper()
         return StateMachine(lid, definition, sm_type)

@@ -90,9 +90,7 @@ def start_stack(workdir: Path, env: dict[str, str] | None = None, template: Path
             raise AssertionError(f"the stack exited with {process.returncode}:\n{stderr.read_text()}")
         if time.monotonic() > deadline:
             process.kill()
-            raise AssertionError(
-                f"the stack was not ready in {START_DEADLINE_SECONDS} s:\n{stderr.read_text()}"
-            )
+            raise AssertionError(f"the stack was not ready in {START_DEADLINE_SECONDS} s:\n{stderr.read_text()}")
         time.sleep(0.05)  # poll interval while waiting for the banner
     api = next(line.split("API: ", 1)[1] for line in lines if line.startswith("  API: "))
     aws = next(line.split("AWS: ", 1)[1].split(" ", 1)[0] for line in lines if line.startswith("  AWS: "))

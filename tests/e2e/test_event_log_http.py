@@ -131,9 +131,7 @@ def test_admin_cli_against_the_local_stack_and_revocation(stack):
     unused = admin(stack, "create-key", "--workspace", workspace)
 
     with client(stack, fresh["key"]) as http:
-        assert (
-            http.post("/v1/events", json={"correlationId": "c", "eventStatus": "STARTED"}).status_code == 201
-        )
+        assert http.post("/v1/events", json={"correlationId": "c", "eventStatus": "STARTED"}).status_code == 201
 
     # never used, then revoked: refused at once
     admin(stack, "revoke-key", "--key", unused["key"])
@@ -184,16 +182,12 @@ def test_another_workspaces_batch_is_404(stack):
 )
 def test_bad_bodies_get_the_documented_status(stack, content, status, code):
     with client(stack) as http:
-        response = http.post(
-            "/v1/events/batch", content=content, headers={"Content-Type": "application/json"}
-        )
+        response = http.post("/v1/events/batch", content=content, headers={"Content-Type": "application/json"})
     assert response.status_code == status
     assert response.json()["code"] == code
 
 
-@pytest.mark.parametrize(
-    "query", [{"pageSize": "0"}, {"pageSize": "101"}, {"page": "0"}, {"eventStatus": "NOPE"}]
-)
+@pytest.mark.parametrize("query", [{"pageSize": "0"}, {"pageSize": "101"}, {"page": "0"}, {"eventStatus": "NOPE"}])
 def test_bad_query_values_are_422(stack, query):
     with client(stack) as http:
         response = http.get("/v1/events/batch/any", params=query)
@@ -259,14 +253,10 @@ def test_sdk(stack):
 def test_cli_events_commands(stack, tmp_path):
     bid = batch_id()
     source = tmp_path / "events.json"
-    source.write_text(
-        json.dumps({"batchId": bid, "events": [{"correlationId": "cli", "eventStatus": "STARTED"}]})
-    )
+    source.write_text(json.dumps({"batchId": bid, "events": [{"correlationId": "cli", "eventStatus": "STARTED"}]}))
     env = {**os.environ, "BATCHOPS_API_KEY": KEY_A}
     base = [sys.executable, "-m", "batchops_client.cli", "events", "--api-url", stack.api]
-    created = subprocess.run(
-        [*base, "create-batch", str(source)], capture_output=True, text=True, env=env, check=True
-    )
+    created = subprocess.run([*base, "create-batch", str(source)], capture_output=True, text=True, env=env, check=True)
     assert json.loads(created.stdout)["totalInserted"] == 1
     summary = subprocess.run([*base, "summary", bid], capture_output=True, text=True, env=env, check=True)
     assert json.loads(summary.stdout)["totalProcesses"] == 1
@@ -290,9 +280,7 @@ def test_curl_posts_a_batch(stack, tmp_path):
 
 def test_non_json_bodies_are_415_not_a_puzzle(stack):
     # A gzip file arrives intact (binary media type) and is refused clearly, not mangled into a 500.
-    payload = gzip.compress(
-        json.dumps({"events": [{"correlationId": "g", "eventStatus": "STARTED"}]}).encode()
-    )
+    payload = gzip.compress(json.dumps({"events": [{"correlationId": "g", "eventStatus": "STARTED"}]}).encode())
     with client(stack) as http:
         gzipped = http.post("/v1/events/batch", content=payload, headers={"Content-Type": "application/gzip"})
         # curl -d without -H sends a form content type

@@ -29,9 +29,7 @@ def entry(n: int, *, status: str = "SUCCESS", corr: str | None = None, ts: str |
 
 
 def post_batch(body: Any, workspace: str = "ws-a", headers: dict[str, str] | None = None):
-    return invoke(
-        CREATE_BATCH, api_event("create_event_batch", body=body, workspace=workspace, headers=headers)
-    )
+    return invoke(CREATE_BATCH, api_event("create_event_batch", body=body, workspace=workspace, headers=headers))
 
 
 def get_batch(batch_id: str, workspace: str = "ws-a", **query: str):
@@ -42,9 +40,7 @@ def get_batch(batch_id: str, workspace: str = "ws-a", **query: str):
 
 
 def summary(batch_id: str, workspace: str = "ws-a"):
-    return invoke(
-        SUMMARY, api_event("get_event_batch_summary", path_params={"batchId": batch_id}, workspace=workspace)
-    )
+    return invoke(SUMMARY, api_event("get_event_batch_summary", path_params={"batchId": batch_id}, workspace=workspace))
 
 
 def test_batch_create_reports_per_item_errors_exactly_as_the_seed():
@@ -136,9 +132,7 @@ def test_each_invalid_item_is_reported_by_index(item, message):
 
 
 def test_all_invalid_is_422_with_the_same_details_and_nothing_stored():
-    status, _, body = post_batch(
-        {"events": [{"eventStatus": "SUCCESS"}, {"correlationId": "x"}], "batchId": "b-none"}
-    )
+    status, _, body = post_batch({"events": [{"eventStatus": "SUCCESS"}, {"correlationId": "x"}], "batchId": "b-none"})
     assert status == 422
     assert body["code"] == "VALIDATION_FAILED"
     assert isinstance(body["error"], str)
@@ -233,9 +227,7 @@ def test_default_paging_and_unknown_query_parameters_are_ignored():
     post_batch({"events": [entry(i) for i in range(25)], "batchId": "d"})
     status, _, page = get_batch("d", colour="blue")
     assert status == 200
-    assert (
-        page["page"] == 1 and page["pageSize"] == 20 and len(page["events"]) == 20 and page["hasMore"] is True
-    )
+    assert page["page"] == 1 and page["pageSize"] == 20 and len(page["events"]) == 20 and page["hasMore"] is True
 
 
 @pytest.mark.parametrize(
@@ -355,9 +347,7 @@ def test_missing_authorizer_context_is_401_not_500():
 
 
 def test_single_event_create_and_duplicate():
-    event = api_event(
-        "create_event", body={"correlationId": "one", "eventStatus": "STARTED", "executionId": "exec-x"}
-    )
+    event = api_event("create_event", body={"correlationId": "one", "eventStatus": "STARTED", "executionId": "exec-x"})
     status, _, body = invoke(CREATE_ONE, event)
     assert (status, body) == (201, {"success": True, "executionId": "exec-x", "correlationId": "one"})
     status, _, body = invoke(CREATE_ONE, event)
@@ -365,9 +355,7 @@ def test_single_event_create_and_duplicate():
 
 
 def test_single_event_invalid_is_422_with_field_details():
-    status, _, body = invoke(
-        CREATE_ONE, api_event("create_event", body={"eventStatus": "STARTED", "extra": 1})
-    )
+    status, _, body = invoke(CREATE_ONE, api_event("create_event", body={"eventStatus": "STARTED", "extra": 1}))
     assert status == 422
     fields = {d["field"]: d["error"] for d in body["details"]}
     assert fields == {
@@ -408,9 +396,7 @@ def test_json_content_types_are_accepted(content_type):
 
 
 def test_body_that_is_not_utf8_is_400_malformed_json():
-    event = api_event(
-        "create_event_batch", raw_body=b"\xff\xfe{\x00", headers={"Content-Type": "application/json"}
-    )
+    event = api_event("create_event_batch", raw_body=b"\xff\xfe{\x00", headers={"Content-Type": "application/json"})
     status, _, body = invoke(CREATE_BATCH, event)
     assert (status, body["code"]) == (400, "MALFORMED_JSON")
 
@@ -426,9 +412,7 @@ def test_metadata_keeps_any_json_number_and_nesting():
     assert status == 201
     _, _, page = get_batch("meta")
     assert page["events"][0]["metadata"] == metadata
-    one = api_event(
-        "create_event", body={"correlationId": "m", "eventStatus": "STARTED", "metadata": metadata}
-    )
+    one = api_event("create_event", body={"correlationId": "m", "eventStatus": "STARTED", "metadata": metadata})
     assert invoke(CREATE_ONE, one)[0] == 201
 
 
@@ -469,9 +453,7 @@ def test_items_aws_never_accepts_are_reported_per_item_not_dropped():
     status, _, body = post_batch({"events": events, "batchId": "partial"})
     assert status == 201
     assert body["executionIds"] == ["exec-1", "exec-3"]
-    assert body["errors"] == [
-        {"index": 1, "error": "Could not be stored after retries; send this event again"}
-    ]
+    assert body["errors"] == [{"index": 1, "error": "Could not be stored after retries; send this event again"}]
     _, _, page = get_batch("partial")
     assert [e["executionId"] for e in page["events"]] == ["exec-1", "exec-3"]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from batchops.api.errors import from_domain_error, status_of
-from batchops.api.resolver import body_size, powertools_rule
+from batchops.api.raw_event import body_size
+from batchops.api.resolver import powertools_rule
 from batchops.api.routes import find_endpoint, route_table
 from batchops.errors import (
     BadRequestError,
@@ -33,9 +34,7 @@ def test_status_per_error_type():
 
 
 def test_error_shape_and_retry_after():
-    response = from_domain_error(
-        RateLimitedError("Rate limit exceeded. Please retry later.", retry_after_seconds=0)
-    )
+    response = from_domain_error(RateLimitedError("Rate limit exceeded. Please retry later.", retry_after_seconds=0))
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1"  # never zero
     assert json.loads(response.body) == {

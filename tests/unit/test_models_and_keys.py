@@ -36,10 +36,7 @@ def test_batch_sort_key_orders_by_time():
 
 def test_format_timestamp_is_utc_with_milliseconds():
     plus_two = timezone(timedelta(hours=2))
-    assert (
-        format_timestamp(datetime(2026, 3, 1, 12, 0, 0, 123999, tzinfo=plus_two))
-        == "2026-03-01T10:00:00.123Z"
-    )
+    assert format_timestamp(datetime(2026, 3, 1, 12, 0, 0, 123999, tzinfo=plus_two)) == "2026-03-01T10:00:00.123Z"
 
 
 def test_iso_is_fixed_width_so_strings_compare_like_times():

@@ -34,8 +34,16 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
 AUTHORIZER_FUNCTION = "AuthorizerFunction"
 PUBLIC_FUNCTIONS = {"HealthFunction", "OpenApiFunction"}
 API_LOGICAL_ID = "BatchopsApi"
-# Planned worker timeout: queues without a consumer yet are sized for it (6 x 90 s).
-PLANNED_WORKER_TIMEOUT = 90
+TRANSACTION_STATE_MACHINE = "TransactionStateMachine"
+TRANSACTION_STEP_FUNCTION = "TransactionStepFunction"
+TRANSACTION_FUNCTION = "BatchTransactionFunction"
+ASYNC_WORKER_FUNCTION = "BatchAsyncWorkerFunction"
+STATE_MACHINE_TYPE = "AWS::Serverless::StateMachine"
+STATE_MACHINES: dict[str, dict[str, Any]] = {
+    logical_id: resource.get("Properties", {})
+    for logical_id, resource in RESOURCES.items()
+    if resource["Type"] == STATE_MACHINE_TYPE
+}
 
 
 # ---------------------------------------------------------------- helpers
@@ -143,6 +151,34 @@ def policy_names(function_id: str) -> list[str]:
     return names
 
 
+def policy_template_targets(function_id: str) -> list[tuple[str, str | None]]:
+    """(policy template, resource it is scoped to) for every SAM policy template of a function."""
+    targets = []
+    for policy in FUNCTIONS[function_id].get("Policies") or []:
+        if isinstance(policy, dict) and "Statement" not in policy:
+            for name, parameters in policy.items():
+                (value,) = (parameters or {}).values()
+                targets.append((str(name), ref_target(value)))
+    return targets
+
+
+def function_variables(function_id: str) -> dict[str, Any]:
+    return (FUNCTIONS[function_id].get("Environment") or {}).get("Variables") or {}
+
+
+def global_variables() -> dict[str, Any]:
+    return (GLOBAL_FUNCTION.get("Environment") or {}).get("Variables") or {}
+
+
+def transaction_definition_path() -> Path:
+    return ROOT / str(STATE_MACHINES[TRANSACTION_STATE_MACHINE]["DefinitionUri"])
+
+
+def transaction_definition() -> dict[str, Any]:
+    definition: dict[str, Any] = json.loads(transaction_definition_path().read_text())
+    return definition
+
+
 @pytest.fixture
 def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a function module may read at import: fake AWS credentials and the template's variables."""
@@ -154,8 +190,10 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "batchops")
     monkeypatch.setenv("BATCHOPS_TABLE_NAME", "DomainTable")
     monkeypatch.setenv("BATCHOPS_IDEMPOTENCY_TABLE_NAME", "IdempotencyTable")
+    monkeypatch.setenv("BATCHOPS_WORK_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/WorkQueue")
     monkeypatch.setenv(
-        "BATCHOPS_WORK_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/WorkQueue"
+        "BATCHOPS_TRANSACTION_STATE_MACHINE_ARN",
+        "arn:aws:states:us-east-1:123456789012:stateMachine:TransactionStateMachine",
     )
 
 
@@ -182,9 +220,7 @@ def test_template_routes_equal_route_table() -> None:
 
 def test_route_auth_flags_match_template() -> None:
     public_in_template = {
-        (str(e["Method"]).upper(), canonical_path(e["Path"]))
-        for _, _, e in api_events()
-        if event_is_public(e)
+        (str(e["Method"]).upper(), canonical_path(e["Path"])) for _, _, e in api_events() if event_is_public(e)
     }
     for endpoint in load_route_table():
         key = (endpoint.method.upper(), canonical_path(endpoint.path))
@@ -265,6 +301,31 @@ def test_sample_batch_has_one_item_without_correlation_id() -> None:
     assert [i for i, e in enumerate(body["events"]) if "correlationId" not in e] == [2]
 
 
+@pytest.mark.parametrize("name", ["batch", "batch_dry_run", "batch_transaction", "batch_async_submit"])
+def test_sample_operations_requests_use_the_seed_shape(name: str) -> None:
+    body = json.loads(json.loads((EVENTS_DIR / f"{name}.json").read_text())["body"])
+    assert set(body) == {"operations", "continueOnError", "parallel"}
+    assert [(o["id"], o["method"], o["path"]) for o in body["operations"]] == [
+        ("create", "POST", "/v1/events"),
+        ("batch", "POST", "/v1/events/batch"),
+    ]
+
+
+def test_sample_transaction_step_event_is_the_state_machine_payload() -> None:
+    event = json.loads((EVENTS_DIR / f"{code_dir(TRANSACTION_STEP_FUNCTION).name}.json").read_text())
+    payload = transaction_definition()["States"]["RunOperation"]["Parameters"]["Payload"]
+    assert set(event) == {key.removesuffix(".$") for key in payload}
+    assert event["index"] == 0
+
+
+def test_sample_worker_event_is_an_sqs_event_from_the_work_queue() -> None:
+    event = json.loads((EVENTS_DIR / f"{code_dir(ASYNC_WORKER_FUNCTION).name}.json").read_text())
+    (record,) = event["Records"]
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"].endswith(":WorkQueue")
+    assert json.loads(record["body"]) == {"workspaceId": "dev", "jobId": "job_example"}
+
+
 # ---------------------------------------------------------------- environment
 
 
@@ -300,11 +361,20 @@ def test_no_two_functions_disagree_on_a_variable() -> None:
 def test_env_json_covers_every_function_with_declared_variables() -> None:
     env = json.loads((EVENTS_DIR / "env.json").read_text())
     assert set(env) == {"Parameters", *FUNCTIONS}
-    # sam local only overrides variables the template declares; any other key would be ignored.
-    declared = {name for _, variables in all_environment_sources() for name in variables}
-    for block_name, block in env.items():
-        assert set(block) <= declared, (block_name, set(block) - declared)
-        assert block == env["Parameters"], block_name
+    # sam local only overrides variables the template declares for the function; any other
+    # key would be silently ignored. "Parameters" applies to every function: Globals only.
+    assert set(env["Parameters"]) <= set(global_variables()), set(env["Parameters"]) - set(global_variables())
+    for function_id in FUNCTIONS:
+        block, own = env[function_id], set(function_variables(function_id))
+        declared = set(global_variables()) | own
+        assert set(block) <= declared, (function_id, set(block) - declared)
+        # The shared values, plus a local value for each variable only this function declares
+        # (without one, sam local would pass the unresolved template value).
+        assert own <= set(block), (function_id, own - set(block))
+        assert {k: v for k, v in block.items() if k not in own} == env["Parameters"], function_id
+    assert env[TRANSACTION_FUNCTION]["BATCHOPS_TRANSACTION_STATE_MACHINE_ARN"] == (
+        "arn:aws:states:us-east-1:123456789012:stateMachine:TransactionStateMachine"
+    )
     assert env["Parameters"]["BATCHOPS_TABLE_NAME"] == "DomainTable"
     assert env["Parameters"]["BATCHOPS_IDEMPOTENCY_TABLE_NAME"] == "IdempotencyTable"
     assert env["Parameters"]["BATCHOPS_WORK_QUEUE_URL"].endswith("/WorkQueue")
@@ -337,12 +407,85 @@ EXPECTED_POLICIES = {
     "CreateEventBatchFunction": ["inline", "DynamoDBCrudPolicy"],
     "GetEventBatchFunction": ["DynamoDBReadPolicy"],
     "GetEventBatchSummaryFunction": ["DynamoDBReadPolicy"],
+    # Operations run in-process against any route: what those routes need.
+    "BatchFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
+    "BatchDryRunFunction": ["DynamoDBReadPolicy"],
+    "BatchLimitsFunction": [],
+    "BatchTransactionFunction": ["DynamoDBCrudPolicy", "StepFunctionsExecutionPolicy", "inline"],
+    "TransactionStepFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
+    "BatchAsyncSubmitFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "BatchAsyncGetFunction": ["DynamoDBReadPolicy"],
+    "BatchAsyncListFunction": ["DynamoDBReadPolicy"],
+    "BatchAsyncWorkerFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
+}
+
+# What each SAM policy template is scoped to, in template order.
+EXPECTED_POLICY_TARGETS = {
+    "AuthorizerFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "HealthFunction": [],
+    "OpenApiFunction": [],
+    "CreateEventFunction": [("DynamoDBCrudPolicy", "IdempotencyTable")],
+    "CreateEventBatchFunction": [("DynamoDBCrudPolicy", "IdempotencyTable")],
+    "GetEventBatchFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "GetEventBatchSummaryFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "BatchFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("DynamoDBCrudPolicy", "IdempotencyTable")],
+    "BatchDryRunFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "BatchLimitsFunction": [],
+    "BatchTransactionFunction": [
+        ("DynamoDBCrudPolicy", "DomainTable"),
+        ("StepFunctionsExecutionPolicy", TRANSACTION_STATE_MACHINE),
+    ],
+    "TransactionStepFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("DynamoDBCrudPolicy", "IdempotencyTable")],
+    "BatchAsyncSubmitFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("SQSSendMessagePolicy", "WorkQueue")],
+    "BatchAsyncGetFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "BatchAsyncListFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "BatchAsyncWorkerFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("DynamoDBCrudPolicy", "IdempotencyTable")],
 }
 
 
+def test_every_function_has_expected_policies() -> None:
+    assert set(EXPECTED_POLICIES) == set(FUNCTIONS)
+    assert set(EXPECTED_POLICY_TARGETS) == set(FUNCTIONS)
+
+
 @pytest.mark.parametrize("function_id", sorted(set(EXPECTED_POLICIES) & set(FUNCTIONS)))
-def test_event_log_functions_have_least_privilege(function_id: str) -> None:
+def test_functions_have_least_privilege(function_id: str) -> None:
     assert policy_names(function_id) == EXPECTED_POLICIES[function_id]
+    assert policy_template_targets(function_id) == EXPECTED_POLICY_TARGETS[function_id]
+
+
+def test_transaction_function_may_start_poll_and_stop_only_its_machine() -> None:
+    policies = FUNCTIONS[TRANSACTION_FUNCTION]["Policies"]
+    (execution,) = [p["StepFunctionsExecutionPolicy"] for p in policies if "StepFunctionsExecutionPolicy" in p]
+    assert execution["StateMachineName"] == {"Fn::GetAtt": [TRANSACTION_STATE_MACHINE, "Name"]}
+    (document,) = [p for p in policies if "Statement" in p]
+    (statement,) = document["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert sorted(statement["Action"]) == ["states:DescribeExecution", "states:StopExecution"]
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+        "${TransactionStateMachine.Name}:*"
+    }
+
+
+def test_transaction_function_gets_the_machine_arn_and_no_one_else_does() -> None:
+    assert function_variables(TRANSACTION_FUNCTION) == {
+        "BATCHOPS_TRANSACTION_STATE_MACHINE_ARN": {"Ref": TRANSACTION_STATE_MACHINE}
+    }
+    # In Globals (or on the step function) it would be a circular dependency: the machine
+    # substitutes the step function's ARN.
+    assert "BATCHOPS_TRANSACTION_STATE_MACHINE_ARN" not in global_variables()
+    assert TRANSACTION_STATE_MACHINE not in json.dumps(global_variables())
+    assert not function_variables(TRANSACTION_STEP_FUNCTION)
+
+
+def test_long_operation_functions_get_their_timeouts() -> None:
+    # API Gateway cuts a REST integration at 29 s: the HTTP functions answer by their deadline
+    # (BATCHOPS_HTTP_DEADLINE_MS, 28 s) and the Lambda timeout only leaves room to answer.
+    assert int(prop("BatchFunction", "Timeout")) == 35
+    assert int(prop(TRANSACTION_FUNCTION, "Timeout")) == 35
+    assert int(prop(TRANSACTION_STEP_FUNCTION, "Timeout")) == 30
+    assert int(prop(ASYNC_WORKER_FUNCTION, "Timeout")) == 90
 
 
 @pytest.mark.parametrize(
@@ -358,16 +501,12 @@ def test_event_writers_may_only_write_entries(function_id: str, actions: list[st
     granted = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
     assert sorted(granted) == actions
     assert ref_target(statement["Resource"]) == "DomainTable"
-    crud = [
-        p for p in FUNCTIONS[function_id]["Policies"] if isinstance(p, dict) and "DynamoDBCrudPolicy" in p
-    ]
+    crud = [p for p in FUNCTIONS[function_id]["Policies"] if isinstance(p, dict) and "DynamoDBCrudPolicy" in p]
     assert [ref_target(p["DynamoDBCrudPolicy"]["TableName"]) for p in crud] == ["IdempotencyTable"]
 
 
 def test_authorizer_may_only_update_the_domain_table() -> None:
-    inline = [
-        p for p in FUNCTIONS[AUTHORIZER_FUNCTION]["Policies"] if isinstance(p, dict) and "Statement" in p
-    ]
+    inline = [p for p in FUNCTIONS[AUTHORIZER_FUNCTION]["Policies"] if isinstance(p, dict) and "Statement" in p]
     (document,) = inline
     (statement,) = document["Statement"]
     assert statement["Effect"] == "Allow"
@@ -381,11 +520,7 @@ def test_no_function_gets_wildcards_or_managed_full_access() -> None:
             assert not (isinstance(policy, str) and "FullAccess" in policy), (function_id, policy)
             if isinstance(policy, dict) and "Statement" in policy:
                 for statement in policy["Statement"]:
-                    actions = (
-                        statement["Action"]
-                        if isinstance(statement["Action"], list)
-                        else [statement["Action"]]
-                    )
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                     assert all(not a.endswith("*") for a in actions), (function_id, actions)
                     assert statement.get("Resource") != "*", function_id
 
@@ -419,25 +554,117 @@ def sqs_consumers(queue_id: str) -> list[str]:
 
 
 def test_visibility_timeout_is_six_times_the_consumer_timeout() -> None:
+    checked = []
     for logical_id, props in queues().items():
         if logical_id in dead_letter_queues():
             continue
-        timeouts = [int(prop(function_id, "Timeout") or 3) for function_id in sqs_consumers(logical_id)]
-        longest = max(timeouts, default=PLANNED_WORKER_TIMEOUT)
+        consumers = sqs_consumers(logical_id)
+        assert consumers, f"{logical_id} has no consumer"
+        longest = max(int(prop(function_id, "Timeout") or 3) for function_id in consumers)
         assert int(props.get("VisibilityTimeout", 30)) >= 6 * longest, logical_id
+        checked.append(logical_id)
+    assert "WorkQueue" in checked
 
 
 def test_sqs_workers_report_partial_batch_failures() -> None:
+    sqs_events = []
     for function_id, props in FUNCTIONS.items():
         for event_name, event in (props.get("Events") or {}).items():
             if event["Type"] == "SQS":
                 responses = event["Properties"].get("FunctionResponseTypes") or []
                 assert "ReportBatchItemFailures" in responses, (function_id, event_name)
+                sqs_events.append(function_id)
+    assert ASYNC_WORKER_FUNCTION in sqs_events
+
+
+def test_async_worker_consumes_the_work_queue() -> None:
+    (event,) = FUNCTIONS[ASYNC_WORKER_FUNCTION]["Events"].values()
+    assert event["Type"] == "SQS"
+    props = event["Properties"]
+    assert ref_target(props["Queue"]) == "WorkQueue"
+    assert props["Queue"] == {"Fn::GetAtt": ["WorkQueue", "Arn"]}
+    assert int(props["BatchSize"]) == 5
+    assert int(props["MaximumBatchingWindowInSeconds"]) == 0
+    assert list(props["FunctionResponseTypes"]) == ["ReportBatchItemFailures"]
+    assert sqs_consumers("WorkQueue") == [ASYNC_WORKER_FUNCTION]
+    timeout = int(prop(ASYNC_WORKER_FUNCTION, "Timeout"))
+    assert int(queues()["WorkQueue"]["VisibilityTimeout"]) >= 6 * timeout
 
 
 def test_queues_are_encrypted() -> None:
     for logical_id, props in queues().items():
         assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, logical_id
+
+
+# ---------------------------------------------------------------- state machines
+
+
+def test_transaction_state_machine_is_standard_and_runs_the_step_function() -> None:
+    assert set(STATE_MACHINES) == {TRANSACTION_STATE_MACHINE}
+    props = STATE_MACHINES[TRANSACTION_STATE_MACHINE]
+    # The endpoint polls DescribeExecution (Express has none); Standard runs each state once.
+    assert props["Type"] == "STANDARD"
+    assert props["DefinitionUri"] == "statemachines/transaction.asl.json"
+    assert props["DefinitionSubstitutions"] == {
+        "TransactionStepFunctionArn": {"Fn::GetAtt": [TRANSACTION_STEP_FUNCTION, "Arn"]}
+    }
+    assert props["Policies"] == [{"LambdaInvokePolicy": {"FunctionName": {"Ref": TRANSACTION_STEP_FUNCTION}}}]
+    assert props["Tracing"] == {"Enabled": True}
+    assert not FUNCTIONS[TRANSACTION_STEP_FUNCTION].get("Events"), "the step function is only a task"
+
+
+def test_transaction_definition_placeholders_are_all_substituted() -> None:
+    text = transaction_definition_path().read_text()
+    placeholders = set(re.findall(r"\$\{([^}]+)\}", text))
+    assert placeholders == set(STATE_MACHINES[TRANSACTION_STATE_MACHINE]["DefinitionSubstitutions"])
+
+
+def test_transaction_definition_loops_run_operation_until_done() -> None:
+    definition = transaction_definition()
+    assert definition["Comment"]
+    assert definition["StartAt"] == "RunOperation"
+    assert definition["TimeoutSeconds"] == 300
+    states = definition["States"]
+    assert set(states) == {"RunOperation", "MoreOperations", "Finished"}
+
+    task = states["RunOperation"]
+    assert task["Type"] == "Task"
+    assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert task["Parameters"] == {
+        "FunctionName": "${TransactionStepFunctionArn}",
+        "Payload": {"workspaceId.$": "$.workspaceId", "jobId.$": "$.jobId", "index.$": "$.index"},
+    }
+    assert task["OutputPath"] == "$.Payload"
+    (retry,) = task["Retry"]
+    assert set(retry["ErrorEquals"]) == {
+        "Lambda.ServiceException",
+        "Lambda.AWSLambdaException",
+        "Lambda.SdkClientException",
+        "Lambda.TooManyRequestsException",
+    }
+    assert (retry["IntervalSeconds"], retry["MaxAttempts"], retry["BackoffRate"]) == (1, 3, 2)
+    assert task["Next"] == "MoreOperations"
+
+    choice = states["MoreOperations"]
+    assert choice["Type"] == "Choice"
+    assert choice["Choices"] == [{"Variable": "$.done", "BooleanEquals": True, "Next": "Finished"}]
+    assert choice["Default"] == "RunOperation"
+    assert states["Finished"] == {"Type": "Succeed"}
+
+
+def test_state_machines_are_alarmed_and_on_the_dashboard() -> None:
+    covered = {
+        (ref_target(d["Value"]), a["MetricName"])
+        for a in alarms()
+        if a.get("Namespace") == "AWS/States"
+        for d in a.get("Dimensions", [])
+        if d["Name"] == "StateMachineArn"
+    }
+    body = RESOURCES["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    for logical_id in STATE_MACHINES:
+        assert (logical_id, "ExecutionsFailed") in covered, logical_id
+        assert (logical_id, "ExecutionsTimedOut") in covered, logical_id
+        assert "${" + logical_id + "}" in body, logical_id
 
 
 # ---------------------------------------------------------------- tables
@@ -524,9 +751,7 @@ def test_gateway_responses_keep_to_the_local_stack_contract() -> None:
         assert set(response) <= {"StatusCode", "ResponseTemplates", "ResponseParameters"}, response_type
         assert set(response.get("ResponseParameters", {})) <= {"Headers"}, response_type
         assert set(response["ResponseTemplates"]) == {"application/json"}, response_type
-        assert response["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == "'*'", (
-            response_type
-        )
+        assert response["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == "'*'", response_type
 
 
 def test_api_stage_settings() -> None:
@@ -534,10 +759,7 @@ def test_api_stage_settings() -> None:
     assert props["StageName"] == {"Ref": "Stage"}
     assert props["TracingEnabled"] is True
     (settings,) = props["MethodSettings"]
-    assert (
-        settings["ThrottlingRateLimit"] > 0
-        and settings["ThrottlingBurstLimit"] >= settings["ThrottlingRateLimit"]
-    )
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] >= settings["ThrottlingRateLimit"]
     assert settings["MetricsEnabled"] is True
     access_log = json.loads(props["AccessLogSetting"]["Format"])
     assert access_log["requestId"] == "$context.requestId"

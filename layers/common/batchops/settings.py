@@ -16,6 +16,14 @@ class Settings(BaseSettings):
     table_name: str = "DomainTable"
     idempotency_table_name: str = "IdempotencyTable"
     work_queue_url: str = ""
+    transaction_state_machine_arn: str = ""
+    # Synchronous batch routes must answer before API Gateway's integration timeout (29 s by
+    # default); operations unfinished by then are reported 504 TIMEOUT, never dropped.
+    http_deadline_ms: int = Field(default=28_000, gt=0)
+    # The work queue's maxReceiveCount: the last delivery of a failing job marks it FAILED.
+    job_max_receives: int = Field(default=5, gt=0)
+    # Async jobs and their operation records are kept this long (DynamoDB TTL).
+    job_retention_seconds: int = Field(default=30 * 24 * 3600, gt=0)
     stage: str = "local"
     # Local mode (the no-Docker stack and tests) relaxes outbound-target rules; template.yaml never sets it.
     local_mode: bool = False

@@ -119,9 +119,7 @@ def test_missing_or_bad_authorization_is_the_templates_401(stack: RunningStack) 
         assert response.headers["x-amzn-ErrorType"] == "UnauthorizedException"
 
 
-def test_unknown_route_or_method_is_missing_authentication_token(
-    stack: RunningStack, auth: dict[str, str]
-) -> None:
+def test_unknown_route_or_method_is_missing_authentication_token(stack: RunningStack, auth: dict[str, str]) -> None:
     cases = (
         ("GET", "/nope"),
         ("DELETE", "/echo/1"),
@@ -177,9 +175,7 @@ def raw_exchange(api: str, head: str, body_chunks: tuple[bytes, ...] = ()) -> tu
         head_bytes, _, body = data.partition(b"\r\n\r\n")
         length = int(
             next(
-                line.split(b":")[1]
-                for line in head_bytes.split(b"\r\n")
-                if line.lower().startswith(b"content-length")
+                line.split(b":")[1] for line in head_bytes.split(b"\r\n") if line.lower().startswith(b"content-length")
             )
         )
         while len(body) < length:

@@ -40,9 +40,7 @@ def test_worker_processes_sent_messages_and_deletes_them(stack: RunningStack) ->
         )["MessageId"]
         for n in range(3)
     }
-    done = wait_for(
-        lambda: len(records(stack, tag=tag)) == 3 and records(stack, tag=tag), what="3 processed messages"
-    )
+    done = wait_for(lambda: len(records(stack, tag=tag)) == 3 and records(stack, tag=tag), what="3 processed messages")
     assert {item["message_id"] for item in done} == sent
     assert {item["receive_count"] for item in done} == {"1"}
     assert {item["attribute"] for item in done} == {"blue"}
@@ -70,9 +68,7 @@ def test_failing_message_reaches_the_dlq_after_max_receive_count(stack: RunningS
     dlq = queue_url(stack, "WorkDeadLetterQueue")
 
     def in_dlq() -> list[dict[str, Any]]:
-        found = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        )
+        found = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
         return [m for m in found if json.loads(m["Body"]).get("tag") == tag]
 
     moved = wait_for(in_dlq, timeout=30, interval=0, what="the failing message in the DLQ")
@@ -86,13 +82,9 @@ def test_failing_message_reaches_the_dlq_after_max_receive_count(stack: RunningS
 def run_execution(stack: RunningStack, payload: dict[str, Any]) -> dict[str, Any]:
     sfn = stack.client("stepfunctions")
     arn = "arn:aws:states:us-east-1:123456789012:stateMachine:TestStateMachine"
-    execution = sfn.start_execution(
-        stateMachineArn=arn, name=f"test-{uuid.uuid4().hex}", input=json.dumps(payload)
-    )
+    execution = sfn.start_execution(stateMachineArn=arn, name=f"test-{uuid.uuid4().hex}", input=json.dumps(payload))
     return wait_for(
-        lambda: (
-            (d := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] != "RUNNING" and d
-        ),
+        lambda: (d := sfn.describe_execution(executionArn=execution["executionArn"]))["status"] != "RUNNING" and d,
         what="the execution to finish",
     )
 
@@ -117,9 +109,7 @@ def test_schedule_fires_the_function(stack: RunningStack) -> None:
     ticks = wait_for(lambda: records(stack, kind="tick"), what="a scheduled invocation")
     assert ticks[0]["source"] == "aws.events"
     assert ticks[0]["detail_type"] == "Scheduled Event"
-    assert ticks[0]["resources"][0] == {
-        "S": "arn:aws:events:us-east-1:123456789012:rule/TickFunctionEvery5Minutes"
-    }
+    assert ticks[0]["resources"][0] == {"S": "arn:aws:events:us-east-1:123456789012:rule/TickFunctionEvery5Minutes"}
 
 
 def test_template_tables_have_their_gsi_and_ttl(stack: RunningStack) -> None:
@@ -128,9 +118,7 @@ def test_template_tables_have_their_gsi_and_ttl(stack: RunningStack) -> None:
     assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["by-kind"]
     ttl = dynamodb.describe_time_to_live(TableName="RecordsTable")["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
-    redrive = stack.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url(stack, "WorkQueue"), AttributeNames=["All"]
-    )
+    redrive = stack.client("sqs").get_queue_attributes(QueueUrl=queue_url(stack, "WorkQueue"), AttributeNames=["All"])
     policy = json.loads(redrive["Attributes"]["RedrivePolicy"])
     assert policy["maxReceiveCount"] == 2
     assert policy["deadLetterTargetArn"].endswith(":WorkDeadLetterQueue")

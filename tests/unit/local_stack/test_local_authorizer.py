@@ -97,9 +97,7 @@ def request_event(method_arn: str) -> dict[str, Any]:
     return {"type": "REQUEST", "methodArn": method_arn, "headers": {"Authorization": "Bearer x"}}
 
 
-def run(
-    auth: Authorizer, invoke: FakeAuthorizer, cache: AuthorizerCache, method_arn: str = GET_JOBS, **kw: Any
-):
+def run(auth: Authorizer, invoke: FakeAuthorizer, cache: AuthorizerCache, method_arn: str = GET_JOBS, **kw: Any):
     headers = kw.get("headers", {"Authorization": "Bearer x"})
     query = kw.get("query", {"tenant": "t1"})
     return authorize(auth, request_event(method_arn), headers, query, invoke, cache, lambda line: None)

@@ -56,9 +56,7 @@ def test_invoke_by_name_or_arn(registry: FunctionRegistry) -> None:
 
 def test_each_function_gets_its_own_module() -> None:
     # Every function's file is app.py; each logical id loads its own copy, lazily.
-    registry = FunctionRegistry(
-        [fn("LazyOne", "app.echo"), fn("LazyTwo", "app.mutate")], log=lambda line: None
-    )
+    registry = FunctionRegistry([fn("LazyOne", "app.echo"), fn("LazyTwo", "app.mutate")], log=lambda line: None)
     assert "batchops_local_fn.LazyOne.app" not in sys.modules
     registry.invoke("LazyOne", {})
     assert "batchops_local_fn.LazyTwo.app" not in sys.modules

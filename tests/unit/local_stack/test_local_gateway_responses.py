@@ -17,9 +17,7 @@ RESPONSES = {
     "MISSING_AUTHENTICATION_TOKEN": GatewayResponseSpec(
         404, {"application/json": '{"error": "Not found", "code": "NOT_FOUND"}'}, {}
     ),
-    "DEFAULT_4XX": GatewayResponseSpec(
-        None, {"application/json": '{"error": $context.error.messageString}'}, {}
-    ),
+    "DEFAULT_4XX": GatewayResponseSpec(None, {"application/json": '{"error": $context.error.messageString}'}, {}),
     "DEFAULT_5XX": GatewayResponseSpec(
         None,
         {"application/json": '{"error": $context.error.messageString, "code": "INTERNAL"}'},
@@ -59,9 +57,7 @@ def test_status_code_override_and_static_body() -> None:
 
 
 def test_fallback_to_default_4xx_keeps_the_types_status() -> None:
-    reply = gateway_response(
-        RESPONSES, "ACCESS_DENIED", "User is not authorized to access this resource", "r"
-    )
+    reply = gateway_response(RESPONSES, "ACCESS_DENIED", "User is not authorized to access this resource", "r")
     assert reply.status == 403
     assert json.loads(reply.body) == {"error": "User is not authorized to access this resource"}
     reply = gateway_response(RESPONSES, "REQUEST_TOO_LARGE", "Request Too Long", "r")

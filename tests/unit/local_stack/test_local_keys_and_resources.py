@@ -65,9 +65,7 @@ def _queue(name: str, dlq: str | None = None) -> Queue:
 
 
 def test_dead_letter_queues_are_created_first() -> None:
-    ordered = queues_in_creation_order(
-        [_queue("Work", "WorkDLQ"), _queue("Retry", "Work"), _queue("WorkDLQ")]
-    )
+    ordered = queues_in_creation_order([_queue("Work", "WorkDLQ"), _queue("Retry", "Work"), _queue("WorkDLQ")])
     assert [q.name for q in ordered] == ["WorkDLQ", "Work", "Retry"]
 
 

@@ -9,23 +9,37 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from batchops.api.raw_event import body_size
 from batchops.errors import UnauthorizedError
 from batchops.models.common import Caller
 
 _caller: ContextVar[Caller | None] = ContextVar("batchops_caller", default=None)
 _event: ContextVar[Mapping[str, Any] | None] = ContextVar("batchops_event", default=None)
+_lambda_context: ContextVar[LambdaContext | None] = ContextVar("batchops_lambda_context", default=None)
 
 
 @contextmanager
-def handling(event: Mapping[str, Any]) -> Iterator[None]:
-    """Marks `event` as the request being handled (set by the resolver around each request)."""
-    token = _event.set(event)
+def handling(event: Mapping[str, Any], context: LambdaContext | None) -> Iterator[None]:
+    """Marks the request being handled (set by the resolver around each request)."""
+    event_token = _event.set(event)
+    context_token = _lambda_context.set(context)
     try:
         yield
     finally:
-        _event.reset(token)
+        _event.reset(event_token)
+        _lambda_context.reset(context_token)
+
+
+def current_lambda_context() -> LambdaContext | None:
+    return _lambda_context.get()
+
+
+def current_body_size() -> int:
+    """Bytes of the request body being handled (decoded when it came base64-encoded)."""
+    return body_size(_event.get() or {})
 
 
 def base_path() -> str:

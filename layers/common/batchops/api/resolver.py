@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchops.api.context import handling, require_caller
 from batchops.api.errors import JSON_ONLY, as_proxy_result, register_error_handlers
-from batchops.api.headers import header_value
 from batchops.api.idempotency import idempotent
+from batchops.api.raw_event import body_size, header_value
 from batchops.api.router import Endpoint
 from batchops.errors import BadRequestError, BatchopsError, PayloadTooLargeError, UnsupportedMediaTypeError
 from batchops.settings import get_settings
@@ -25,13 +27,6 @@ CORS = CORSConfig(
     allow_headers=["Authorization", "Content-Type", "Content-Encoding", "Idempotency-Key"],
     expose_headers=["Idempotent-Replayed", "Retry-After"],
 )
-
-
-def body_size(event: Mapping[str, Any]) -> int:
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        return len(body) * 3 // 4
-    return len(body.encode()) if isinstance(body, str) else len(body)
 
 
 def check_body(event: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -65,7 +60,7 @@ class BatchopsResolver(APIGatewayRestResolver):
             checked = check_body(event)
         except BatchopsError as error:
             return as_proxy_result(error)
-        with handling(checked):
+        with handling(checked, context):
             return super().resolve(checked, context)
 
 
@@ -74,14 +69,23 @@ def powertools_rule(path: str) -> str:
     return re.sub(r"\{(\w+)\}", r"<\1>", path)
 
 
-def build_resolver(endpoints: Iterable[Endpoint]) -> BatchopsResolver:
+def validated_only(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """Stands in for the handler in dry runs: reached only when validation and auth passed."""
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps({"valid": True}))
+
+
+def build_resolver(endpoints: Iterable[Endpoint], *, validate_only: bool = False) -> BatchopsResolver:
+    """A resolver over `endpoints`; `validate_only` answers 200 once a request has passed
+    validation and auth, without running the handler (dry runs)."""
     app = BatchopsResolver(enable_validation=True, cors=CORS)
     register_error_handlers(app)
     for endpoint in endpoints:
         middlewares: list[Any] = []
         if endpoint.auth:
             middlewares.append(require_caller)
-        if endpoint.idempotent:
+        if validate_only:
+            middlewares.append(validated_only)
+        elif endpoint.idempotent:
             middlewares.append(idempotent)
         app.route(
             powertools_rule(endpoint.path),

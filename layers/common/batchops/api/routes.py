@@ -10,9 +10,9 @@ from batchops.api.router import Endpoint
 
 def route_table() -> tuple[Endpoint, ...]:
     # Imported here so that loading the table costs nothing until a resolver is built.
-    from batchops.api import event_log, system
+    from batchops.api import event_log, operations, system
 
-    return (*system.router.endpoints, *event_log.router.endpoints)
+    return (*system.router.endpoints, *event_log.router.endpoints, *operations.router.endpoints)
 
 
 def find_endpoint(method: str, path: str) -> Endpoint:

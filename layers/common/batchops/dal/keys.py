@@ -45,3 +45,20 @@ def event_batch_sort(timestamp: str, received_ns: int, position: int) -> str:
     """gsi1sk: timestamps are fixed-width UTC, so the index returns entries in time order; equal
     timestamps fall back to the order of receipt (request time, then place in the request)."""
     return f"{timestamp}#{received_ns:020d}#{position:05d}"
+
+
+def operation_job(workspace_id: str, job_id: str) -> str:
+    """pk of an operations job (async or transaction): the job item and one item per operation."""
+    return f"{workspace_prefix(workspace_id)}#OPJOB#{job_id}"
+
+
+JOB_SK = "JOB"
+
+
+def operation_sk(index: int) -> str:
+    return f"OP#{index:03d}"
+
+
+def async_jobs_of_workspace(workspace_id: str) -> str:
+    """gsi1pk listing a workspace's async jobs; gsi1sk is createdAt#jobId (newest last)."""
+    return f"{workspace_prefix(workspace_id)}#ASYNCJOBS"

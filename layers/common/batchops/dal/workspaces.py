@@ -26,9 +26,7 @@ class WorkspaceRepository:
             )
         except ClientError as error:
             if is_condition_failure(error):
-                raise ConflictError(
-                    f"Workspace {workspace.id} already exists", code="WORKSPACE_EXISTS"
-                ) from None
+                raise ConflictError(f"Workspace {workspace.id} already exists", code="WORKSPACE_EXISTS") from None
             raise
 
     def get(self, workspace_id: str) -> Workspace | None:
@@ -66,9 +64,7 @@ class ApiKeyRepository:
         return ApiKey.model_validate(deserialize(item)) if item else None
 
     def list_for_workspace(self, workspace_id: str) -> list[ApiKey]:
-        return [
-            ApiKey.model_validate(i) for i in query_gsi1(self.table, keys.api_keys_of_workspace(workspace_id))
-        ]
+        return [ApiKey.model_validate(i) for i in query_gsi1(self.table, keys.api_keys_of_workspace(workspace_id))]
 
     def revoke(self, key_hash: str, at: datetime) -> bool:
         """Mark a key revoked; False when no such key exists."""

@@ -101,9 +101,7 @@ def list_keys(workspace_id: str) -> list[ApiKey]:
     return _keys().list_for_workspace(workspace_id)
 
 
-def revoke_key(
-    *, key: str | None = None, workspace_id: str | None = None, key_id: str | None = None
-) -> ApiKey:
+def revoke_key(*, key: str | None = None, workspace_id: str | None = None, key_id: str | None = None) -> ApiKey:
     """Revoke by the plaintext key, or by workspace + key id."""
     repository = _keys()
     if key is not None:

@@ -78,9 +78,7 @@ def run_once(
         logger().error("Idempotency record not saved", extra={"scope": scope}, exc_info=True)
         return done[0]
     except IdempotencyValidationError:
-        raise IdempotencyKeyReusedError(
-            "This Idempotency-Key was already used with a different request body"
-        ) from None
+        raise IdempotencyKeyReusedError("This Idempotency-Key was already used with a different request body") from None
     except IdempotencyAlreadyInProgressError:
         raise IdempotencyInProgressError(
             "A request with this Idempotency-Key is still in progress; retry shortly"

@@ -1,0 +1,77 @@
+"""Lambda entry points that are not HTTP: the async batch worker and the transaction step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from batchops.api.dispatch import InProcessTarget
+from batchops.api.handler import LambdaHandler, LazyHandler
+from batchops.models.operations import TIMEOUT_MS
+from batchops.observability import logger, metrics, tracer
+from batchops.services import operation_jobs
+from batchops.services.operations import Deadline
+from batchops.settings import get_settings
+
+SAFETY_MARGIN_MS = 2_000
+
+
+class NotEnoughTimeLeftError(Exception):
+    """This invocation cannot give the job its full timeout: let SQS deliver it again."""
+
+
+def async_worker_handler() -> LazyHandler:
+    def build() -> LambdaHandler:
+        # Report every failed record, even when all fail, rather than failing the invocation:
+        # SQS retries them the same way and the function-errors alarm stays for real faults.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+        @logger().inject_lambda_context
+        @metrics().log_metrics
+        @tracer().capture_lambda_handler(capture_response=False)
+        def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+            def record_handler(record: SQSRecord) -> None:
+                # Start a job only with its whole timeout ahead; unclaimed, it loses nothing by waiting.
+                remaining = context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS
+                if remaining < TIMEOUT_MS:
+                    raise NotEnoughTimeLeftError(record.message_id)
+                message = record.json_body
+                attempt = int(record.attributes.approximate_receive_count or 1)
+                logger().append_keys(job_id=message["jobId"])
+                operation_jobs.run_async_job(
+                    message["workspaceId"],
+                    message["jobId"],
+                    InProcessTarget(request_id=record.message_id, context=context),
+                    Deadline.after(TIMEOUT_MS / 1000),
+                    last_attempt=attempt >= get_settings().job_max_receives,
+                )
+
+            result = process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
+            return dict(result)
+
+        handler: LambdaHandler = handle
+        return handler
+
+    return LazyHandler(build)
+
+
+def transaction_step_handler() -> LazyHandler:
+    def build() -> LambdaHandler:
+        @logger().inject_lambda_context
+        @tracer().capture_lambda_handler(capture_response=False)
+        def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+            logger().append_keys(job_id=event["jobId"])
+            target = InProcessTarget(request_id=event["jobId"], context=context)
+            return operation_jobs.run_transaction_step(
+                event["workspaceId"], event["jobId"], int(event["index"]), target
+            )
+
+        handler: LambdaHandler = handle
+        return handler
+
+    return LazyHandler(build)

@@ -1,0 +1,257 @@
+"""Operations jobs (async batches and transactions): one job item plus one item per operation.
+
+Operations live in items of their own: a batch may carry 5 MB of bodies, far past one
+item's 400 KB. Each operation item is claimed with a conditional write before it runs and
+keeps its result, so a redelivered job never runs an operation twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from batchops.dal import batch, clients, keys
+from batchops.dal.items import deserialize, serialize
+from batchops.dal.queries import is_condition_failure
+from batchops.errors import StorageError, ValidationFailedError
+from batchops.models.common import Caller
+from batchops.models.operations import JobStatus, Operation, OperationResult
+
+RETENTION_SECONDS = 30 * 24 * 3600
+
+
+@dataclass
+class OperationRecord:
+    index: int
+    operation: Operation
+    claimed: bool = False
+    result: OperationResult | None = None
+
+
+@dataclass
+class JobRecord:
+    workspace_id: str
+    id: str
+    mode: str
+    status: JobStatus
+    caller: Caller
+    continue_on_error: bool
+    parallel: bool
+    created_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+    error: str | None = None
+    summary: dict[str, int] | None = None
+    operations: list[OperationRecord] = field(default_factory=list)
+
+
+def _job_fields(item: dict[str, Any], workspace_id: str) -> JobRecord:
+    return JobRecord(
+        workspace_id=workspace_id,
+        id=item["job_id"],
+        mode=item["mode"],
+        status=JobStatus(item["status"]),
+        caller=Caller.model_validate(item["caller"]),
+        continue_on_error=bool(item["continue_on_error"]),
+        parallel=bool(item["parallel"]),
+        created_at=item["created_at"],
+        started_at=item.get("started_at"),
+        completed_at=item.get("completed_at"),
+        error=item.get("error"),
+        summary=item.get("summary"),
+    )
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str, workspace_id: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error):
+        key = None
+    # A cursor is only ever good for the workspace that received it.
+    if not isinstance(key, dict) or key.get("gsi1pk", {}).get("S") != keys.async_jobs_of_workspace(workspace_id):
+        raise ValidationFailedError("Invalid cursor", details=[{"field": "cursor", "error": "not a cursor we issued"}])
+    return key
+
+
+class OperationJobRepository:
+    def __init__(self, table: str):
+        self.table = table
+
+    def create(
+        self,
+        workspace_id: str,
+        job_id: str,
+        *,
+        mode: str,
+        caller: Caller,
+        operations: list[Operation],
+        continue_on_error: bool,
+        parallel: bool,
+        created_at: str,
+        expires_at: int,
+    ) -> None:
+        pk = keys.operation_job(workspace_id, job_id)
+        job: dict[str, Any] = {
+            "pk": pk,
+            "sk": keys.JOB_SK,
+            "type": "operation_job",
+            "job_id": job_id,
+            "mode": mode,
+            "status": JobStatus.QUEUED.value,
+            # Operations run later (worker, state machine) but always as the caller who submitted them.
+            "caller": caller.model_dump(mode="json"),
+            "continue_on_error": continue_on_error,
+            "parallel": parallel,
+            "total": len(operations),
+            "created_at": created_at,
+            "expires_at": expires_at,
+        }
+        if mode == "async":
+            job["gsi1pk"] = keys.async_jobs_of_workspace(workspace_id)
+            job["gsi1sk"] = f"{created_at}#{job_id}"
+        items = [
+            {
+                "pk": pk,
+                "sk": keys.operation_sk(n),
+                "type": "operation",
+                "index": n,
+                "operation": op.model_dump_json(exclude_none=True),
+                "expires_at": expires_at,
+            }
+            for n, op in enumerate(operations)
+        ]
+        # Operations first: a job item that exists always has all its operations.
+        if batch.put_items(self.table, items):
+            raise StorageError("The job could not be stored; submit it again")
+        if batch.put_items(self.table, [job]):
+            raise StorageError("The job could not be stored; submit it again")
+
+    def get(self, workspace_id: str, job_id: str) -> JobRecord | None:
+        pk = keys.operation_job(workspace_id, job_id)
+        items: list[dict[str, Any]] = []
+        paginator = clients.dynamodb().get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+        ):
+            items.extend(deserialize(i) for i in page.get("Items", []))
+        job_items = [i for i in items if i["sk"] == keys.JOB_SK]
+        if not job_items:
+            return None
+        record = _job_fields(job_items[0], workspace_id)
+        for item in sorted((i for i in items if i["sk"] != keys.JOB_SK), key=lambda i: int(i["index"])):
+            result = OperationResult.model_validate_json(item["result"]) if "result" in item else None
+            record.operations.append(
+                OperationRecord(
+                    index=int(item["index"]),
+                    operation=Operation.model_validate_json(item["operation"]),
+                    claimed="claimed_at" in item,
+                    result=result,
+                )
+            )
+        return record
+
+    def transition(
+        self, workspace_id: str, job_id: str, allowed_from: tuple[JobStatus, ...], to: JobStatus, **fields: Any
+    ) -> bool:
+        """Move the job to `to` only from one of `allowed_from`; False when it was elsewhere."""
+        names = {"#status": "status"}
+        values: dict[str, Any] = {":to": to.value}
+        updates = ["#status = :to"]
+        for n, (name, value) in enumerate(fields.items()):
+            names[f"#f{n}"] = name
+            values[f":f{n}"] = value
+            updates.append(f"#f{n} = :f{n}")
+        conditions = []
+        for n, status in enumerate(allowed_from):
+            values[f":from{n}"] = status.value
+            conditions.append(f"#status = :from{n}")
+        try:
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.JOB_SK}),
+                UpdateExpression="SET " + ", ".join(updates),
+                ConditionExpression="attribute_exists(pk) AND (" + " OR ".join(conditions) + ")",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def claim_operation(self, workspace_id: str, job_id: str, index: int, at: str) -> bool:
+        """True for the one caller that may run this operation; False when it was claimed before."""
+        try:
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.operation_sk(index)}),
+                UpdateExpression="SET claimed_at = :at",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(claimed_at)",
+                ExpressionAttributeValues=serialize({":at": at}),
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def record_result(self, workspace_id: str, job_id: str, index: int, result: OperationResult) -> None:
+        clients.dynamodb().update_item(
+            TableName=self.table,
+            Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.operation_sk(index)}),
+            UpdateExpression="SET #result = if_not_exists(#result, :result)",
+            ExpressionAttributeNames={"#result": "result"},
+            ExpressionAttributeValues=serialize({":result": result.model_dump_json()}),
+        )
+
+    def list_async(
+        self, workspace_id: str, *, limit: int, status: JobStatus | None, cursor: str | None
+    ) -> tuple[list[JobRecord], str | None]:
+        """Newest first. With a status filter DynamoDB filters after reading, so pages are read
+        until `limit` matching jobs are found; the cursor is the last job returned."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": keys.async_jobs_of_workspace(workspace_id)}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if status is not None:
+            request["FilterExpression"] = "#status = :status"
+            request["ExpressionAttributeNames"] = {"#status": "status"}
+            request["ExpressionAttributeValues"][":status"] = {"S": status.value}
+        if cursor:
+            request["ExclusiveStartKey"] = decode_cursor(cursor, workspace_id)
+        found: list[dict[str, Any]] = []
+        more = False
+        while True:
+            page = clients.dynamodb().query(**request)
+            for raw in page.get("Items", []):
+                if len(found) == limit:
+                    more = True
+                    break
+                found.append(raw)
+            last = page.get("LastEvaluatedKey")
+            if len(found) == limit or more or not last:
+                more = more or bool(last)
+                break
+            request["ExclusiveStartKey"] = last
+        jobs = [_job_fields(deserialize(i), workspace_id) for i in found]
+        if not more or not found:
+            return jobs, None
+        tail = found[-1]
+        return jobs, encode_cursor({k: tail[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")})

@@ -1,0 +1,120 @@
+"""Operations surface (seed 003): many API calls in one request, in the seed's camelCase."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_OPERATIONS = 100
+MAX_BATCH_BODY_BYTES = 5 * 1024 * 1024
+MAX_OPERATION_BODY_BYTES = 100 * 1024
+TIMEOUT_MS = 60_000
+ALLOWED_METHODS = ("POST", "PATCH", "DELETE")
+OPERATION_BODY_TOO_LARGE = "Operation body must not exceed 100KB"
+SKIPPED_MESSAGE = "Skipped: a previous operation failed"
+
+
+class Operation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64, description="Client-assigned id, unique in the batch")
+    method: str = Field(description="POST, PATCH or DELETE")
+    path: str = Field(min_length=1, max_length=500, description="API path to call, e.g. /v1/events")
+    body: dict[str, Any] | None = Field(default=None, description="Request body (at most 100 KB serialized)")
+    headers: dict[str, str] | None = Field(default=None, description="Extra headers for this operation")
+
+    @field_validator("method")
+    @classmethod
+    def _allowed_method(cls, value: str) -> str:
+        if value.upper() not in ALLOWED_METHODS:
+            raise ValueError(f"must be one of {', '.join(ALLOWED_METHODS)}")
+        return value.upper()
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    operations: list[Operation] = Field(min_length=1, max_length=MAX_OPERATIONS)
+    continueOnError: bool = Field(default=True, description="Go on after a failed operation")
+    parallel: bool = Field(default=False, description="Run operations concurrently")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> BatchRequest:
+        seen: set[str] = set()
+        for operation in self.operations:
+            if operation.id in seen:
+                raise ValueError(f"operation ids must be unique; {operation.id!r} repeats")
+            seen.add(operation.id)
+        return self
+
+
+class OperationResult(BaseModel):
+    id: str
+    status: int
+    body: Any = None
+
+    @property
+    def succeeded(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def skipped(self) -> bool:
+        return isinstance(self.body, dict) and self.body.get("code") == "SKIPPED"
+
+
+class Summary(BaseModel):
+    total: int
+    succeeded: int
+    failed: int
+    skipped: int
+
+    @classmethod
+    def of(cls, results: list[OperationResult]) -> Summary:
+        skipped = sum(r.skipped for r in results)
+        succeeded = sum(r.succeeded for r in results)
+        return cls(
+            total=len(results),
+            succeeded=succeeded,
+            failed=len(results) - succeeded - skipped,
+            skipped=skipped,
+        )
+
+
+class BatchResponse(BaseModel):
+    results: list[OperationResult]
+    summary: Summary
+
+
+class Limits(BaseModel):
+    maxOperations: int
+    timeoutMs: int
+    allowedMethods: list[str]
+    allowedPaths: list[str]
+    maxBodyBytes: int
+    maxOperationBodyBytes: int
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class AsyncJob(BaseModel):
+    id: str
+    status: JobStatus
+    results: list[OperationResult] | None = None
+    summary: Summary | None = None
+    error: str | None = None
+    createdAt: str
+    startedAt: str | None = None
+    completedAt: str | None = None
+
+
+class AsyncJobCreated(BaseModel):
+    jobId: str
+    status: JobStatus
+    createdAt: str

@@ -1,0 +1,252 @@
+"""Operations jobs: async batches (SQS worker) and fail-fast transactions (Step Functions).
+
+Both store the job and its operations first, then hand the job id to the machinery that runs
+it. Every operation is claimed with a conditional write before it runs, so a redelivered
+message or a retried task never runs an operation twice: an operation that was claimed but
+has no result is reported INTERRUPTED instead of being run again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+from batchops.dal import messaging
+from batchops.dal.items import iso
+from batchops.dal.operation_jobs import JobRecord, OperationJobRepository
+from batchops.errors import NotFoundError, StorageError
+from batchops.executors.operations import OperationTarget
+from batchops.models.common import Caller
+from batchops.models.operations import (
+    AsyncJob,
+    AsyncJobCreated,
+    BatchRequest,
+    BatchResponse,
+    JobStatus,
+    OperationResult,
+    Summary,
+)
+from batchops.services import operations
+from batchops.services.operations import Deadline, interrupted, skipped, timed_out
+from batchops.settings import get_settings
+
+ASYNC = "async"
+TRANSACTION = "transaction"
+TERMINAL_EXECUTION = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def _now() -> str:
+    return iso(datetime.now(UTC))
+
+
+def _seed_time(value: str | None) -> str | None:
+    # The seed shows milliseconds: 2026-04-09T12:00:00.000Z.
+    return None if value is None else value[:23] + "Z"
+
+
+def _repository() -> OperationJobRepository:
+    return OperationJobRepository(get_settings().table_name)
+
+
+def new_job_id() -> str:
+    return f"job_{uuid.uuid4().hex}"
+
+
+class StoredJournal:
+    """Claims each operation in DynamoDB before it runs and records its result."""
+
+    def __init__(self, repository: OperationJobRepository, job: JobRecord):
+        self.repository = repository
+        self.job = job
+
+    def begin(self, index: int) -> OperationResult | None:
+        record = self.job.operations[index]
+        if record.result is not None:
+            return record.result
+        if self.repository.claim_operation(self.job.workspace_id, self.job.id, index, _now()):
+            return None
+        # Claimed by a run that died before recording a result: it may have had its effect.
+        outcome = interrupted(record.operation)
+        self.finish(index, outcome)
+        return outcome
+
+    def finish(self, index: int, result: OperationResult) -> None:
+        self.repository.record_result(self.job.workspace_id, self.job.id, index, result)
+        self.job.operations[index].result = result
+
+
+def _create(caller: Caller, request: BatchRequest, mode: str) -> tuple[str, str]:
+    job_id, created_at = new_job_id(), _now()
+    _repository().create(
+        caller.workspace_id,
+        job_id,
+        mode=mode,
+        caller=caller,
+        operations=request.operations,
+        continue_on_error=request.continueOnError,
+        parallel=request.parallel,
+        created_at=created_at,
+        expires_at=int(time.time()) + get_settings().job_retention_seconds,
+    )
+    return job_id, created_at
+
+
+def _request_of(job: JobRecord) -> BatchRequest:
+    return BatchRequest(
+        operations=[r.operation for r in job.operations],
+        continueOnError=job.continue_on_error,
+        parallel=job.parallel,
+    )
+
+
+# --------------------------------------------------------------------------- async
+
+
+def submit_async(caller: Caller, request: BatchRequest, body_bytes: int) -> AsyncJobCreated:
+    operations.validate(request, body_bytes)
+    job_id, created_at = _create(caller, request, ASYNC)
+    settings = get_settings()
+    if not settings.work_queue_url:
+        raise StorageError("No work queue is configured")
+    messaging.send_message(settings.work_queue_url, {"workspaceId": caller.workspace_id, "jobId": job_id})
+    return AsyncJobCreated(jobId=job_id, status=JobStatus.QUEUED, createdAt=_seed_time(created_at) or created_at)
+
+
+def run_async_job(
+    workspace_id: str, job_id: str, target: OperationTarget, deadline: Deadline, *, last_attempt: bool
+) -> JobStatus | None:
+    """Run a queued job (the worker's one step). Safe to call again for the same job."""
+    repository = _repository()
+    job = repository.get(workspace_id, job_id)
+    if job is None or job.mode != ASYNC:
+        return None  # nothing to run: a message for a job that was never stored
+    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+        return job.status
+    if job.status == JobStatus.QUEUED:
+        repository.transition(workspace_id, job_id, (JobStatus.QUEUED,), JobStatus.PROCESSING, started_at=_now())
+    try:
+        result = operations.run(job.caller, _request_of(job), target, deadline, StoredJournal(repository, job))
+    except Exception as error:
+        if not last_attempt:
+            raise  # the message comes back; claimed operations are not run again
+        repository.transition(
+            workspace_id, job_id, (JobStatus.PROCESSING,), JobStatus.FAILED, completed_at=_now(), error=str(error)
+        )
+        return JobStatus.FAILED
+    repository.transition(
+        workspace_id,
+        job_id,
+        (JobStatus.PROCESSING,),
+        JobStatus.COMPLETED,
+        completed_at=_now(),
+        summary=result.summary.model_dump(),
+    )
+    return JobStatus.COMPLETED
+
+
+def _as_async_job(job: JobRecord, with_results: bool) -> AsyncJob:
+    done = job.status == JobStatus.COMPLETED
+    results = [r.result or timed_out(r.operation) for r in job.operations] if done and with_results else None
+    return AsyncJob(
+        id=job.id,
+        status=job.status,
+        results=results,
+        summary=Summary.model_validate(job.summary) if done and job.summary else None,
+        error=job.error,
+        createdAt=_seed_time(job.created_at) or job.created_at,
+        startedAt=_seed_time(job.started_at),
+        completedAt=_seed_time(job.completed_at),
+    )
+
+
+def get_async(workspace_id: str, job_id: str) -> AsyncJob:
+    job = _repository().get(workspace_id, job_id)
+    if job is None or job.mode != ASYNC:
+        raise NotFoundError(f"Batch job {job_id} not found", code="JOB_NOT_FOUND")
+    return _as_async_job(job, with_results=True)
+
+
+def list_async(
+    workspace_id: str, *, limit: int, status: JobStatus | None, cursor: str | None
+) -> tuple[list[AsyncJob], str | None]:
+    jobs, next_cursor = _repository().list_async(workspace_id, limit=limit, status=status, cursor=cursor)
+    return [_as_async_job(j, with_results=False) for j in jobs], next_cursor
+
+
+# --------------------------------------------------------------------------- transaction
+
+
+def start_transaction(caller: Caller, request: BatchRequest, body_bytes: int) -> str:
+    """Store a fail-fast batch; return its job id (also the execution's name)."""
+    operations.validate(request, body_bytes)
+    fail_fast = request.model_copy(update={"continueOnError": False, "parallel": False})
+    job_id, _ = _create(caller, fail_fast, TRANSACTION)
+    return job_id
+
+
+def run_transaction(caller: Caller, request: BatchRequest, body_bytes: int, deadline: Deadline) -> BatchResponse:
+    """Run a transaction on the state machine and wait for it, at most until `deadline`."""
+    job_id = start_transaction(caller, request, body_bytes)
+    arn = get_settings().transaction_state_machine_arn
+    if not arn:
+        raise StorageError("No transaction state machine is configured")
+    execution = messaging.start_execution(
+        arn, job_id, {"workspaceId": caller.workspace_id, "jobId": job_id, "index": 0, "done": False}
+    )
+    status, pause = messaging.execution_status(execution), 0.05
+    while status not in TERMINAL_EXECUTION and not deadline.passed():
+        time.sleep(min(pause, deadline.remaining()))
+        pause = min(pause * 2, 0.5)
+        status = messaging.execution_status(execution)
+    if status not in TERMINAL_EXECUTION:
+        messaging.stop_execution(execution, "batch timeout")
+    return transaction_results(caller.workspace_id, job_id, finished=status == "SUCCEEDED")
+
+
+def transaction_results(workspace_id: str, job_id: str, *, finished: bool) -> BatchResponse:
+    job = _repository().get(workspace_id, job_id)
+    if job is None:
+        raise NotFoundError(f"Transaction {job_id} not found")
+    results: list[OperationResult] = []
+    for record in job.operations:
+        if record.result is not None:
+            results.append(record.result)
+        elif finished:
+            results.append(interrupted(record.operation))
+        else:
+            # Not reached before the deadline (or the execution failed): reported, never dropped.
+            results.append(timed_out(record.operation))
+    return BatchResponse(results=results, summary=Summary.of(results))
+
+
+def run_transaction_step(workspace_id: str, job_id: str, index: int, target: OperationTarget) -> dict[str, object]:
+    """One state-machine task: run operation `index`, say what comes next."""
+    repository = _repository()
+    job = repository.get(workspace_id, job_id)
+    if job is None or job.mode != TRANSACTION or index >= len(job.operations):
+        raise NotFoundError(f"Transaction {job_id} has no operation {index}")
+    if index == 0:
+        repository.transition(workspace_id, job_id, (JobStatus.QUEUED,), JobStatus.PROCESSING, started_at=_now())
+    journal = StoredJournal(repository, job)
+    earlier = {r.operation.id: r.result for r in job.operations[:index] if r.result is not None}
+    result = journal.begin(index)
+    if result is None:
+        result = operations.run_one(job.caller, job.operations[index].operation, earlier, target)
+        journal.finish(index, result)
+    following = job.operations[index + 1 :]
+    done = not result.succeeded or not following
+    if not result.succeeded:
+        for record in following:
+            journal.finish(record.index, skipped(record.operation))
+    if done:
+        results = [r.result for r in job.operations if r.result is not None]
+        repository.transition(
+            workspace_id,
+            job_id,
+            (JobStatus.PROCESSING,),
+            JobStatus.COMPLETED,
+            completed_at=_now(),
+            summary=Summary.of(results).model_dump(),
+        )
+    return {"workspaceId": workspace_id, "jobId": job_id, "index": index + 1, "done": done}

@@ -1,0 +1,238 @@
+"""Operations surface (seed 003): run many operations in one request.
+
+Modes share one engine: sequential (optionally stopping at the first failure), parallel on a
+bounded pool, fail-fast transactions (one operation per Step Functions task, through
+`run_one`), async jobs (a journal makes every operation run at most once across redeliveries),
+and dry runs (validation only).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from batchops.errors import PayloadTooLargeError, ValidationFailedError
+from batchops.executors.operations import OperationTarget
+from batchops.models.common import Caller
+from batchops.models.operations import (
+    MAX_BATCH_BODY_BYTES,
+    MAX_OPERATION_BODY_BYTES,
+    OPERATION_BODY_TOO_LARGE,
+    SKIPPED_MESSAGE,
+    BatchRequest,
+    BatchResponse,
+    Operation,
+    OperationResult,
+    Summary,
+)
+from batchops.services import references
+from batchops.services.references import UnresolvedReferenceError
+
+PARALLEL_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A point in monotonic time; operations not finished by then are reported as timed out."""
+
+    at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+
+class Journal(Protocol):
+    """Where an async job records each operation, so a redelivered job never runs one twice."""
+
+    def begin(self, index: int) -> OperationResult | None:
+        """Claim operation `index`; return its recorded result if it was claimed before."""
+        ...
+
+    def finish(self, index: int, result: OperationResult) -> None: ...
+
+
+class NoJournal:
+    def begin(self, index: int) -> OperationResult | None:
+        return None
+
+    def finish(self, index: int, result: OperationResult) -> None:
+        return None
+
+
+def error_body(message: str, code: str) -> dict[str, Any]:
+    return {"error": message, "code": code}
+
+
+def skipped(operation: Operation) -> OperationResult:
+    return OperationResult(id=operation.id, status=424, body=error_body(SKIPPED_MESSAGE, "SKIPPED"))
+
+
+def timed_out(operation: Operation) -> OperationResult:
+    return OperationResult(
+        id=operation.id,
+        status=504,
+        body=error_body("Operation did not finish within the batch timeout", "TIMEOUT"),
+    )
+
+
+def interrupted(operation: Operation) -> OperationResult:
+    return OperationResult(
+        id=operation.id,
+        status=500,
+        body=error_body("Operation was interrupted and is not run again; check its effect", "INTERRUPTED"),
+    )
+
+
+def validate(request: BatchRequest, body_bytes: int) -> None:
+    """Whole-request rules beyond the schema: sizes and references (each a 4xx for the whole batch)."""
+    if body_bytes > MAX_BATCH_BODY_BYTES:
+        raise PayloadTooLargeError("Batch request body must not exceed 5MB")
+    too_large = [
+        {"index": n, "field": f"operations.{n}.body", "error": OPERATION_BODY_TOO_LARGE}
+        for n, op in enumerate(request.operations)
+        if op.body is not None and len(json.dumps(op.body, separators=(",", ":")).encode()) > MAX_OPERATION_BODY_BYTES
+    ]
+    if too_large:
+        raise ValidationFailedError(OPERATION_BODY_TOO_LARGE, details=too_large)
+    if request.parallel:
+        using = [
+            {"index": n, "field": f"operations.{n}", "error": "references need sequential mode"}
+            for n, op in enumerate(request.operations)
+            if any(True for _ in references.references_in([op.path, op.body]))
+        ]
+        if using:
+            raise ValidationFailedError(
+                "References between operations are not allowed with parallel: true", details=using
+            )
+
+
+def run_one(
+    caller: Caller, operation: Operation, earlier: Mapping[str, OperationResult], target: OperationTarget
+) -> OperationResult:
+    """Resolve references against earlier results, then run the operation."""
+    try:
+        resolved = operation.model_copy(
+            update={
+                "path": references.resolve_text(operation.path, earlier),
+                "body": references.resolve(operation.body, earlier),
+            }
+        )
+    except UnresolvedReferenceError as error:
+        return OperationResult(id=operation.id, status=424, body=error_body(str(error), "UNRESOLVED_REFERENCE"))
+    status, body = target.call(caller, resolved)
+    return OperationResult(id=operation.id, status=status, body=body)
+
+
+def run(
+    caller: Caller,
+    request: BatchRequest,
+    target: OperationTarget,
+    deadline: Deadline,
+    journal: Journal | None = None,
+) -> BatchResponse:
+    log = journal or NoJournal()
+    if request.parallel:
+        results = _run_parallel(caller, request, target, deadline, log)
+    else:
+        results = _run_sequential(caller, request, target, deadline, log)
+    return BatchResponse(results=results, summary=Summary.of(results))
+
+
+def _claim_and_run(
+    n: int,
+    caller: Caller,
+    operation: Operation,
+    earlier: Mapping[str, OperationResult],
+    target: OperationTarget,
+    log: Journal,
+) -> OperationResult:
+    recorded = log.begin(n)
+    if recorded is not None:
+        return recorded
+    result = run_one(caller, operation, earlier, target)
+    log.finish(n, result)
+    return result
+
+
+def _run_sequential(
+    caller: Caller, request: BatchRequest, target: OperationTarget, deadline: Deadline, log: Journal
+) -> list[OperationResult]:
+    results: list[OperationResult] = []
+    by_id: dict[str, OperationResult] = {}
+    stop = False
+    for n, operation in enumerate(request.operations):
+        if stop:
+            result = skipped(operation)
+        elif deadline.passed():
+            result = timed_out(operation)
+        else:
+            result = _claim_and_run(n, caller, operation, by_id, target, log)
+            stop = not result.succeeded and not request.continueOnError
+        results.append(result)
+        by_id[operation.id] = result
+    return results
+
+
+def _run_parallel(
+    caller: Caller, request: BatchRequest, target: OperationTarget, deadline: Deadline, log: Journal
+) -> list[OperationResult]:
+    failed = threading.Event()
+
+    def task(n: int, operation: Operation) -> OperationResult:
+        # With continueOnError false, operations that have not started when one fails are skipped.
+        if failed.is_set() and not request.continueOnError:
+            return skipped(operation)
+        result = _claim_and_run(n, caller, operation, {}, target, log)
+        if not result.succeeded:
+            failed.set()
+        return result
+
+    operations = request.operations
+    pool = ThreadPoolExecutor(max_workers=min(PARALLEL_WORKERS, len(operations)))
+    try:
+        futures: list[Future[OperationResult]] = [pool.submit(task, n, op) for n, op in enumerate(operations)]
+        pending = set(futures)
+        while pending and not deadline.passed():
+            _, pending = wait(pending, timeout=deadline.remaining(), return_when=FIRST_COMPLETED)
+    finally:
+        # Never wait for stragglers past the deadline; they are reported as timed out.
+        pool.shutdown(wait=False, cancel_futures=True)
+    return [
+        future.result() if future.done() and not future.cancelled() else timed_out(operation)
+        for future, operation in zip(futures, operations, strict=True)
+    ]
+
+
+def dry_run(caller: Caller, request: BatchRequest, target: OperationTarget) -> BatchResponse:
+    """Each operation's verdict without running anything: route, method, body and references."""
+    results: list[OperationResult] = []
+    earlier: set[str] = set()
+    for operation in request.operations:
+        unknown = [
+            ref
+            for ref in references.references_in([operation.path, operation.body])
+            if references.target_id(ref) not in earlier
+        ]
+        if unknown:
+            message = f"Unresolved reference ${{{unknown[0]}}}: it must name an earlier operation"
+            results.append(
+                OperationResult(id=operation.id, status=424, body=error_body(message, "UNRESOLVED_REFERENCE"))
+            )
+        else:
+            # References are placeholders here: validate the shape around them, not their values.
+            status, body = target.check(caller, operation)
+            results.append(OperationResult(id=operation.id, status=status, body=body))
+        earlier.add(operation.id)
+    return BatchResponse(results=results, summary=Summary.of(results))

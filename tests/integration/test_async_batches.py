@@ -1,0 +1,230 @@
+"""Async batches (seed 003): submit, the SQS worker, get and list, on moto."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+
+import boto3
+import pytest
+
+from batchops.dal.keys import operation_job, operation_sk
+from batchops.settings import reset_settings
+from tests.support import LambdaContext, api_event, fixture_event, invoke, load_function
+
+SUBMIT = load_function("batch_async_submit")
+GET = load_function("batch_async_get")
+LIST = load_function("batch_async_list")
+WORKER = load_function("batch_async_worker")
+GET_EVENTS = load_function("get_event_batch")
+
+
+@pytest.fixture
+def queue(aws, monkeypatch):
+    url = boto3.client("sqs").get_queue_url(QueueName="WorkQueue")["QueueUrl"]
+    monkeypatch.setenv("BATCHOPS_WORK_QUEUE_URL", url)
+    reset_settings()
+    return url
+
+
+def op(op_id, path="/v1/events", body=None):
+    return {"id": op_id, "method": "POST", "path": path, "body": body}
+
+
+def event(corr="c", status="STARTED", **extra):
+    return {"correlationId": corr, "eventStatus": status, **extra}
+
+
+def submit(body, workspace="ws-a"):
+    return invoke(SUBMIT, api_event("batch_async_submit", body=body, workspace=workspace))
+
+
+def receive(queue_url):
+    messages = (
+        boto3.client("sqs")
+        .receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0)
+        .get("Messages", [])
+    )
+    return messages
+
+
+def sqs_event(messages):
+    template = fixture_event("batch_async_worker")["Records"][0]
+    records = []
+    for message in messages:
+        record = copy.deepcopy(template)
+        record.update(
+            messageId=message["MessageId"],
+            receiptHandle=message["ReceiptHandle"],
+            body=message["Body"],
+            md5OfBody=message["MD5OfBody"],
+        )
+        record["attributes"]["ApproximateReceiveCount"] = message["Attributes"]["ApproximateReceiveCount"]
+        records.append(record)
+    return {"Records": records}
+
+
+def work(messages, remaining_ms=85_000):
+    return WORKER.lambda_handler(sqs_event(messages), LambdaContext(remaining_ms=remaining_ms))
+
+
+def get(job_id, workspace="ws-a"):
+    return invoke(GET, api_event("batch_async_get", path_params={"jobId": job_id}, workspace=workspace))
+
+
+def events_in(batch_id):
+    status, _, body = invoke(GET_EVENTS, api_event("get_event_batch", path_params={"batchId": batch_id}))
+    return body["totalCount"] if status == 200 else 0
+
+
+def test_submit_poll_complete(queue):
+    status, _, body = submit(
+        {
+            "operations": [
+                op("create", "/v1/events/batch", {"events": [event("a")], "batchId": "async-1"}),
+                op("follow", body=event("${create.body.correlationIds.0}", "SUCCESS")),
+                op("bad", body={}),
+            ]
+        }
+    )
+    assert status == 202
+    data = body["data"]
+    assert data["status"] == "QUEUED" and data["jobId"].startswith("job_")
+    assert data["createdAt"].endswith("Z") and len(data["createdAt"]) == len("2026-04-09T12:00:00.000Z")
+
+    _, _, queued = get(data["jobId"])
+    assert queued["data"]["status"] == "QUEUED"
+    assert queued["data"]["results"] is None and queued["data"]["summary"] is None
+
+    messages = receive(queue)
+    assert [json.loads(m["Body"]) for m in messages] == [{"workspaceId": "ws-a", "jobId": data["jobId"]}]
+    assert work(messages) == {"batchItemFailures": []}
+
+    _, _, done = get(data["jobId"])
+    job = done["data"]
+    assert job["status"] == "COMPLETED"
+    assert [(r["id"], r["status"]) for r in job["results"]] == [("create", 201), ("follow", 201), ("bad", 422)]
+    assert job["summary"] == {"total": 3, "succeeded": 2, "failed": 1, "skipped": 0}
+    assert job["error"] is None and job["startedAt"] and job["completedAt"]
+    assert events_in("async-1") == 1
+
+
+def test_a_duplicate_delivery_never_runs_an_operation_twice(queue):
+    _, _, body = submit({"operations": [op("one", "/v1/events/batch", {"events": [event()], "batchId": "dup"})]})
+    messages = receive(queue)
+    work(messages)
+    first = get(body["data"]["jobId"])[2]["data"]
+    work(messages)  # the same message again, as SQS may deliver it
+    assert events_in("dup") == 1
+    assert get(body["data"]["jobId"])[2]["data"] == first
+
+
+def test_an_operation_claimed_by_a_crashed_run_is_reported_not_rerun(queue):
+    _, _, body = submit(
+        {
+            "operations": [
+                op("crashed", "/v1/events/batch", {"events": [event()], "batchId": "crash"}),
+                op("fresh", "/v1/events/batch", {"events": [event()], "batchId": "fresh"}),
+            ]
+        }
+    )
+    job_id = body["data"]["jobId"]
+    # A previous delivery claimed the first operation and died before recording its result.
+    boto3.client("dynamodb").update_item(
+        TableName="DomainTable",
+        Key={"pk": {"S": operation_job("ws-a", job_id)}, "sk": {"S": operation_sk(0)}},
+        UpdateExpression="SET claimed_at = :at",
+        ExpressionAttributeValues={":at": {"S": "2026-01-01T00:00:00.000000Z"}},
+    )
+    work(receive(queue))
+    results = get(job_id)[2]["data"]["results"]
+    assert results[0]["status"] == 500 and results[0]["body"]["code"] == "INTERRUPTED"
+    assert results[1]["status"] == 201
+    assert events_in("crash") == 0 and events_in("fresh") == 1
+
+
+def test_partial_batch_failure_reports_only_the_failing_message(queue):
+    submit({"operations": [op("one", body=event())]})
+    good = receive(queue)
+    broken = [{**good[0], "MessageId": str(uuid.uuid4()), "Body": "{not json"}]
+    response = work(good + broken)
+    assert response == {"batchItemFailures": [{"itemIdentifier": broken[0]["MessageId"]}]}
+
+
+def test_a_job_is_not_started_without_its_full_timeout_ahead(queue):
+    _, _, body = submit({"operations": [op("one", body=event())]})
+    messages = receive(queue)
+    response = work(messages, remaining_ms=30_000)
+    assert response == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert get(body["data"]["jobId"])[2]["data"]["status"] == "QUEUED"
+
+
+def test_a_job_that_cannot_run_on_its_last_delivery_is_failed(queue, monkeypatch):
+    from batchops.services import operations
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("storage unavailable")
+
+    _, _, body = submit({"operations": [op("one", body=event())]})
+    monkeypatch.setattr(operations, "run", broken)
+    messages = receive(queue)
+    assert work(messages)["batchItemFailures"]  # retried while deliveries remain
+    messages[0]["Attributes"]["ApproximateReceiveCount"] = "5"
+    assert work(messages) == {"batchItemFailures": []}
+    job = get(body["data"]["jobId"])[2]["data"]
+    assert job["status"] == "FAILED" and job["error"] == "storage unavailable" and job["results"] is None
+
+
+def test_submit_validates_the_whole_request_first(queue):
+    status, _, _ = submit({"operations": [op("x", body=event()), op("x", body=event())]})
+    assert status == 422
+    assert receive(queue) == []
+
+
+def test_unknown_or_other_workspaces_job_is_404(queue):
+    _, _, body = submit({"operations": [op("one", body=event())]})
+    assert get(body["data"]["jobId"], workspace="ws-b")[0] == 404
+    status, _, missing = get("job_nope")
+    assert (status, missing["code"]) == (404, "JOB_NOT_FOUND")
+
+
+def listing(workspace="ws-a", **query):
+    return invoke(LIST, api_event("batch_async_list", query={k: str(v) for k, v in query.items()}, workspace=workspace))
+
+
+def test_list_newest_first_with_cursor_and_status_filter(queue):
+    ids = [submit({"operations": [op("one", body=event(f"c{i}"))]})[2]["data"]["jobId"] for i in range(5)]
+    work(receive(queue)[:2])  # complete two of them (whichever the queue hands out)
+    status, _, first = listing(limit=2)
+    assert status == 200
+    assert [j["id"] for j in first["data"]] == ids[::-1][:2]
+    assert first["nextCursor"]
+    assert "results" not in first["data"][0]
+    _, _, second = listing(limit=2, cursor=first["nextCursor"])
+    _, _, third = listing(limit=2, cursor=second["nextCursor"])
+    seen = [j["id"] for page in (first, second, third) for j in page["data"]]
+    assert seen == ids[::-1]
+    assert third["nextCursor"] is None
+
+    _, _, completed = listing(status="COMPLETED", limit=1)
+    assert len(completed["data"]) == 1 and completed["data"][0]["status"] == "COMPLETED"
+    assert completed["data"][0]["summary"] == {"total": 1, "succeeded": 1, "failed": 0, "skipped": 0}
+    _, _, rest = listing(status="COMPLETED", limit=1, cursor=completed["nextCursor"])
+    assert len(rest["data"]) == 1 and rest["data"][0]["id"] != completed["data"][0]["id"]
+    assert listing(status="QUEUED")[2]["data"].__len__() == 3
+    assert listing(workspace="ws-b")[2] == {"data": [], "nextCursor": None}
+
+
+@pytest.mark.parametrize("query", [{"limit": 0}, {"limit": 101}, {"status": "DONE"}, {"cursor": "garbage"}])
+def test_list_rejects_bad_queries(queue, query):
+    status, _, body = listing(**query)
+    assert status == 422 and body["code"] == "VALIDATION_FAILED"
+
+
+def test_a_cursor_from_another_workspace_is_refused(queue):
+    for i in range(3):
+        submit({"operations": [op("one", body=event(f"c{i}"))]})
+    cursor = listing(limit=1)[2]["nextCursor"]
+    status, _, body = listing(workspace="ws-b", cursor=cursor)
+    assert status == 422 and body["details"][0]["field"] == "cursor"

@@ -1,0 +1,250 @@
+"""Operations surface (seed 003), sync modes, through the real handlers on moto."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import api_event, invoke, load_function
+
+pytestmark = pytest.mark.usefixtures("aws")
+
+BATCH = load_function("batch")
+DRY_RUN = load_function("batch_dry_run")
+LIMITS = load_function("batch_limits")
+GET_EVENTS = load_function("get_event_batch")
+
+
+def post(module, name, body, workspace="ws-a"):
+    return invoke(module, api_event(name, body=body, workspace=workspace))
+
+
+def op(op_id, path="/v1/events", method="POST", body=None, **extra):
+    item = {"id": op_id, "method": method, "path": path}
+    if body is not None:
+        item["body"] = body
+    item.update(extra)
+    return item
+
+
+def event(corr="c", status="STARTED", **extra):
+    return {"correlationId": corr, "eventStatus": status, **extra}
+
+
+def test_sequential_results_in_order_with_summary():
+    status, _, body = post(
+        BATCH,
+        "batch",
+        {
+            "operations": [
+                op("one", body=event(executionId="exec-1")),
+                op("many", "/v1/events/batch", body={"events": [event("d")], "batchId": "ops-b"}),
+                op("bad", body={"eventStatus": "STARTED"}),
+            ]
+        },
+    )
+    assert status == 200
+    assert [(r["id"], r["status"]) for r in body["results"]] == [("one", 201), ("many", 201), ("bad", 422)]
+    assert body["results"][0]["body"] == {"success": True, "executionId": "exec-1", "correlationId": "c"}
+    assert body["results"][2]["body"]["code"] == "VALIDATION_FAILED"
+    assert body["summary"] == {"total": 3, "succeeded": 2, "failed": 1, "skipped": 0}
+
+
+def test_operations_behave_like_the_direct_call_in_the_callers_workspace():
+    post(BATCH, "batch", {"operations": [op("b", "/v1/events/batch", body={"events": [event()], "batchId": "mine"})]})
+    mine = invoke(GET_EVENTS, api_event("get_event_batch", path_params={"batchId": "mine"}, workspace="ws-a"))
+    theirs = invoke(GET_EVENTS, api_event("get_event_batch", path_params={"batchId": "mine"}, workspace="ws-b"))
+    assert mine[0] == 200 and theirs[0] == 404
+
+
+def test_continue_on_error_false_skips_the_rest_with_424():
+    _, _, body = post(
+        BATCH,
+        "batch",
+        {
+            "operations": [op("ok", body=event()), op("bad", body={}), op("later", body=event())],
+            "continueOnError": False,
+        },
+    )
+    assert [r["status"] for r in body["results"]] == [201, 422, 424]
+    assert body["results"][2]["body"] == {"error": "Skipped: a previous operation failed", "code": "SKIPPED"}
+    assert body["summary"] == {"total": 3, "succeeded": 1, "failed": 1, "skipped": 1}
+
+
+def test_parallel_keeps_request_order():
+    operations = [op(f"op{i}", body=event(f"c{i}", executionId=f"exec-p{i}")) for i in range(12)]
+    _, _, body = post(BATCH, "batch", {"operations": operations, "parallel": True})
+    assert [r["id"] for r in body["results"]] == [f"op{i}" for i in range(12)]
+    assert [r["body"]["executionId"] for r in body["results"]] == [f"exec-p{i}" for i in range(12)]
+    assert body["summary"]["succeeded"] == 12
+
+
+def test_unknown_path_is_a_404_result_and_wrong_method_a_405_result():
+    _, _, body = post(
+        BATCH,
+        "batch",
+        {
+            "operations": [
+                op("nowhere", "/v1/nothing", body={}),
+                op("wrong", "/v1/events", method="DELETE"),
+                op("nested", "/v1/batch", body={"operations": []}),
+                op("fine", body=event()),
+            ]
+        },
+    )
+    assert [r["status"] for r in body["results"]] == [404, 405, 404, 201]
+    assert body["results"][1]["body"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_authorization_header_is_dropped_and_idempotency_key_applies_per_operation():
+    ops = [
+        op("a", body=event(), headers={"Authorization": "Bearer bo_someone_else_000000000", "Idempotency-Key": "k1"}),
+        op("b", body=event(), headers={"Idempotency-Key": "k1"}),
+    ]
+    _, _, body = post(BATCH, "batch", {"operations": ops})
+    assert [r["status"] for r in body["results"]] == [201, 201]
+    # the same key and body: the second is a replay of the first, not a second entry
+    assert body["results"][0]["body"] == body["results"][1]["body"]
+
+
+def test_references_use_earlier_results():
+    _, _, body = post(
+        BATCH,
+        "batch",
+        {
+            "operations": [
+                op("create", "/v1/events/batch", body={"events": [event("first")], "batchId": "refs"}),
+                op(
+                    "follow",
+                    body={
+                        "correlationId": "${create.body.correlationIds.0}",
+                        "eventStatus": "SUCCESS",
+                        "message": "after ${create.body.executionIds.0} in ${create.body.batchId}",
+                    },
+                ),
+            ]
+        },
+    )
+    assert [r["status"] for r in body["results"]] == [201, 201]
+    assert body["results"][1]["body"]["correlationId"] == "first"
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ["${missing.body.x}", "${later.body.executionId}", "${failed.body.executionId}", "${create.body.nothere}"],
+)
+def test_unresolved_references_fail_that_operation_with_424(reference):
+    _, _, body = post(
+        BATCH,
+        "batch",
+        {
+            "operations": [
+                op("create", body=event()),
+                op("failed", body={}),
+                op("use", body=event(reference)),
+                op("later", body=event()),
+            ]
+        },
+    )
+    use = body["results"][2]
+    assert use["status"] == 424 and use["body"]["code"] == "UNRESOLVED_REFERENCE"
+    assert reference[2:-1] in use["body"]["error"]
+    assert body["summary"]["failed"] == 2 and body["summary"]["skipped"] == 0
+
+
+def test_references_are_refused_up_front_in_parallel_mode():
+    status, _, body = post(
+        BATCH, "batch", {"operations": [op("a", body=event()), op("b", body=event("${a.body.x}"))], "parallel": True}
+    )
+    assert status == 422 and body["details"][0]["index"] == 1
+
+
+@pytest.mark.parametrize(
+    ("request_body", "status"),
+    [
+        ({"operations": []}, 422),
+        ({"operations": [op(f"o{i}", body=event()) for i in range(101)]}, 422),
+        ({"operations": [op("x", body=event()), op("x", body=event())]}, 422),
+        ({"operations": [op("x" * 65, body=event())]}, 422),
+        ({"operations": [op("x", "/v1/" + "a" * 500, body=event())]}, 422),
+        ({"operations": [op("x", method="GET")]}, 422),
+        ({"operations": [op("x", method="PUT")]}, 422),
+        ({"operations": [{"id": "x", "path": "/v1/events"}]}, 422),
+        ({"operations": "nope"}, 422),
+    ],
+)
+def test_whole_batch_rejections(request_body, status):
+    for module, name in ((BATCH, "batch"), (DRY_RUN, "batch_dry_run")):
+        got, _, body = post(module, name, request_body)
+        assert got == status, (name, body)
+        assert body["code"] == "VALIDATION_FAILED"
+
+
+def test_operation_body_over_100kb_rejects_the_whole_batch():
+    big = event(message="x" * 9_000, metadata={"blob": "y" * (100 * 1024)})
+    for module, name in ((BATCH, "batch"), (DRY_RUN, "batch_dry_run")):
+        status, _, body = post(module, name, {"operations": [op("ok", body=event()), op("big", body=big)]})
+        assert status == 422
+        assert body["error"] == "Operation body must not exceed 100KB"
+        assert body["details"][0]["index"] == 1
+
+
+def test_request_body_over_5mb_is_413():
+    operations = [op(f"o{i}", body=event(message="x" * 9_000, metadata={"b": "y" * 90_000})) for i in range(55)]
+    raw = json.dumps({"operations": operations})
+    assert 5 * 1024 * 1024 < len(raw) < 6 * 1024 * 1024
+    status, _, body = invoke(BATCH, api_event("batch", raw_body=raw))
+    assert (status, body["code"]) == (413, "PAYLOAD_TOO_LARGE")
+
+
+def test_malformed_json_is_400():
+    status, _, body = invoke(BATCH, api_event("batch", raw_body="{oops"))
+    assert (status, body["code"]) == (400, "MALFORMED_JSON")
+
+
+def test_dry_run_gives_verdicts_without_running_anything():
+    _, _, body = post(
+        DRY_RUN,
+        "batch_dry_run",
+        {
+            "operations": [
+                op("good", "/v1/events/batch", body={"events": [event()], "batchId": "dry"}),
+                op("invalid", body={"eventStatus": "STARTED"}),
+                op("nowhere", "/v1/nothing", body={}),
+                op("wrong", "/v1/events", method="PATCH", body={}),
+                op("ref", body=event("${good.body.correlationIds.0}")),
+                op("badref", body=event("${later.body.x}")),
+                op("later", body=event()),
+            ]
+        },
+    )
+    assert [r["status"] for r in body["results"]] == [200, 422, 404, 405, 200, 424, 200]
+    assert body["results"][1]["body"]["code"] == "VALIDATION_FAILED"
+    assert body["results"][5]["body"]["code"] == "UNRESOLVED_REFERENCE"
+    # nothing ran
+    assert invoke(GET_EVENTS, api_event("get_event_batch", path_params={"batchId": "dry"}))[0] == 404
+
+
+def test_limits_come_from_the_validators_settings():
+    status, _, body = invoke(LIMITS, api_event("batch_limits"))
+    assert status == 200
+    assert body == {
+        "maxOperations": 100,
+        "timeoutMs": 60000,
+        "allowedMethods": ["POST", "PATCH", "DELETE"],
+        "allowedPaths": ["/v1/events", "/v1/events/batch"],
+        "maxBodyBytes": 5 * 1024 * 1024,
+        "maxOperationBodyBytes": 100 * 1024,
+    }
+
+
+def test_timeout_reports_unfinished_operations_as_504(monkeypatch):
+    monkeypatch.setenv("BATCHOPS_HTTP_DEADLINE_MS", "1")
+    from batchops.settings import reset_settings
+
+    reset_settings()
+    _, _, body = post(BATCH, "batch", {"operations": [op("a", body=event()), op("b", body=event())]})
+    statuses = [r["status"] for r in body["results"]]
+    assert statuses[-1] == 504 and body["results"][-1]["body"]["code"] == "TIMEOUT"
+    assert len(statuses) == 2

@@ -1,0 +1,118 @@
+"""Fail-fast transactions: the real ASL file executed by moto's Step Functions, each task
+routed to the real TransactionStepFunction handler, driven by the real endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+from batchops.dal import clients
+from batchops.settings import reset_settings
+from batchops_local.aws import MOTO_CONFIG
+from batchops_local.functions import FunctionRegistry, install_lambda_bridge
+from batchops_local.template import load_template
+from tests.support import ROOT, api_event, invoke, load_function
+
+TRANSACTION = load_function("batch_transaction")
+GET_EVENTS = load_function("get_event_batch")
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:TransactionStateMachine"
+
+
+@pytest.fixture
+def step_functions(monkeypatch) -> Iterator[None]:
+    original = LambdaSimpleBackend.invoke
+    monkeypatch.setenv("BATCHOPS_TRANSACTION_STATE_MACHINE_ARN", MACHINE)
+    clients.reset_clients()
+    reset_settings()
+    with mock_aws(config=MOTO_CONFIG):
+        from tests.support import create_template_resources
+
+        create_template_resources(functions=True)
+        install_lambda_bridge(FunctionRegistry(load_template(ROOT / "template.yaml").functions.values()))
+        try:
+            yield
+        finally:
+            LambdaSimpleBackend.invoke = original  # type: ignore[method-assign]
+    clients.reset_clients()
+    reset_settings()
+
+
+def op(op_id, path="/v1/events", body=None):
+    return {"id": op_id, "method": "POST", "path": path, "body": body}
+
+
+def event(corr="c", status="STARTED", **extra):
+    return {"correlationId": corr, "eventStatus": status, **extra}
+
+
+def transaction(body, workspace="ws-a"):
+    return invoke(TRANSACTION, api_event("batch_transaction", body=body, workspace=workspace))
+
+
+def events_in(batch_id):
+    status, _, body = invoke(GET_EVENTS, api_event("get_event_batch", path_params={"batchId": batch_id}))
+    return body["totalCount"] if status == 200 else 0
+
+
+@pytest.mark.usefixtures("step_functions")
+def test_all_operations_succeed_in_order_through_the_state_machine():
+    status, _, body = transaction(
+        {
+            "operations": [
+                op("create", "/v1/events/batch", {"events": [event("t1")], "batchId": "txn"}),
+                op(
+                    "follow",
+                    "/v1/events/batch",
+                    {"events": [event("${create.body.correlationIds.0}")], "batchId": "txn"},
+                ),
+            ]
+        }
+    )
+    assert status == 200
+    assert [(r["id"], r["status"]) for r in body["results"]] == [("create", 201), ("follow", 201)]
+    assert body["summary"] == {"total": 2, "succeeded": 2, "failed": 0, "skipped": 0}
+    assert events_in("txn") == 2
+    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=MACHINE)["executions"]
+    assert [e["status"] for e in executions] == ["SUCCEEDED"]
+
+
+@pytest.mark.usefixtures("step_functions")
+def test_stops_at_the_first_failure_and_skips_the_rest_without_rollback():
+    status, _, body = transaction(
+        {
+            "operations": [
+                op("first", "/v1/events/batch", {"events": [event()], "batchId": "fail-fast"}),
+                op("broken", body={"eventStatus": "STARTED"}),
+                op("never", "/v1/events/batch", {"events": [event()], "batchId": "never"}),
+            ],
+            "continueOnError": True,  # a transaction is fail-fast whatever this says
+        }
+    )
+    assert status == 200
+    assert [r["status"] for r in body["results"]] == [201, 422, 424]
+    assert body["results"][2]["body"] == {"error": "Skipped: a previous operation failed", "code": "SKIPPED"}
+    assert body["summary"] == {"total": 3, "succeeded": 1, "failed": 1, "skipped": 1}
+    assert events_in("fail-fast") == 1  # no rollback of what already ran
+    assert events_in("never") == 0
+
+
+@pytest.mark.usefixtures("step_functions")
+def test_whole_batch_validation_happens_before_any_execution():
+    status, _, _ = transaction({"operations": [op("x", body=event()), op("x", body=event())]})
+    assert status == 422
+    assert boto3.client("stepfunctions").list_executions(stateMachineArn=MACHINE)["executions"] == []
+
+
+@pytest.mark.usefixtures("step_functions")
+def test_operations_not_reached_by_the_deadline_are_504(monkeypatch):
+    monkeypatch.setenv("BATCHOPS_HTTP_DEADLINE_MS", "1")
+    reset_settings()
+    _, _, body = transaction({"operations": [op("a", body=event()), op("b", body=event())]})
+    assert len(body["results"]) == 2
+    assert body["results"][-1]["status"] == 504
+    assert all(r["body"]["code"] == "TIMEOUT" for r in body["results"] if r["status"] == 504)
+    # (moto cannot stop an execution that has just started, so its final state is not asserted)

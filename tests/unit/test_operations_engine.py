@@ -1,0 +1,193 @@
+"""The operations engine without AWS: references, summaries, validation, modes, journal."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+
+from batchops.errors import PayloadTooLargeError, ValidationFailedError
+from batchops.models.common import Caller, Plan
+from batchops.models.operations import BatchRequest, Operation, OperationResult, Summary
+from batchops.services import operations, references
+from batchops.services.operations import Deadline
+from batchops.services.references import UnresolvedReferenceError
+
+CALLER = Caller(workspace_id="ws", key_id="k", plan=Plan.PRO)
+
+
+def result(op_id, status=201, body=None):
+    return OperationResult(id=op_id, status=status, body=body)
+
+
+EARLIER = {
+    "create": result("create", body={"executionIds": ["e1", "e2"], "count": 2, "nested": {"ok": True}}),
+    "broken": result("broken", status=422, body={"error": "bad", "code": "VALIDATION_FAILED"}),
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("${create.body.executionIds.1}", "e2"),
+        ("${create.body.count}", 2),
+        ("${create.body.nested}", {"ok": True}),
+        ("id-${create.body.count}-${create.body.executionIds.0}", "id-2-e1"),
+        ("x ${create.body.nested} y", 'x {"ok": true} y'),
+        ({"a": ["${create.body.count}", {"b": "${create.body.executionIds.0}"}]}, {"a": [2, {"b": "e1"}]}),
+        ("no references here", "no references here"),
+        (7, 7),
+    ],
+)
+def test_resolve(value, expected):
+    assert references.resolve(value, EARLIER) == expected
+
+
+def test_whole_body_reference():
+    assert references.resolve("${create.body}", EARLIER)["count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("${unknown.body.x}", "no earlier operation 'unknown'"),
+        ("${broken.body.code}", "did not succeed (422)"),
+        ("${create.body.executionIds.5}", "has no '5'"),
+        ("${create.body.missing}", "has no 'missing'"),
+        ("${create.status}", "expected <operationId>.body.<path>"),
+    ],
+)
+def test_unresolved(value, reason):
+    with pytest.raises(UnresolvedReferenceError, match=re.escape(reason)):
+        references.resolve(value, EARLIER)
+
+
+def test_path_references_become_text():
+    assert references.resolve_text("/v1/items/${create.body.count}", EARLIER) == "/v1/items/2"
+    assert references.resolve_text("${create.body.count}", EARLIER) == "2"
+
+
+def test_references_in_and_target_id():
+    found = list(references.references_in(["/v1/${a.body.x}", {"k": ["${b.body}", "plain"]}]))
+    assert found == ["a.body.x", "b.body"]
+    assert references.target_id("op.with.dots.body.x") == "op.with.dots"
+
+
+def test_summary_counts():
+    results = [
+        result("a", 201),
+        result("b", 204),
+        result("c", 422, {"code": "VALIDATION_FAILED"}),
+        result("d", 424, {"error": "Skipped: a previous operation failed", "code": "SKIPPED"}),
+        result("e", 424, {"code": "UNRESOLVED_REFERENCE"}),
+        result("f", 504, {"code": "TIMEOUT"}),
+    ]
+    assert Summary.of(results) == Summary(total=6, succeeded=2, failed=3, skipped=1)
+
+
+class RecordingTarget:
+    """Runs nothing: answers from a script and records what it was asked, for mode semantics."""
+
+    def __init__(self, statuses=None, delay=0.0):
+        self.statuses = statuses or {}
+        self.delay = delay
+        self.calls = []
+        self.active = 0
+        self.peak = 0
+        self.lock = threading.Lock()
+
+    def call(self, caller, operation):
+        with self.lock:
+            self.calls.append(operation)
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        time.sleep(self.delay)
+        with self.lock:
+            self.active -= 1
+        return self.statuses.get(operation.id, 201), {"echo": operation.body}
+
+    def check(self, caller, operation):
+        return 200, {"valid": True}
+
+    def allowed_paths(self):
+        return ["/v1/x"]
+
+
+def request(n, **options):
+    return BatchRequest(
+        operations=[Operation(id=f"o{i}", method="POST", path="/v1/x", body={"i": i}) for i in range(n)], **options
+    )
+
+
+def test_sequential_stops_after_a_failure_when_asked():
+    target = RecordingTarget({"o1": 500})
+    response = operations.run(CALLER, request(4, continueOnError=False), target, Deadline.after(5))
+    assert [r.status for r in response.results] == [201, 500, 424, 424]
+    assert [op.id for op in target.calls] == ["o0", "o1"]
+
+
+def test_parallel_runs_concurrently_on_a_bounded_pool():
+    target = RecordingTarget(delay=0.05)
+    response = operations.run(CALLER, request(20, parallel=True), target, Deadline.after(10))
+    assert [r.id for r in response.results] == [f"o{i}" for i in range(20)]
+    assert 1 < target.peak <= operations.PARALLEL_WORKERS
+
+
+def test_parallel_deadline_reports_stragglers_as_timeouts():
+    target = RecordingTarget(delay=0.5)
+    response = operations.run(CALLER, request(3, parallel=True), target, Deadline.after(0.1))
+    assert [r.status for r in response.results] == [504, 504, 504]
+
+
+def test_sequential_deadline_reports_the_rest_as_timeouts():
+    target = RecordingTarget(delay=0.15)
+    response = operations.run(CALLER, request(4), target, Deadline.after(0.2))
+    statuses = [r.status for r in response.results]
+    assert statuses[0] == 201 and statuses[-1] == 504
+    assert len(target.calls) < 4
+
+
+class MemoryJournal:
+    def __init__(self, recorded=None, claimed=()):
+        self.recorded = dict(recorded or {})
+        self.claimed = set(claimed)
+
+    def begin(self, index):
+        if index in self.recorded:
+            return self.recorded[index]
+        if index in self.claimed:
+            return operations.interrupted(Operation(id=f"o{index}", method="POST", path="/v1/x"))
+        self.claimed.add(index)
+        return None
+
+    def finish(self, index, outcome):
+        self.recorded[index] = outcome
+
+
+def test_journal_makes_a_second_run_reuse_results_and_never_rerun_a_claimed_operation():
+    journal = MemoryJournal(recorded={0: result("o0", body={"first": True})}, claimed={1})
+    target = RecordingTarget()
+    response = operations.run(CALLER, request(3), target, Deadline.after(5), journal)
+    assert [op.id for op in target.calls] == ["o2"]
+    assert response.results[0].body == {"first": True}
+    assert response.results[1].status == 500 and response.results[1].body["code"] == "INTERRUPTED"
+
+
+def test_validate_limits():
+    with pytest.raises(PayloadTooLargeError):
+        operations.validate(request(1), 5 * 1024 * 1024 + 1)
+    big = BatchRequest(operations=[Operation(id="b", method="POST", path="/v1/x", body={"x": "y" * 102_400})])
+    with pytest.raises(ValidationFailedError, match="Operation body must not exceed 100KB"):
+        operations.validate(big, 1000)
+    with_ref = BatchRequest(
+        operations=[
+            Operation(id="a", method="POST", path="/v1/x"),
+            Operation(id="b", method="post", path="/v1/${a.body.id}"),
+        ],
+        parallel=True,
+    )
+    with pytest.raises(ValidationFailedError, match="parallel"):
+        operations.validate(with_ref, 1000)
+    assert with_ref.operations[1].method == "POST"
