@@ -228,3 +228,12 @@ def test_a_cursor_from_another_workspace_is_refused(queue):
     cursor = listing(limit=1)[2]["nextCursor"]
     status, _, body = listing(workspace="ws-b", cursor=cursor)
     assert status == 422 and body["details"][0]["field"] == "cursor"
+
+
+def test_the_worker_publishes_emf_metrics_for_the_async_mode(queue, capsys):
+    submit({"operations": [op("one", body=event()), op("two", body={})]})
+    work(receive(queue))
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    batch = next(m for m in emitted if "AsyncOperationsExecuted" in m)
+    assert batch["AsyncOperationsExecuted"] == [2.0] and batch["AsyncOperationsFailed"] == [1.0]
+    assert "AsyncBatchDuration" in batch

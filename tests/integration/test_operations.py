@@ -248,3 +248,11 @@ def test_timeout_reports_unfinished_operations_as_504(monkeypatch):
     statuses = [r["status"] for r in body["results"]]
     assert statuses[-1] == 504 and body["results"][-1]["body"]["code"] == "TIMEOUT"
     assert len(statuses) == 2
+
+
+def test_sync_batches_publish_emf_metrics(capsys):
+    post(BATCH, "batch", {"operations": [op("a", body=event()), op("b", body={})], "continueOnError": False})
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    batch = next(m for m in lines if "SyncOperationsExecuted" in m)
+    assert batch["SyncOperationsExecuted"] == [2.0] and batch["SyncOperationsFailed"] == [1.0]
+    assert batch["SyncOperationsSkipped"] == [0.0]

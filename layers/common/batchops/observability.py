@@ -11,6 +11,7 @@ import warnings
 from functools import lru_cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 
 
 @lru_cache(maxsize=1)
@@ -28,3 +29,12 @@ def metrics() -> Metrics:
 @lru_cache(maxsize=1)
 def tracer() -> Tracer:
     return Tracer()
+
+
+def record_batch(mode: str, total: int, failed: int, skipped: int, duration_ms: float) -> None:
+    """EMF metrics of one operations batch, per mode (Sync, Transaction, Async)."""
+    emitter = metrics()
+    emitter.add_metric(name=f"{mode}OperationsExecuted", unit=MetricUnit.Count, value=total)
+    emitter.add_metric(name=f"{mode}OperationsFailed", unit=MetricUnit.Count, value=failed)
+    emitter.add_metric(name=f"{mode}OperationsSkipped", unit=MetricUnit.Count, value=skipped)
+    emitter.add_metric(name=f"{mode}BatchDuration", unit=MetricUnit.Milliseconds, value=duration_ms)

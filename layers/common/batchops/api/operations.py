@@ -7,7 +7,6 @@ import time
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from aws_lambda_powertools.metrics import MetricUnit
 
 from batchops.api.context import current_body_size, current_caller, current_lambda_context
 from batchops.api.dispatch import InProcessTarget
@@ -26,7 +25,7 @@ from batchops.models.operations import (
     JobStatus,
     Limits,
 )
-from batchops.observability import logger, metrics
+from batchops.observability import logger, record_batch
 from batchops.services import operation_jobs, operations
 from batchops.services.operations import Deadline
 from batchops.settings import get_settings
@@ -46,13 +45,8 @@ def sync_deadline() -> Deadline:
 
 
 def _record(mode: str, result: BatchResponse, started: float) -> None:
-    emitter = metrics()
-    emitter.add_metric(name=f"{mode}OperationsExecuted", unit=MetricUnit.Count, value=result.summary.total)
-    emitter.add_metric(name=f"{mode}OperationsFailed", unit=MetricUnit.Count, value=result.summary.failed)
-    emitter.add_metric(name=f"{mode}OperationsSkipped", unit=MetricUnit.Count, value=result.summary.skipped)
-    emitter.add_metric(
-        name=f"{mode}BatchDuration", unit=MetricUnit.Milliseconds, value=(time.monotonic() - started) * 1000
-    )
+    summary = result.summary
+    record_batch(mode, summary.total, summary.failed, summary.skipped, (time.monotonic() - started) * 1000)
 
 
 @router.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -11,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchops.api.dispatch import InProcessTarget
 from batchops.api.handler import LambdaHandler, LazyHandler
 from batchops.models.operations import TIMEOUT_MS
-from batchops.observability import logger, metrics, tracer
+from batchops.observability import logger, metrics, record_batch, tracer
 from batchops.services import operation_jobs
 from batchops.services.operations import Deadline
 from batchops.settings import get_settings
@@ -41,13 +42,18 @@ def async_worker_handler() -> LazyHandler:
                 message = record.json_body
                 attempt = int(record.attributes.approximate_receive_count or 1)
                 logger().append_keys(job_id=message["jobId"])
-                operation_jobs.run_async_job(
+                started = time.monotonic()
+                result = operation_jobs.run_async_job(
                     message["workspaceId"],
                     message["jobId"],
                     InProcessTarget(request_id=record.message_id, context=context),
                     Deadline.after(TIMEOUT_MS / 1000),
                     last_attempt=attempt >= get_settings().job_max_receives,
                 )
+                if result is not None:
+                    summary = result.summary
+                    duration_ms = (time.monotonic() - started) * 1000
+                    record_batch("Async", summary.total, summary.failed, summary.skipped, duration_ms)
 
             result = process_partial_response(
                 event=event, record_handler=record_handler, processor=processor, context=context

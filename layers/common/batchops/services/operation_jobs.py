@@ -27,6 +27,7 @@ from batchops.models.operations import (
     OperationResult,
     Summary,
 )
+from batchops.observability import logger
 from batchops.services import operations
 from batchops.services.operations import Deadline, interrupted, skipped, timed_out
 from batchops.settings import get_settings
@@ -115,14 +116,15 @@ def submit_async(caller: Caller, request: BatchRequest, body_bytes: int) -> Asyn
 
 def run_async_job(
     workspace_id: str, job_id: str, target: OperationTarget, deadline: Deadline, *, last_attempt: bool
-) -> JobStatus | None:
-    """Run a queued job (the worker's one step). Safe to call again for the same job."""
+) -> BatchResponse | None:
+    """Run a queued job (the worker's one step). Safe to call again for the same job; None when
+    there was nothing to run (unknown or finished job) or the job failed for good."""
     repository = _repository()
     job = repository.get(workspace_id, job_id)
     if job is None or job.mode != ASYNC:
         return None  # nothing to run: a message for a job that was never stored
     if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
-        return job.status
+        return None
     if job.status == JobStatus.QUEUED:
         repository.transition(workspace_id, job_id, (JobStatus.QUEUED,), JobStatus.PROCESSING, started_at=_now())
     try:
@@ -133,7 +135,7 @@ def run_async_job(
         repository.transition(
             workspace_id, job_id, (JobStatus.PROCESSING,), JobStatus.FAILED, completed_at=_now(), error=str(error)
         )
-        return JobStatus.FAILED
+        return None
     repository.transition(
         workspace_id,
         job_id,
@@ -142,7 +144,7 @@ def run_async_job(
         completed_at=_now(),
         summary=result.summary.model_dump(),
     )
-    return JobStatus.COMPLETED
+    return result
 
 
 def _as_async_job(job: JobRecord, with_results: bool) -> AsyncJob:
@@ -188,6 +190,8 @@ def start_transaction(caller: Caller, request: BatchRequest, body_bytes: int) ->
 def run_transaction(caller: Caller, request: BatchRequest, body_bytes: int, deadline: Deadline) -> BatchResponse:
     """Run a transaction on the state machine and wait for it, at most until `deadline`."""
     job_id = start_transaction(caller, request, body_bytes)
+    # The step function logs the same job id: logs of the endpoint and of every step correlate.
+    logger().append_keys(job_id=job_id)
     arn = get_settings().transaction_state_machine_arn
     if not arn:
         raise StorageError("No transaction state machine is configured")
