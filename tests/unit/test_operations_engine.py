@@ -191,3 +191,17 @@ def test_validate_limits():
     with pytest.raises(ValidationFailedError, match="parallel"):
         operations.validate(with_ref, 1000)
     assert with_ref.operations[1].method == "POST"
+
+
+def test_large_results_are_kept_compressed_and_oversized_ones_keep_their_status():
+    import secrets
+
+    from batchops.dal.operation_jobs import MAX_RESULT_BYTES, pack_result, unpack_result
+
+    compressible = result("big", body={"ids": [f"exec-{i:06d}" for i in range(50_000)]})
+    assert len(compressible.model_dump_json()) > 400 * 1024
+    assert unpack_result(pack_result(compressible)) == compressible
+
+    random_body = result("huge", status=201, body={"blob": secrets.token_hex(MAX_RESULT_BYTES)})
+    kept = unpack_result(pack_result(random_body))
+    assert kept.status == 201 and kept.body["code"] == "RESULT_TOO_LARGE"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,8 @@ from batchops.errors import StorageError, ValidationFailedError
 from batchops.models.common import Caller
 from batchops.models.operations import JobStatus, Operation, OperationResult
 
-RETENTION_SECONDS = 30 * 24 * 3600
+# An operation item holds the operation (at most 100 KB) and its result: keep it under 400 KB.
+MAX_RESULT_BYTES = 250 * 1024
 
 
 @dataclass
@@ -80,6 +82,21 @@ def decode_cursor(cursor: str, workspace_id: str) -> dict[str, Any]:
     if not isinstance(key, dict) or key.get("gsi1pk", {}).get("S") != keys.async_jobs_of_workspace(workspace_id):
         raise ValidationFailedError("Invalid cursor", details=[{"field": "cursor", "error": "not a cursor we issued"}])
     return key
+
+
+def pack_result(result: OperationResult) -> bytes:
+    """Gzipped JSON: an operation's answer (say 1,000 execution ids) can be hundreds of KB.
+    One that still would not fit its item keeps its status and says its body was not kept."""
+    packed = gzip.compress(result.model_dump_json().encode())
+    if len(packed) <= MAX_RESULT_BYTES:
+        return packed
+    body = {"error": "The operation's response was too large to keep", "code": "RESULT_TOO_LARGE"}
+    return gzip.compress(OperationResult(id=result.id, status=result.status, body=body).model_dump_json().encode())
+
+
+def unpack_result(value: bytes | str) -> OperationResult:
+    raw = value if isinstance(value, str) else gzip.decompress(value).decode()
+    return OperationResult.model_validate_json(raw)
 
 
 class OperationJobRepository:
@@ -151,7 +168,7 @@ class OperationJobRepository:
             return None
         record = _job_fields(job_items[0], workspace_id)
         for item in sorted((i for i in items if i["sk"] != keys.JOB_SK), key=lambda i: int(i["index"])):
-            result = OperationResult.model_validate_json(item["result"]) if "result" in item else None
+            result = unpack_result(item["result"]) if "result" in item else None
             record.operations.append(
                 OperationRecord(
                     index=int(item["index"]),
@@ -209,12 +226,13 @@ class OperationJobRepository:
         return True
 
     def record_result(self, workspace_id: str, job_id: str, index: int, result: OperationResult) -> None:
+        """Keep the first result recorded for an operation (a retry never overwrites it)."""
         clients.dynamodb().update_item(
             TableName=self.table,
             Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.operation_sk(index)}),
             UpdateExpression="SET #result = if_not_exists(#result, :result)",
             ExpressionAttributeNames={"#result": "result"},
-            ExpressionAttributeValues=serialize({":result": result.model_dump_json()}),
+            ExpressionAttributeValues={":result": {"B": pack_result(result)}},
         )
 
     def list_async(
