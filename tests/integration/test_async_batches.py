@@ -237,3 +237,102 @@ def test_the_worker_publishes_emf_metrics_for_the_async_mode(queue, capsys):
     batch = next(m for m in emitted if "AsyncOperationsExecuted" in m)
     assert batch["AsyncOperationsExecuted"] == [2.0] and batch["AsyncOperationsFailed"] == [1.0]
     assert "AsyncBatchDuration" in batch
+
+
+def test_an_operation_another_delivery_is_running_is_left_to_it(queue):
+    from datetime import UTC, datetime
+
+    from batchops.dal.items import iso
+
+    _, _, body = submit({"operations": [op("one", "/v1/events/batch", {"events": [event()], "batchId": "busy"})]})
+    job_id = body["data"]["jobId"]
+    boto3.client("dynamodb").update_item(
+        TableName="DomainTable",
+        Key={"pk": {"S": operation_job("ws-a", job_id)}, "sk": {"S": operation_sk(0)}},
+        UpdateExpression="SET claimed_at = :at",
+        ExpressionAttributeValues={":at": {"S": iso(datetime.now(UTC))}},
+    )
+    messages = receive(queue)
+    assert work(messages) == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    job = get(job_id)[2]["data"]
+    assert job["status"] == "PROCESSING" and job["results"] is None
+    assert events_in("busy") == 0  # not run a second time
+
+
+def test_a_redelivered_job_reuses_recorded_results_instead_of_running_them_again(queue):
+    from batchops.dal.operation_jobs import OperationJobRepository
+    from batchops.models.operations import OperationResult
+
+    _, _, body = submit(
+        {
+            "operations": [
+                op("done", "/v1/events/batch", {"events": [event()], "batchId": "done-before"}),
+                op("next", "/v1/events/batch", {"events": [event()], "batchId": "next-now"}),
+            ]
+        }
+    )
+    job_id = body["data"]["jobId"]
+    # A first delivery ran the first operation, recorded it, and died.
+    repository = OperationJobRepository("DomainTable")
+    repository.claim_operation("ws-a", job_id, 0, "2026-01-01T00:00:00.000000Z")
+    repository.record_result("ws-a", job_id, 0, OperationResult(id="done", status=201, body={"recorded": True}))
+    work(receive(queue))
+    results = get(job_id)[2]["data"]["results"]
+    assert results[0] == {"id": "done", "status": 201, "body": {"recorded": True}}
+    assert results[1]["status"] == 201
+    assert events_in("done-before") == 0 and events_in("next-now") == 1
+
+
+def test_async_honours_parallel_and_continue_on_error(queue):
+    _, _, body = submit(
+        {"operations": [op("bad", body={}), op("after", body=event())], "continueOnError": False, "parallel": False}
+    )
+    work(receive(queue))
+    results = get(body["data"]["jobId"])[2]["data"]["results"]
+    assert [r["status"] for r in results] == [422, 424]
+    _, _, body = submit({"operations": [op(f"p{i}", body=event(f"c{i}")) for i in range(6)], "parallel": True})
+    work(receive(queue))
+    assert get(body["data"]["jobId"])[2]["data"]["summary"]["succeeded"] == 6
+
+
+def test_async_submit_limits_and_idempotency(queue):
+    big = {"operations": [op("big", body=event(message="m" * 9_000, metadata={"b": "y" * 102_400}))]}
+    status, _, answer = submit(big)
+    assert status == 422 and answer["error"] == "Operation body must not exceed 100KB"
+    request = {"operations": [op("one", body=event())]}
+    headers = {"Idempotency-Key": "submit-once"}
+    first = invoke(SUBMIT, api_event("batch_async_submit", body=request, headers=headers))
+    again = invoke(SUBMIT, api_event("batch_async_submit", body=request, headers=headers))
+    assert first[0] == again[0] == 202 and first[2] == again[2]
+    assert len(receive(queue)) == 1
+
+
+def test_last_page_has_no_cursor_when_jobs_fill_it_exactly(queue):
+    for i in range(2):
+        submit({"operations": [op("one", body=event(f"c{i}"))]})
+    _, _, page = listing(limit=2)
+    assert len(page["data"]) == 2 and page["nextCursor"] is None
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"gsi1pk": "x"},
+        {"gsi1pk": None},
+        {"gsi1pk": {"S": "WS#ws-a#ASYNCJOBS"}},
+        {
+            "pk": {"S": "WS#ws-b#OPJOB#x"},
+            "sk": {"S": "JOB"},
+            "gsi1pk": {"S": "WS#ws-a#ASYNCJOBS"},
+            "gsi1sk": {"S": "x"},
+        },
+        {"pk": {"N": "1"}, "sk": {"S": "JOB"}, "gsi1pk": {"S": "WS#ws-a#ASYNCJOBS"}, "gsi1sk": {"S": "x"}},
+        [],
+    ],
+)
+def test_forged_cursors_are_422(queue, forged):
+    import base64
+
+    cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
+    status, _, body = listing(cursor=cursor)
+    assert status == 422 and body["details"][0]["field"] == "cursor"

@@ -256,3 +256,112 @@ def test_sync_batches_publish_emf_metrics(capsys):
     batch = next(m for m in lines if "SyncOperationsExecuted" in m)
     assert batch["SyncOperationsExecuted"] == [2.0] and batch["SyncOperationsFailed"] == [1.0]
     assert batch["SyncOperationsSkipped"] == [0.0]
+
+
+@pytest.mark.parametrize("path", ["//[/v1/events", "//evil.example/v1/events", "http://x/v1/events", "v1/events", ""])
+def test_odd_paths_are_404_results_never_500_or_another_route(path):
+    for module, name in ((BATCH, "batch"), (DRY_RUN, "batch_dry_run")):
+        status, _, body = post(module, name, {"operations": [op("odd", path, body=event())]})
+        if path == "":
+            assert status == 422  # path is 1-500 characters
+            continue
+        assert status == 200, body
+        assert body["results"][0]["status"] == 404 and body["results"][0]["body"]["code"] == "NOT_FOUND"
+
+
+def test_query_strings_in_paths_are_passed_on():
+    _, _, body = post(BATCH, "batch", {"operations": [op("q", "/v1/events?debug=1", body=event())]})
+    assert body["results"][0]["status"] == 201
+
+
+def test_dollar_brace_text_that_is_not_a_reference_passes_through():
+    message = "Hello ${name}, total ${price}"
+    for parallel in (False, True):
+        _, _, body = post(BATCH, "batch", {"operations": [op("t", body=event(message=message))], "parallel": parallel})
+        assert body["results"][0]["status"] == 201
+
+
+def test_oversized_operation_headers_reject_the_batch():
+    headers = {"X-Big": "v" * (8 * 1024 + 1)}
+    status, _, body = post(BATCH, "batch", {"operations": [op("h", body=event(), headers=headers)]})
+    assert status == 422 and body["details"][0]["field"].startswith("operations.0.headers")
+    many = {f"X-{i}": "v" for i in range(51)}
+    assert post(BATCH, "batch", {"operations": [op("h", body=event(), headers=many)]})[0] == 422
+
+
+def test_a_reference_that_grows_a_body_past_100kb_fails_that_operation():
+    # The answer to 600 entries (ids of each) is about 64 KB; copied into a 60 KB body it passes 100 KB.
+    events = [event(f"corr-{i:04d}-" + "c" * 50) for i in range(600)]
+    copy = {"correlationId": "x", "eventStatus": "STARTED", "metadata": {"all": "${create.body}", "pad": "p" * 60_000}}
+    operations = [op("create", "/v1/events/batch", body={"events": events}), op("copy", body=copy)]
+    _, _, body = post(BATCH, "batch", {"operations": operations})
+    assert body["results"][0]["status"] == 201
+    assert body["results"][1]["status"] == 422
+    assert body["results"][1]["body"]["error"] == "Operation body must not exceed 100KB"
+
+
+def test_parallel_with_continue_on_error_false_skips_operations_not_yet_started():
+    operations = [op("bad", body={})] + [op(f"ok{i}", body=event(f"c{i}")) for i in range(30)]
+    _, _, body = post(BATCH, "batch", {"operations": operations, "parallel": True, "continueOnError": False})
+    statuses = [r["status"] for r in body["results"]]
+    assert statuses[0] == 422
+    assert set(statuses[1:]) <= {201, 424}
+    assert body["summary"]["skipped"] == statuses.count(424)
+
+
+def test_dry_run_accepts_fields_whose_whole_value_is_a_reference():
+    _, _, body = post(
+        DRY_RUN,
+        "batch_dry_run",
+        {
+            "operations": [
+                op("a", body=event()),
+                op("b", body={"correlationId": "c", "eventStatus": "${a.body.status}"}),
+                op("c", body={"correlationId": "${a.body.correlationId}"}),
+            ]
+        },
+    )
+    assert [r["status"] for r in body["results"]] == [200, 200, 422]
+    assert body["results"][1]["body"] == {"valid": True, "unchecked": ["eventStatus"]}
+
+
+def test_the_same_idempotency_key_replays_a_whole_batch():
+    request = {"operations": [op("a", "/v1/events/batch", body={"events": [event()], "batchId": "idem-batch"})]}
+    headers = {"Idempotency-Key": "batch-key-1"}
+    first = invoke(BATCH, api_event("batch", body=request, headers=headers))
+    again = invoke(BATCH, api_event("batch", body=request, headers=headers))
+    assert first[2] == again[2] and again[1].get("Idempotent-Replayed") == "true"
+    _, _, page = invoke(GET_EVENTS, api_event("get_event_batch", path_params={"batchId": "idem-batch"}))
+    assert page["totalCount"] == 1
+
+
+def test_hop_by_hop_headers_are_not_forwarded():
+    from batchops.executors.operations import forwarded_headers
+
+    sent = {
+        "Authorization": "Bearer x",
+        "Connection": "close",
+        "Transfer-Encoding": "chunked",
+        "Host": "evil",
+        "Idempotency-Key": "k",
+        "X-Custom": "1",
+    }
+    assert forwarded_headers(sent) == {"Idempotency-Key": "k", "X-Custom": "1"}
+
+
+def test_a_response_too_large_for_lambda_keeps_statuses_and_cuts_bodies():
+    from batchops.models.operations import OperationResult
+    from batchops.services.operations import RESULTS_BUDGET_BYTES, respond
+
+    blob = "x" * (RESULTS_BUDGET_BYTES // 3)
+    results = [OperationResult(id=f"o{i}", status=201, body={"blob": blob}) for i in range(5)]
+    response = respond(results)
+    assert [r.status for r in response.results] == [201] * 5
+    assert [r.body.get("code") for r in response.results] == [
+        None,
+        None,
+        "RESULT_TOO_LARGE",
+        "RESULT_TOO_LARGE",
+        "RESULT_TOO_LARGE",
+    ]
+    assert response.summary.succeeded == 5

@@ -116,3 +116,38 @@ def test_operations_not_reached_by_the_deadline_are_504(monkeypatch):
     assert body["results"][-1]["status"] == 504
     assert all(r["body"]["code"] == "TIMEOUT" for r in body["results"] if r["status"] == 504)
     # (moto cannot stop an execution that has just started, so its final state is not asserted)
+
+
+@pytest.mark.usefixtures("step_functions")
+def test_references_work_even_when_parallel_is_sent():
+    status, _, body = transaction(
+        {
+            "operations": [
+                op("a", body=event("ref-1")),
+                op("b", body=event("${a.body.correlationId}", "SUCCESS")),
+            ],
+            "parallel": True,
+        }
+    )
+    assert status == 200 and [r["status"] for r in body["results"]] == [201, 201]
+    assert body["results"][1]["body"]["correlationId"] == "ref-1"
+
+
+@pytest.mark.usefixtures("step_functions")
+def test_a_failed_execution_reports_the_broken_operation_and_skips_the_rest(monkeypatch):
+    from batchops.services import operations
+
+    real = operations.run_one
+
+    def crash_on_second(caller, operation, earlier, target):
+        if operation.id == "second":
+            raise RuntimeError("the step crashed")
+        return real(caller, operation, earlier, target)
+
+    monkeypatch.setattr(operations, "run_one", crash_on_second)
+    _, _, body = transaction(
+        {"operations": [op("first", body=event("f1")), op("second", body=event("f2")), op("third", body=event("f3"))]}
+    )
+    assert [r["status"] for r in body["results"]] == [201, 500, 424]
+    assert body["results"][1]["body"]["code"] == "INTERRUPTED"
+    assert body["summary"] == {"total": 3, "succeeded": 1, "failed": 1, "skipped": 1}

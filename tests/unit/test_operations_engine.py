@@ -56,7 +56,6 @@ def test_whole_body_reference():
         ("${broken.body.code}", "did not succeed (422)"),
         ("${create.body.executionIds.5}", "has no '5'"),
         ("${create.body.missing}", "has no 'missing'"),
-        ("${create.status}", "expected <operationId>.body.<path>"),
     ],
 )
 def test_unresolved(value, reason):
@@ -64,9 +63,17 @@ def test_unresolved(value, reason):
         references.resolve(value, EARLIER)
 
 
-def test_path_references_become_text():
-    assert references.resolve_text("/v1/items/${create.body.count}", EARLIER) == "/v1/items/2"
-    assert references.resolve_text("${create.body.count}", EARLIER) == "2"
+def test_path_references_become_url_encoded_text():
+    assert references.resolve_path("/v1/items/${create.body.count}", EARLIER) == "/v1/items/2"
+    assert references.resolve_path("${create.body.count}", EARLIER) == "2"
+    slashy = {"a": result("a", body={"id": "x/y?z"})}
+    assert references.resolve_path("/v1/items/${a.body.id}", slashy) == "/v1/items/x%2Fy%3Fz"
+
+
+@pytest.mark.parametrize("text", ["Hello ${name}", "${create.status}", "cost: ${price}", "${}"])
+def test_other_dollar_brace_text_is_not_a_reference(text):
+    assert references.resolve(text, EARLIER) == text
+    assert list(references.references_in(text)) == []
 
 
 def test_references_in_and_target_id():

@@ -411,9 +411,9 @@ EXPECTED_POLICIES = {
     "BatchFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
     "BatchDryRunFunction": ["DynamoDBReadPolicy"],
     "BatchLimitsFunction": [],
-    "BatchTransactionFunction": ["DynamoDBCrudPolicy", "StepFunctionsExecutionPolicy", "inline"],
+    "BatchTransactionFunction": ["DynamoDBCrudPolicy", "StepFunctionsExecutionPolicy", "inline", "DynamoDBCrudPolicy"],
     "TransactionStepFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
-    "BatchAsyncSubmitFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "BatchAsyncSubmitFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy", "DynamoDBCrudPolicy"],
     "BatchAsyncGetFunction": ["DynamoDBReadPolicy"],
     "BatchAsyncListFunction": ["DynamoDBReadPolicy"],
     "BatchAsyncWorkerFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
@@ -434,9 +434,14 @@ EXPECTED_POLICY_TARGETS = {
     "BatchTransactionFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("StepFunctionsExecutionPolicy", TRANSACTION_STATE_MACHINE),
+        ("DynamoDBCrudPolicy", "IdempotencyTable"),
     ],
     "TransactionStepFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("DynamoDBCrudPolicy", "IdempotencyTable")],
-    "BatchAsyncSubmitFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("SQSSendMessagePolicy", "WorkQueue")],
+    "BatchAsyncSubmitFunction": [
+        ("DynamoDBCrudPolicy", "DomainTable"),
+        ("SQSSendMessagePolicy", "WorkQueue"),
+        ("DynamoDBCrudPolicy", "IdempotencyTable"),
+    ],
     "BatchAsyncGetFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchAsyncListFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchAsyncWorkerFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("DynamoDBCrudPolicy", "IdempotencyTable")],
@@ -583,7 +588,7 @@ def test_async_worker_consumes_the_work_queue() -> None:
     props = event["Properties"]
     assert ref_target(props["Queue"]) == "WorkQueue"
     assert props["Queue"] == {"Fn::GetAtt": ["WorkQueue", "Arn"]}
-    assert int(props["BatchSize"]) == 5
+    assert int(props["BatchSize"]) == 1
     assert int(props["MaximumBatchingWindowInSeconds"]) == 0
     assert list(props["FunctionResponseTypes"]) == ["ReportBatchItemFailures"]
     assert sqs_consumers("WorkQueue") == [ASYNC_WORKER_FUNCTION]
@@ -635,7 +640,10 @@ def test_transaction_definition_loops_run_operation_until_done() -> None:
         "Payload": {"workspaceId.$": "$.workspaceId", "jobId.$": "$.jobId", "index.$": "$.index"},
     }
     assert task["OutputPath"] == "$.Payload"
-    (retry,) = task["Retry"]
+    retry, in_progress = task["Retry"]
+    # another run holds the operation (a duplicate task): wait for it rather than fail
+    assert in_progress["ErrorEquals"] == ["OperationInProgressError"]
+    assert in_progress["IntervalSeconds"] * in_progress["MaxAttempts"] >= 180
     assert set(retry["ErrorEquals"]) == {
         "Lambda.ServiceException",
         "Lambda.AWSLambdaException",

@@ -62,6 +62,12 @@ class RateLimitedError(BatchopsError):
         self.retry_after_seconds = max(1, retry_after_seconds)
 
 
+class OperationInProgressError(BatchopsError):
+    """Another run holds this operation right now; try again later (SQS or Step Functions retry)."""
+
+    code = "OPERATION_IN_PROGRESS"
+
+
 class StorageError(BatchopsError):
     """AWS refused or lost a write even after retries."""
 

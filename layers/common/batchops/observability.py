@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import warnings
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+
+if TYPE_CHECKING:
+    from batchops.models.operations import BatchResponse
 
 
 @lru_cache(maxsize=1)
@@ -31,10 +35,17 @@ def tracer() -> Tracer:
     return Tracer()
 
 
-def record_batch(mode: str, total: int, failed: int, skipped: int, duration_ms: float) -> None:
-    """EMF metrics of one operations batch, per mode (Sync, Transaction, Async)."""
+def record_batch(mode: str, result: BatchResponse, duration_ms: float) -> None:
+    """EMF metrics of one operations batch, per mode (Sync, Transaction, Async). Executed counts
+    operations that were attempted: not those skipped, nor those the deadline never reached."""
+    summary = result.summary
+    not_run = sum(
+        1 for r in result.results if r.status == 504 and isinstance(r.body, dict) and r.body.get("code") == "TIMEOUT"
+    )
     emitter = metrics()
-    emitter.add_metric(name=f"{mode}OperationsExecuted", unit=MetricUnit.Count, value=total)
-    emitter.add_metric(name=f"{mode}OperationsFailed", unit=MetricUnit.Count, value=failed)
-    emitter.add_metric(name=f"{mode}OperationsSkipped", unit=MetricUnit.Count, value=skipped)
+    emitter.add_metric(
+        name=f"{mode}OperationsExecuted", unit=MetricUnit.Count, value=summary.total - summary.skipped - not_run
+    )
+    emitter.add_metric(name=f"{mode}OperationsFailed", unit=MetricUnit.Count, value=summary.failed)
+    emitter.add_metric(name=f"{mode}OperationsSkipped", unit=MetricUnit.Count, value=summary.skipped)
     emitter.add_metric(name=f"{mode}BatchDuration", unit=MetricUnit.Milliseconds, value=duration_ms)

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     # Synchronous batch routes must answer before API Gateway's integration timeout (29 s by
     # default); operations unfinished by then are reported 504 TIMEOUT, never dropped.
     http_deadline_ms: int = Field(default=28_000, gt=0)
+    # A claimed operation without a result is declared interrupted only once its claim is older
+    # than any run could last (the worker's 90 s timeout, with room); before that it is in flight.
+    claim_stale_seconds: int = Field(default=180, gt=0)
     # The work queue's maxReceiveCount: the last delivery of a failing job marks it FAILED.
     job_max_receives: int = Field(default=5, gt=0)
     # Async jobs and their operation records are kept this long (DynamoDB TTL).

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -24,7 +24,7 @@ from batchops.api.resolver import BatchopsResolver, build_resolver
 from batchops.api.router import Endpoint
 from batchops.api.routes import route_table
 from batchops.executors.operations import forwarded_headers
-from batchops.models.common import Caller
+from batchops.models.common import Caller, error_body
 from batchops.models.operations import ALLOWED_METHODS, Operation
 from batchops.observability import tracer
 
@@ -52,7 +52,7 @@ class _Pattern:
 
 
 def _error(status: int, message: str, code: str) -> tuple[int, Any]:
-    return status, {"error": message, "code": code}
+    return status, error_body(message, code)
 
 
 class InProcessTarget:
@@ -102,12 +102,15 @@ class InProcessTarget:
         return self._dispatch(caller, operation, validate_only=True)
 
     def _dispatch(self, caller: Caller, operation: Operation, *, validate_only: bool) -> tuple[int, Any]:
-        target = urlsplit(operation.path)
-        matched = self._match(operation.method, target.path)
+        # Split by hand: urlsplit would read "//host/x" as a host and choke on "//[".
+        path, _, query = operation.path.partition("?")
+        if not path.startswith("/") or path.startswith("//"):
+            return _error(404, f"No operation route matches {operation.path}", "NOT_FOUND")
+        matched = self._match(operation.method, path)
         if isinstance(matched[0], int):
             return matched
         template, parameters = matched
-        event = self._event(caller, operation, template, target.path, parameters, target.query)
+        event = self._event(caller, operation, template, path, parameters, query)
         context = self._context or current_lambda_context() or cast(LambdaContext, _SyntheticContext())
         with tracer().provider.in_subsegment(f"## operation {operation.method} {template}") as subsegment:
             subsegment.put_annotation(key="operation_id", value=operation.id)

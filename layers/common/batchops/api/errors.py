@@ -25,6 +25,7 @@ from batchops.errors import (
     UnsupportedMediaTypeError,
     ValidationFailedError,
 )
+from batchops.models.common import error_body
 from batchops.models.validation import describe, field_path
 from batchops.observability import logger
 
@@ -43,13 +44,6 @@ STATUS_BY_ERROR: dict[type[BatchopsError], int] = {
     RateLimitedError: 429,
     StorageError: 503,
 }
-
-
-def error_body(message: str, code: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"error": message, "code": code}
-    if details:
-        body["details"] = details
-    return body
 
 
 def error_response(

@@ -45,12 +45,12 @@ def sync_deadline() -> Deadline:
 
 
 def _record(mode: str, result: BatchResponse, started: float) -> None:
-    summary = result.summary
-    record_batch(mode, summary.total, summary.failed, summary.skipped, (time.monotonic() - started) * 1000)
+    record_batch(mode, result, (time.monotonic() - started) * 1000)
 
 
 @router.post(
     "/v1/batch",
+    idempotent=True,
     summary="Execute operations sequentially or in parallel",
     responses=responses(200, BatchResponse, 413, 422),
 )
@@ -64,6 +64,7 @@ def execute_batch(request: Annotated[BatchRequest, Body()]) -> dict[str, Any]:
 
 @router.post(
     "/v1/batch/transaction",
+    idempotent=True,
     summary="Execute operations as a fail-fast sequence (no rollback)",
     responses=responses(200, BatchResponse, 413, 422),
 )
@@ -98,6 +99,7 @@ def limits() -> dict[str, Any]:
 
 @router.post(
     "/v1/batch/async",
+    idempotent=True,
     status_code=202,
     summary="Submit a batch job for asynchronous processing",
     responses=responses(202, AsyncJobCreated, 413, 422),

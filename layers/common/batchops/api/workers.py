@@ -41,19 +41,17 @@ def async_worker_handler() -> LazyHandler:
                     raise NotEnoughTimeLeftError(record.message_id)
                 message = record.json_body
                 attempt = int(record.attributes.approximate_receive_count or 1)
-                logger().append_keys(job_id=message["jobId"])
                 started = time.monotonic()
-                result = operation_jobs.run_async_job(
-                    message["workspaceId"],
-                    message["jobId"],
-                    InProcessTarget(request_id=record.message_id, context=context),
-                    Deadline.after(TIMEOUT_MS / 1000),
-                    last_attempt=attempt >= get_settings().job_max_receives,
-                )
+                with logger().append_context_keys(job_id=message["jobId"]):
+                    result = operation_jobs.run_async_job(
+                        message["workspaceId"],
+                        message["jobId"],
+                        InProcessTarget(request_id=record.message_id, context=context),
+                        Deadline.after(TIMEOUT_MS / 1000),
+                        last_attempt=attempt >= get_settings().job_max_receives,
+                    )
                 if result is not None:
-                    summary = result.summary
-                    duration_ms = (time.monotonic() - started) * 1000
-                    record_batch("Async", summary.total, summary.failed, summary.skipped, duration_ms)
+                    record_batch("Async", result, (time.monotonic() - started) * 1000)
 
             result = process_partial_response(
                 event=event, record_handler=record_handler, processor=processor, context=context

@@ -31,7 +31,7 @@ MAX_RESULT_BYTES = 250 * 1024
 class OperationRecord:
     index: int
     operation: Operation
-    claimed: bool = False
+    claimed_at: str | None = None
     result: OperationResult | None = None
 
 
@@ -73,15 +73,25 @@ def encode_cursor(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
 
+_CURSOR_KEYS = {"pk", "sk", "gsi1pk", "gsi1sk"}
+
+
 def decode_cursor(cursor: str, workspace_id: str) -> dict[str, Any]:
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, binascii.Error):
         key = None
+    well_formed = (
+        isinstance(key, dict)
+        and set(key) == _CURSOR_KEYS
+        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
+    )
     # A cursor is only ever good for the workspace that received it.
-    if not isinstance(key, dict) or key.get("gsi1pk", {}).get("S") != keys.async_jobs_of_workspace(workspace_id):
+    if not well_formed or key["gsi1pk"]["S"] != keys.async_jobs_of_workspace(workspace_id):
         raise ValidationFailedError("Invalid cursor", details=[{"field": "cursor", "error": "not a cursor we issued"}])
-    return key
+    if not key["pk"]["S"].startswith(keys.operation_job(workspace_id, "")):
+        raise ValidationFailedError("Invalid cursor", details=[{"field": "cursor", "error": "not a cursor we issued"}])
+    return dict(key)
 
 
 def pack_result(result: OperationResult) -> bytes:
@@ -173,7 +183,7 @@ class OperationJobRepository:
                 OperationRecord(
                     index=int(item["index"]),
                     operation=Operation.model_validate_json(item["operation"]),
-                    claimed="claimed_at" in item,
+                    claimed_at=item.get("claimed_at"),
                     result=result,
                 )
             )
@@ -239,14 +249,15 @@ class OperationJobRepository:
         self, workspace_id: str, *, limit: int, status: JobStatus | None, cursor: str | None
     ) -> tuple[list[JobRecord], str | None]:
         """Newest first. With a status filter DynamoDB filters after reading, so pages are read
-        until `limit` matching jobs are found; the cursor is the last job returned."""
+        until one job more than `limit` is found (or none are left): only then is there a next
+        page, and its cursor is the last job returned."""
         request: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": "gsi1",
             "KeyConditionExpression": "gsi1pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": keys.async_jobs_of_workspace(workspace_id)}},
             "ScanIndexForward": False,
-            "Limit": limit,
+            "Limit": limit + 1,
         }
         if status is not None:
             request["FilterExpression"] = "#status = :status"
@@ -255,21 +266,16 @@ class OperationJobRepository:
         if cursor:
             request["ExclusiveStartKey"] = decode_cursor(cursor, workspace_id)
         found: list[dict[str, Any]] = []
-        more = False
-        while True:
+        while len(found) <= limit:
             page = clients.dynamodb().query(**request)
-            for raw in page.get("Items", []):
-                if len(found) == limit:
-                    more = True
-                    break
-                found.append(raw)
-            last = page.get("LastEvaluatedKey")
-            if len(found) == limit or more or not last:
-                more = more or bool(last)
+            found.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
                 break
-            request["ExclusiveStartKey"] = last
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        more = len(found) > limit
+        found = found[:limit]
         jobs = [_job_fields(deserialize(i), workspace_id) for i in found]
-        if not more or not found:
+        if not more:
             return jobs, None
         tail = found[-1]
         return jobs, encode_cursor({k: tail[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")})

@@ -22,6 +22,14 @@ class ErrorResponse(BaseModel):
     details: list[dict[str, Any]] | None = Field(default=None, description="Per-item or per-field problems")
 
 
+def error_body(message: str, code: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The error shape as a plain dict (for responses and for operation results)."""
+    body: dict[str, Any] = {"error": message, "code": code}
+    if details:
+        body["details"] = details
+    return body
+
+
 class Plan(StrEnum):
     FREE = "free"
     PRO = "pro"

@@ -12,6 +12,8 @@ MAX_BATCH_BODY_BYTES = 5 * 1024 * 1024
 MAX_OPERATION_BODY_BYTES = 100 * 1024
 TIMEOUT_MS = 60_000
 ALLOWED_METHODS = ("POST", "PATCH", "DELETE")
+MAX_HEADERS = 50
+MAX_HEADER_BYTES = 8 * 1024
 OPERATION_BODY_TOO_LARGE = "Operation body must not exceed 100KB"
 SKIPPED_MESSAGE = "Skipped: a previous operation failed"
 
@@ -23,7 +25,18 @@ class Operation(BaseModel):
     method: str = Field(description="POST, PATCH or DELETE")
     path: str = Field(min_length=1, max_length=500, description="API path to call, e.g. /v1/events")
     body: dict[str, Any] | None = Field(default=None, description="Request body (at most 100 KB serialized)")
-    headers: dict[str, str] | None = Field(default=None, description="Extra headers for this operation")
+    headers: dict[str, str] | None = Field(
+        default=None, max_length=MAX_HEADERS, description=f"Extra headers (at most {MAX_HEADERS}, 8 KB each)"
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _small_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        # Operations are stored for async and transaction runs: bound what one can carry.
+        for name, text in (value or {}).items():
+            if not 0 < len(name) <= 256 or len(text) > MAX_HEADER_BYTES:
+                raise ValueError(f"header {name[:40]!r}: names 1-256 characters, values at most 8 KB")
+        return value
 
     @field_validator("method")
     @classmethod
@@ -62,6 +75,11 @@ class OperationResult(BaseModel):
     @property
     def skipped(self) -> bool:
         return isinstance(self.body, dict) and self.body.get("code") == "SKIPPED"
+
+    @property
+    def timed_out(self) -> bool:
+        """Not reached before the batch deadline (504 TIMEOUT)."""
+        return self.status == 504 and isinstance(self.body, dict) and self.body.get("code") == "TIMEOUT"
 
 
 class Summary(BaseModel):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from batchops.dal import messaging
 from batchops.dal.items import iso
 from batchops.dal.operation_jobs import JobRecord, OperationJobRepository
-from batchops.errors import NotFoundError, StorageError
+from batchops.errors import NotFoundError, OperationInProgressError, StorageError
 from batchops.executors.operations import OperationTarget
 from batchops.models.common import Caller
 from batchops.models.operations import (
@@ -46,6 +46,13 @@ def _seed_time(value: str | None) -> str | None:
     return None if value is None else value[:23] + "Z"
 
 
+def _claim_is_stale(claimed_at: str | None) -> bool:
+    if claimed_at is None:
+        return False  # claimed after this run loaded the job: certainly still in flight
+    age = datetime.now(UTC) - datetime.fromisoformat(claimed_at.replace("Z", "+00:00"))
+    return age.total_seconds() > get_settings().claim_stale_seconds
+
+
 def _repository() -> OperationJobRepository:
     return OperationJobRepository(get_settings().table_name)
 
@@ -67,6 +74,9 @@ class StoredJournal:
             return record.result
         if self.repository.claim_operation(self.job.workspace_id, self.job.id, index, _now()):
             return None
+        if not _claim_is_stale(record.claimed_at):
+            # Another delivery is running it right now: come back when it has recorded its result.
+            raise OperationInProgressError(f"Operation {record.operation.id} of {self.job.id} is running elsewhere")
         # Claimed by a run that died before recording a result: it may have had its effect.
         outcome = interrupted(record.operation)
         self.finish(index, outcome)
@@ -129,6 +139,8 @@ def run_async_job(
         repository.transition(workspace_id, job_id, (JobStatus.QUEUED,), JobStatus.PROCESSING, started_at=_now())
     try:
         result = operations.run(job.caller, _request_of(job), target, deadline, StoredJournal(repository, job))
+    except OperationInProgressError:
+        raise  # another delivery is at work: this one simply comes back later
     except Exception as error:
         if not last_attempt:
             raise  # the message comes back; claimed operations are not run again
@@ -149,7 +161,9 @@ def run_async_job(
 
 def _as_async_job(job: JobRecord, with_results: bool) -> AsyncJob:
     done = job.status == JobStatus.COMPLETED
-    results = [r.result or timed_out(r.operation) for r in job.operations] if done and with_results else None
+    results = None
+    if done and with_results:
+        results = operations.respond([r.result or timed_out(r.operation) for r in job.operations]).results
     return AsyncJob(
         id=job.id,
         status=job.status,
@@ -181,8 +195,8 @@ def list_async(
 
 def start_transaction(caller: Caller, request: BatchRequest, body_bytes: int) -> str:
     """Store a fail-fast batch; return its job id (also the execution's name)."""
-    operations.validate(request, body_bytes)
     fail_fast = request.model_copy(update={"continueOnError": False, "parallel": False})
+    operations.validate(fail_fast, body_bytes)
     job_id, _ = _create(caller, fail_fast, TRANSACTION)
     return job_id
 
@@ -191,7 +205,7 @@ def run_transaction(caller: Caller, request: BatchRequest, body_bytes: int, dead
     """Run a transaction on the state machine and wait for it, at most until `deadline`."""
     job_id = start_transaction(caller, request, body_bytes)
     # The step function logs the same job id: logs of the endpoint and of every step correlate.
-    logger().append_keys(job_id=job_id)
+    logger().info("Transaction started", extra={"job_id": job_id})
     arn = get_settings().transaction_state_machine_arn
     if not arn:
         raise StorageError("No transaction state machine is configured")
@@ -205,23 +219,35 @@ def run_transaction(caller: Caller, request: BatchRequest, body_bytes: int, dead
         status = messaging.execution_status(execution)
     if status not in TERMINAL_EXECUTION:
         messaging.stop_execution(execution, "batch timeout")
-    return transaction_results(caller.workspace_id, job_id, finished=status == "SUCCEEDED")
+        logger().info("Transaction stopped at the deadline", extra={"job_id": job_id})
+    elif status != "SUCCEEDED":
+        repository = _repository()
+        error = f"The transaction's execution ended {status}"
+        repository.transition(
+            caller.workspace_id, job_id, (JobStatus.QUEUED, JobStatus.PROCESSING), JobStatus.FAILED, error=error
+        )
+    return transaction_results(caller.workspace_id, job_id, execution_status=status)
 
 
-def transaction_results(workspace_id: str, job_id: str, *, finished: bool) -> BatchResponse:
+def transaction_results(workspace_id: str, job_id: str, *, execution_status: str) -> BatchResponse:
     job = _repository().get(workspace_id, job_id)
     if job is None:
         raise NotFoundError(f"Transaction {job_id} not found")
     results: list[OperationResult] = []
+    broken = False
     for record in job.operations:
         if record.result is not None:
             results.append(record.result)
-        elif finished:
-            results.append(interrupted(record.operation))
-        else:
-            # Not reached before the deadline (or the execution failed): reported, never dropped.
+        elif execution_status not in TERMINAL_EXECUTION:
+            # Not reached before the deadline: reported, never dropped.
             results.append(timed_out(record.operation))
-    return BatchResponse(results=results, summary=Summary.of(results))
+        elif broken:
+            results.append(skipped(record.operation))
+        else:
+            # The execution ended without this operation's result: it may or may not have run.
+            results.append(interrupted(record.operation))
+            broken = True
+    return operations.respond(results)
 
 
 def run_transaction_step(workspace_id: str, job_id: str, index: int, target: OperationTarget) -> dict[str, object]:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from batchops.errors import PayloadTooLargeError, ValidationFailedError
 from batchops.executors.operations import OperationTarget
-from batchops.models.common import Caller
+from batchops.models.common import Caller, error_body
 from batchops.models.operations import (
     MAX_BATCH_BODY_BYTES,
     MAX_OPERATION_BODY_BYTES,
@@ -34,6 +34,8 @@ from batchops.services import references
 from batchops.services.references import UnresolvedReferenceError
 
 PARALLEL_WORKERS = 8
+# Result bodies in one response: Lambda's 6 MB response limit, less room for the envelope.
+RESULTS_BUDGET_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,6 @@ class NoJournal:
         return None
 
 
-def error_body(message: str, code: str) -> dict[str, Any]:
-    return {"error": message, "code": code}
-
-
 def skipped(operation: Operation) -> OperationResult:
     return OperationResult(id=operation.id, status=424, body=error_body(SKIPPED_MESSAGE, "SKIPPED"))
 
@@ -95,14 +93,18 @@ def interrupted(operation: Operation) -> OperationResult:
     )
 
 
-def validate(request: BatchRequest, body_bytes: int) -> None:
+def body_bytes(body: Any) -> int:
+    return 0 if body is None else len(json.dumps(body, separators=(",", ":")).encode())
+
+
+def validate(request: BatchRequest, request_bytes: int) -> None:
     """Whole-request rules beyond the schema: sizes and references (each a 4xx for the whole batch)."""
-    if body_bytes > MAX_BATCH_BODY_BYTES:
+    if request_bytes > MAX_BATCH_BODY_BYTES:
         raise PayloadTooLargeError("Batch request body must not exceed 5MB")
     too_large = [
         {"index": n, "field": f"operations.{n}.body", "error": OPERATION_BODY_TOO_LARGE}
         for n, op in enumerate(request.operations)
-        if op.body is not None and len(json.dumps(op.body, separators=(",", ":")).encode()) > MAX_OPERATION_BODY_BYTES
+        if body_bytes(op.body) > MAX_OPERATION_BODY_BYTES
     ]
     if too_large:
         raise ValidationFailedError(OPERATION_BODY_TOO_LARGE, details=too_large)
@@ -125,12 +127,17 @@ def run_one(
     try:
         resolved = operation.model_copy(
             update={
-                "path": references.resolve_text(operation.path, earlier),
+                "path": references.resolve_path(operation.path, earlier),
                 "body": references.resolve(operation.body, earlier),
             }
         )
     except UnresolvedReferenceError as error:
         return OperationResult(id=operation.id, status=424, body=error_body(str(error), "UNRESOLVED_REFERENCE"))
+    if body_bytes(resolved.body) > MAX_OPERATION_BODY_BYTES:
+        # References can grow a body past the limit that was checked before the run.
+        return OperationResult(
+            id=operation.id, status=422, body=error_body(OPERATION_BODY_TOO_LARGE, "VALIDATION_FAILED")
+        )
     status, body = target.call(caller, resolved)
     return OperationResult(id=operation.id, status=status, body=body)
 
@@ -147,7 +154,28 @@ def run(
         results = _run_parallel(caller, request, target, deadline, log)
     else:
         results = _run_sequential(caller, request, target, deadline, log)
-    return BatchResponse(results=results, summary=Summary.of(results))
+    for n, outcome in enumerate(results):
+        if outcome.timed_out or outcome.skipped:
+            # Recorded too (a timed-out one before any straggler can finish), so the stored job
+            # always matches the summary it was answered with.
+            log.finish(n, outcome)
+    return respond(results)
+
+
+def respond(results: list[OperationResult]) -> BatchResponse:
+    """The response, with result bodies cut once the whole would pass RESULTS_BUDGET_BYTES
+    (Lambda answers at most 6 MB; results can be far larger than the request)."""
+    kept: list[OperationResult] = []
+    used = 0
+    for outcome in results:
+        size = body_bytes(outcome.body)
+        if used + size > RESULTS_BUDGET_BYTES:
+            message = "Response body omitted: the batch response would exceed its size limit"
+            outcome = outcome.model_copy(update={"body": error_body(message, "RESULT_TOO_LARGE")})
+            size = body_bytes(outcome.body)
+        used += size
+        kept.append(outcome)
+    return BatchResponse(results=kept, summary=Summary.of(results))
 
 
 def _claim_and_run(
@@ -231,8 +259,13 @@ def dry_run(caller: Caller, request: BatchRequest, target: OperationTarget) -> B
                 OperationResult(id=operation.id, status=424, body=error_body(message, "UNRESOLVED_REFERENCE"))
             )
         else:
-            # References are placeholders here: validate the shape around them, not their values.
             status, body = target.check(caller, operation)
+            # A field that is wholly a reference gets its value (and type) only at run time:
+            # its validation errors are not a verdict, everything around it is.
+            placeholders = references.whole_reference_fields(operation.body)
+            problems = body.get("details") if status == 422 and isinstance(body, dict) else None
+            if problems and placeholders and all(p.get("field") in placeholders for p in problems):
+                status, body = 200, {"valid": True, "unchecked": sorted(placeholders)}
             results.append(OperationResult(id=operation.id, status=status, body=body))
         earlier.add(operation.id)
-    return BatchResponse(results=results, summary=Summary.of(results))
+    return respond(results)

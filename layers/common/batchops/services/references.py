@@ -11,10 +11,13 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from batchops.models.operations import OperationResult
 
-_REFERENCE = re.compile(r"\$\{([^{}]+)\}")
+# Only `${<id>.body...}` is a reference; other `${...}` text (templates in a message, say) is
+# the client's own and passes through untouched.
+_REFERENCE = re.compile(r"\$\{([^{}]+?\.body(?:\.[^{}]*)?)\}")
 _EXPRESSION = re.compile(r"^(?P<id>.+?)\.body(?:\.(?P<path>.+))?$")
 
 
@@ -80,7 +83,21 @@ def resolve(value: Any, results: Mapping[str, OperationResult]) -> Any:
     return value
 
 
-def resolve_text(value: str, results: Mapping[str, OperationResult]) -> str:
-    """A path: every reference becomes text, even one that spans the whole string."""
-    resolved = resolve(value, results)
-    return _as_text(resolved)
+def resolve_path(value: str, results: Mapping[str, OperationResult]) -> str:
+    """A path: every reference becomes URL-encoded text, so a value cannot change the route."""
+    return _REFERENCE.sub(lambda m: quote(_as_text(_lookup(m.group(1), results)), safe=""), value)
+
+
+def whole_reference_fields(value: Any, prefix: str = "") -> set[str]:
+    """Dotted paths of the fields whose whole value is one reference (their type is unknown
+    until the run, so a dry run cannot judge them)."""
+    found: set[str] = set()
+    if isinstance(value, str) and _REFERENCE.fullmatch(value):
+        found.add(prefix)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found |= whole_reference_fields(item, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found |= whole_reference_fields(item, f"{prefix}.{n}" if prefix else str(n))
+    return found
