@@ -336,3 +336,29 @@ def test_forged_cursors_are_422(queue, forged):
     cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
     status, _, body = listing(cursor=cursor)
     assert status == 422 and body["details"][0]["field"] == "cursor"
+
+
+def test_the_sweeper_fails_jobs_that_can_no_longer_finish_and_leaves_the_rest(queue):
+    from datetime import UTC, datetime, timedelta
+
+    from batchops.services.operation_jobs import STALE_ERROR, sweep_overdue_jobs
+
+    stuck = submit({"operations": [op("one", body=event("stuck"))]})[2]["data"]["jobId"]
+    done = submit({"operations": [op("one", body=event("done"))]})[2]["data"]["jobId"]
+    messages = receive(queue)
+    work([m for m in messages if done in m["Body"]])
+
+    assert sweep_overdue_jobs() == 0  # nothing is overdue yet
+    later = datetime.now(UTC) + timedelta(hours=2)
+    assert sweep_overdue_jobs(now=later) == 1
+    failed = get(stuck)[2]["data"]
+    assert failed["status"] == "FAILED" and failed["error"] == STALE_ERROR and failed["completedAt"]
+    assert get(done)[2]["data"]["status"] == "COMPLETED"
+    assert sweep_overdue_jobs(now=later) == 0  # swept jobs leave the in-flight index
+
+
+def test_the_sweeper_function_runs_on_its_schedule_event(queue):
+    from tests.support import LambdaContext, fixture_event, load_function
+
+    sweeper = load_function("sweeper")
+    assert sweeper.lambda_handler(fixture_event("sweeper"), LambdaContext()) == {"failed": 0}

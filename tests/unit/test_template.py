@@ -411,6 +411,7 @@ EXPECTED_POLICIES = {
     "BatchFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
     "BatchDryRunFunction": ["DynamoDBReadPolicy"],
     "BatchLimitsFunction": [],
+    "SweeperFunction": ["DynamoDBCrudPolicy"],
     "BatchTransactionFunction": ["DynamoDBCrudPolicy", "StepFunctionsExecutionPolicy", "inline", "DynamoDBCrudPolicy"],
     "TransactionStepFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
     "BatchAsyncSubmitFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy", "DynamoDBCrudPolicy"],
@@ -431,6 +432,7 @@ EXPECTED_POLICY_TARGETS = {
     "BatchFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("DynamoDBCrudPolicy", "IdempotencyTable")],
     "BatchDryRunFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchLimitsFunction": [],
+    "SweeperFunction": [("DynamoDBCrudPolicy", "DomainTable")],
     "BatchTransactionFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("StepFunctionsExecutionPolicy", TRANSACTION_STATE_MACHINE),
@@ -703,7 +705,12 @@ def test_domain_table_keys() -> None:
         ("pk", "HASH"),
         ("sk", "RANGE"),
     }
-    (gsi,) = props["GlobalSecondaryIndexes"]
+    gsi, in_flight = props["GlobalSecondaryIndexes"]
+    assert in_flight["IndexName"] == "gsi2"
+    assert {(k["AttributeName"], k["KeyType"]) for k in in_flight["KeySchema"]} == {
+        ("gsi2pk", "HASH"),
+        ("gsi2sk", "RANGE"),
+    }
     assert gsi["IndexName"] == "gsi1"
     assert {(k["AttributeName"], k["KeyType"]) for k in gsi["KeySchema"]} == {
         ("gsi1pk", "HASH"),

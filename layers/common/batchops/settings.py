@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     # A claimed operation without a result is declared interrupted only once its claim is older
     # than any run could last (the worker's 90 s timeout, with room); before that it is in flight.
     claim_stale_seconds: int = Field(default=180, gt=0)
+    # A job still unfinished this long after creation can no longer finish: 5 deliveries x the
+    # queue's 540 s visibility timeout is 45 minutes; transactions end within a minute.
+    job_stale_after_seconds: int = Field(default=3600, gt=0)
     # The work queue's maxReceiveCount: the last delivery of a failing job marks it FAILED.
     job_max_receives: int = Field(default=5, gt=0)
     # Async jobs and their operation records are kept this long (DynamoDB TTL).

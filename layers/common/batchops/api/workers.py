@@ -79,3 +79,19 @@ def transaction_step_handler() -> LazyHandler:
         return handler
 
     return LazyHandler(build)
+
+
+def sweeper_handler() -> LazyHandler:
+    def build() -> LambdaHandler:
+        @logger().inject_lambda_context
+        @tracer().capture_lambda_handler(capture_response=False)
+        def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+            marked = operation_jobs.sweep_overdue_jobs()
+            if marked:
+                logger().warning("Marked overdue operations jobs as FAILED", extra={"jobs": marked})
+            return {"failed": marked}
+
+        handler: LambdaHandler = handle
+        return handler
+
+    return LazyHandler(build)

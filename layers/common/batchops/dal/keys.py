@@ -62,3 +62,11 @@ def operation_sk(index: int) -> str:
 def async_jobs_of_workspace(workspace_id: str) -> str:
     """gsi1pk listing a workspace's async jobs; gsi1sk is createdAt#jobId (newest last)."""
     return f"{workspace_prefix(workspace_id)}#ASYNCJOBS"
+
+
+IN_FLIGHT_JOBS = "INFLIGHT#OPJOB"
+
+
+def in_flight_sort(created_at: str, workspace_id: str, job_id: str) -> str:
+    """gsi2sk of an unfinished job: oldest first, so the sweeper reads only what is overdue."""
+    return f"{created_at}#{workspace_prefix(workspace_id)}#{job_id}"

@@ -139,7 +139,11 @@ class OperationJobRepository:
             "continue_on_error": continue_on_error,
             "parallel": parallel,
             "total": len(operations),
+            "workspace_id": workspace_id,
             "created_at": created_at,
+            # Listed in the sparse in-flight index until the job ends (see `transition`).
+            "gsi2pk": keys.IN_FLIGHT_JOBS,
+            "gsi2sk": keys.in_flight_sort(created_at, workspace_id, job_id),
             "expires_at": expires_at,
         }
         if mode == "async":
@@ -196,6 +200,7 @@ class OperationJobRepository:
         names = {"#status": "status"}
         values: dict[str, Any] = {":to": to.value}
         updates = ["#status = :to"]
+        removals = " REMOVE gsi2pk, gsi2sk" if to in (JobStatus.COMPLETED, JobStatus.FAILED) else ""
         for n, (name, value) in enumerate(fields.items()):
             names[f"#f{n}"] = name
             values[f":f{n}"] = value
@@ -208,7 +213,7 @@ class OperationJobRepository:
             clients.dynamodb().update_item(
                 TableName=self.table,
                 Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.JOB_SK}),
-                UpdateExpression="SET " + ", ".join(updates),
+                UpdateExpression="SET " + ", ".join(updates) + removals,
                 ConditionExpression="attribute_exists(pk) AND (" + " OR ".join(conditions) + ")",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=serialize(values),
@@ -279,3 +284,19 @@ class OperationJobRepository:
             return jobs, None
         tail = found[-1]
         return jobs, encode_cursor({k: tail[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")})
+
+    def overdue(self, created_before: str) -> list[tuple[str, str]]:
+        """(workspace, job id) of every unfinished job created before `created_before`."""
+        found: list[tuple[str, str]] = []
+        paginator = clients.dynamodb().get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table,
+            IndexName="gsi2",
+            KeyConditionExpression="gsi2pk = :pk AND gsi2sk < :before",
+            ExpressionAttributeValues={":pk": {"S": keys.IN_FLIGHT_JOBS}, ":before": {"S": created_before}},
+        ):
+            for raw in page.get("Items", []):
+                _, _, rest = raw["pk"]["S"].partition("WS#")
+                workspace_id, _, job_id = rest.partition("#OPJOB#")
+                found.append((workspace_id, job_id))
+        return found

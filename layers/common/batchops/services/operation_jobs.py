@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from batchops.dal import messaging
 from batchops.dal.items import iso
@@ -280,3 +280,26 @@ def run_transaction_step(workspace_id: str, job_id: str, index: int, target: Ope
             summary=Summary.of(results).model_dump(),
         )
     return {"workspaceId": workspace_id, "jobId": job_id, "index": index + 1, "done": done}
+
+
+# --------------------------------------------------------------------------- sweeper
+
+STALE_ERROR = "The job did not finish: its deliveries ran out or its run was stopped"
+
+
+def sweep_overdue_jobs(now: datetime | None = None) -> int:
+    """Mark every job that can no longer finish as FAILED; return how many were marked."""
+    moment = now or datetime.now(UTC)
+    cutoff = iso(moment - timedelta(seconds=get_settings().job_stale_after_seconds))
+    repository = _repository()
+    marked = 0
+    for workspace_id, job_id in repository.overdue(cutoff):
+        marked += repository.transition(
+            workspace_id,
+            job_id,
+            (JobStatus.QUEUED, JobStatus.PROCESSING),
+            JobStatus.FAILED,
+            completed_at=iso(moment),
+            error=STALE_ERROR,
+        )
+    return marked
