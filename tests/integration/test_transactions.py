@@ -151,3 +151,25 @@ def test_a_failed_execution_reports_the_broken_operation_and_skips_the_rest(monk
     assert [r["status"] for r in body["results"]] == [201, 500, 424]
     assert body["results"][1]["body"]["code"] == "INTERRUPTED"
     assert body["summary"] == {"total": 3, "succeeded": 1, "failed": 1, "skipped": 1}
+
+
+@pytest.mark.usefixtures("step_functions")
+def test_a_step_reads_its_own_operation_and_only_the_results_it_references(monkeypatch):
+    from batchops.dal.operation_jobs import OperationJobRepository
+
+    reads = []
+    real = OperationJobRepository.get
+
+    def spy(self, workspace_id, job_id, only=None):
+        reads.append(None if only is None else sorted(only))
+        return real(self, workspace_id, job_id, only)
+
+    monkeypatch.setattr(OperationJobRepository, "get", spy)
+    operations = [op(f"o{i}", body=event(f"c{i}")) for i in range(5)]
+    operations[4]["body"] = event("${o1.body.correlationId}")
+    _, _, body = transaction({"operations": operations})
+    assert [r["status"] for r in body["results"]] == [201] * 5
+    assert body["results"][4]["body"]["correlationId"] == "c1"
+    partial = [r for r in reads if r is not None]
+    assert partial == [[0], [1], [2], [3], [4], [1]]
+    assert reads.count(None) == 2  # the summary at the end, and the endpoint's answer

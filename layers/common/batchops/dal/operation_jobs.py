@@ -11,6 +11,7 @@ import base64
 import binascii
 import gzip
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,6 +156,7 @@ class OperationJobRepository:
                 "sk": keys.operation_sk(n),
                 "type": "operation",
                 "index": n,
+                "op_id": op.id,
                 "operation": op.model_dump_json(exclude_none=True),
                 "expires_at": expires_at,
             }
@@ -166,17 +168,23 @@ class OperationJobRepository:
         if batch.put_items(self.table, [job]):
             raise StorageError("The job could not be stored; submit it again")
 
-    def get(self, workspace_id: str, job_id: str) -> JobRecord | None:
+    def get(self, workspace_id: str, job_id: str, only: Sequence[int] | None = None) -> JobRecord | None:
+        """The job with all its operations, or with just the operations at `only` (one
+        transaction step needs its own operation and the ones it references, not all 100)."""
         pk = keys.operation_job(workspace_id, job_id)
         items: list[dict[str, Any]] = []
-        paginator = clients.dynamodb().get_paginator("query")
-        for page in paginator.paginate(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": pk}},
-            ConsistentRead=True,
-        ):
-            items.extend(deserialize(i) for i in page.get("Items", []))
+        if only is None:
+            paginator = clients.dynamodb().get_paginator("query")
+            for page in paginator.paginate(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ConsistentRead=True,
+            ):
+                items.extend(deserialize(i) for i in page.get("Items", []))
+        else:
+            wanted = [{"pk": pk, "sk": keys.JOB_SK}] + [{"pk": pk, "sk": keys.operation_sk(n)} for n in set(only)]
+            items = [deserialize(i) for i in batch.get_items(self.table, wanted)]
         job_items = [i for i in items if i["sk"] == keys.JOB_SK]
         if not job_items:
             return None
@@ -192,6 +200,20 @@ class OperationJobRepository:
                 )
             )
         return record
+
+    def operation_ids(self, workspace_id: str, job_id: str) -> list[str]:
+        """The job's operation ids in order, read without their bodies or results."""
+        ids: list[str] = []
+        paginator = clients.dynamodb().get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :op)",
+            ExpressionAttributeValues={":pk": {"S": keys.operation_job(workspace_id, job_id)}, ":op": {"S": "OP#"}},
+            ProjectionExpression="op_id",
+            ConsistentRead=True,
+        ):
+            ids.extend(i["op_id"]["S"] for i in page.get("Items", []))
+        return ids
 
     def transition(
         self, workspace_id: str, job_id: str, allowed_from: tuple[JobStatus, ...], to: JobStatus, **fields: Any

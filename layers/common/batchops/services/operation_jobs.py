@@ -28,8 +28,8 @@ from batchops.models.operations import (
     Summary,
 )
 from batchops.observability import logger
-from batchops.services import operations
-from batchops.services.operations import Deadline, interrupted, skipped, timed_out
+from batchops.services import operations, references
+from batchops.services.operations import Deadline, interrupted, skipped, skipped_id, timed_out
 from batchops.settings import get_settings
 
 ASYNC = "async"
@@ -67,9 +67,10 @@ class StoredJournal:
     def __init__(self, repository: OperationJobRepository, job: JobRecord):
         self.repository = repository
         self.job = job
+        self.records = {r.index: r for r in job.operations}
 
     def begin(self, index: int) -> OperationResult | None:
-        record = self.job.operations[index]
+        record = self.records[index]
         if record.result is not None:
             return record.result
         if self.repository.claim_operation(self.job.workspace_id, self.job.id, index, _now()):
@@ -84,7 +85,8 @@ class StoredJournal:
 
     def finish(self, index: int, result: OperationResult) -> None:
         self.repository.record_result(self.job.workspace_id, self.job.id, index, result)
-        self.job.operations[index].result = result
+        if index in self.records:
+            self.records[index].result = result
 
 
 def _create(caller: Caller, request: BatchRequest, mode: str) -> tuple[str, str]:
@@ -251,26 +253,35 @@ def transaction_results(workspace_id: str, job_id: str, *, execution_status: str
 
 
 def run_transaction_step(workspace_id: str, job_id: str, index: int, target: OperationTarget) -> dict[str, object]:
-    """One state-machine task: run operation `index`, say what comes next."""
+    """One state-machine task: run operation `index`, say what comes next.
+
+    It reads the job's operation ids, its own operation and only the earlier results it
+    references, so a step costs the same at operation 1 and at operation 100."""
     repository = _repository()
-    job = repository.get(workspace_id, job_id)
-    if job is None or job.mode != TRANSACTION or index >= len(job.operations):
+    ids = repository.operation_ids(workspace_id, job_id)
+    job = repository.get(workspace_id, job_id, only=[index]) if index < len(ids) else None
+    if job is None or job.mode != TRANSACTION or not job.operations:
         raise NotFoundError(f"Transaction {job_id} has no operation {index}")
     if index == 0:
         repository.transition(workspace_id, job_id, (JobStatus.QUEUED,), JobStatus.PROCESSING, started_at=_now())
+    operation = job.operations[0].operation
+    referenced = {references.target_id(r) for r in references.references_in([operation.path, operation.body])}
+    earlier_indexes = [n for n, op_id in enumerate(ids[:index]) if op_id in referenced]
+    earlier_job = repository.get(workspace_id, job_id, only=earlier_indexes) if earlier_indexes else None
+    earlier = {r.operation.id: r.result for r in (earlier_job.operations if earlier_job else []) if r.result}
     journal = StoredJournal(repository, job)
-    earlier = {r.operation.id: r.result for r in job.operations[:index] if r.result is not None}
     result = journal.begin(index)
     if result is None:
-        result = operations.run_one(job.caller, job.operations[index].operation, earlier, target)
+        result = operations.run_one(job.caller, operation, earlier, target)
         journal.finish(index, result)
-    following = job.operations[index + 1 :]
+    following = range(index + 1, len(ids))
     done = not result.succeeded or not following
     if not result.succeeded:
-        for record in following:
-            journal.finish(record.index, skipped(record.operation))
+        for n in following:
+            journal.finish(n, skipped_id(ids[n]))
     if done:
-        results = [r.result for r in job.operations if r.result is not None]
+        finished = repository.get(workspace_id, job_id)
+        results = [r.result for r in (finished.operations if finished else []) if r.result is not None]
         repository.transition(
             workspace_id,
             job_id,

@@ -74,7 +74,11 @@ class NoJournal:
 
 
 def skipped(operation: Operation) -> OperationResult:
-    return OperationResult(id=operation.id, status=424, body=error_body(SKIPPED_MESSAGE, "SKIPPED"))
+    return skipped_id(operation.id)
+
+
+def skipped_id(operation_id: str) -> OperationResult:
+    return OperationResult(id=operation_id, status=424, body=error_body(SKIPPED_MESSAGE, "SKIPPED"))
 
 
 def timed_out(operation: Operation) -> OperationResult:
