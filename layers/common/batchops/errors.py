@@ -26,6 +26,18 @@ class ValidationFailedError(BatchopsError):
     code = "VALIDATION_FAILED"
 
 
+class InvalidUrlError(ValidationFailedError):
+    """Not an http(s) URL we can call."""
+
+    code = "INVALID_URL"
+
+
+class UnsafeUrlError(ValidationFailedError):
+    """An address batchops never calls (loopback, private, link-local, ...): OWASP API7, SSRF."""
+
+    code = "UNSAFE_URL"
+
+
 class UnauthorizedError(BatchopsError):
     code = "UNAUTHORIZED"
 
