@@ -68,6 +68,64 @@ def requests_per_1000_entries() -> dict[str, Counter[str]]:
     return results
 
 
+def requests_per_operation() -> dict[str, Counter[str]]:
+    """AWS requests of 100-operation batches (each operation: POST /v1/events, one entry), per
+    mode: what every mode adds on top of the operations' own writes."""
+    import boto3
+    from moto import mock_aws
+
+    from batchops.api.dispatch import InProcessTarget
+    from batchops.dal import clients
+    from batchops.models.common import Caller, Plan
+    from batchops.models.operations import BatchRequest
+    from batchops.services import operation_jobs, operations
+    from batchops.services.operations import Deadline
+    from batchops.settings import reset_settings
+    from tests.support import create_template_resources
+
+    caller = Caller(workspace_id="bench", key_id="key_bench", plan=Plan.PRO)
+
+    def batch(n: int) -> BatchRequest:
+        ops = [
+            {
+                "id": f"o{i}",
+                "method": "POST",
+                "path": "/v1/events",
+                "body": {"correlationId": f"c{i}", "eventStatus": "STARTED"},
+            }
+            for i in range(n)
+        ]
+        return BatchRequest.model_validate({"operations": ops})
+
+    results: dict[str, Counter[str]] = {}
+    with mock_aws():
+        create_template_resources()
+        os.environ["BATCHOPS_WORK_QUEUE_URL"] = boto3.client("sqs").get_queue_url(QueueName="WorkQueue")["QueueUrl"]
+        reset_settings()
+        clients.reset_clients()
+        counts: Counter[str] = Counter()
+
+        def count(model: Any, **_: Any) -> None:
+            counts[model.name] += 1
+
+        for service in ("dynamodb", "sqs"):
+            client = boto3.session.Session().client(service)
+            client.meta.events.register(f"before-call.{service}.*", count)
+            clients.set_client(service, client)
+        operations.run(caller, batch(100), InProcessTarget(), Deadline.after(60))
+        results["sync, 100 operations"] = Counter(counts)
+        counts.clear()
+        created = operation_jobs.submit_async(caller, batch(100), 10_000)
+        results["async submit, 100 operations"] = Counter(counts)
+        counts.clear()
+        operation_jobs.run_async_job("bench", created.jobId, InProcessTarget(), Deadline.after(60), last_attempt=False)
+        results["async worker, 100 operations"] = Counter(counts)
+    clients.reset_clients()
+    os.environ.pop("BATCHOPS_WORK_QUEUE_URL", None)
+    reset_settings()
+    return results
+
+
 def validation_cpu_per_entry() -> float:
     from batchops.services.event_log import _validate
 
@@ -124,6 +182,10 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     print("## AWS requests (exact counts)")
     for label, counts in requests_per_1000_entries().items():
+        detail = ", ".join(f"{op} {n}" for op, n in sorted(counts.items()))
+        print(f"- {label}: {sum(counts.values())} requests ({detail})")
+    print("\n## AWS requests per operations batch (exact counts)")
+    for label, counts in requests_per_operation().items():
         detail = ", ".join(f"{op} {n}" for op, n in sorted(counts.items()))
         print(f"- {label}: {sum(counts.values())} requests ({detail})")
     print("\n## Validation CPU")
