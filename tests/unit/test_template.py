@@ -418,6 +418,12 @@ EXPECTED_POLICIES = {
     "BatchAsyncGetFunction": ["DynamoDBReadPolicy"],
     "BatchAsyncListFunction": ["DynamoDBReadPolicy"],
     "BatchAsyncWorkerFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
+    # Jobs (seed 001). The job and its unique-name item are written in one TransactWriteItems.
+    "CreateJobFunction": ["DynamoDBCrudPolicy"],
+    "ListJobsFunction": ["DynamoDBReadPolicy"],
+    "GetJobFunction": ["DynamoDBReadPolicy"],
+    "UpdateJobFunction": ["DynamoDBCrudPolicy"],
+    "DeleteJobFunction": ["DynamoDBCrudPolicy"],
 }
 
 # What each SAM policy template is scoped to, in template order.
@@ -447,6 +453,11 @@ EXPECTED_POLICY_TARGETS = {
     "BatchAsyncGetFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchAsyncListFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchAsyncWorkerFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("DynamoDBCrudPolicy", "IdempotencyTable")],
+    "CreateJobFunction": [("DynamoDBCrudPolicy", "DomainTable")],
+    "ListJobsFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "GetJobFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "UpdateJobFunction": [("DynamoDBCrudPolicy", "DomainTable")],
+    "DeleteJobFunction": [("DynamoDBCrudPolicy", "DomainTable")],
 }
 
 

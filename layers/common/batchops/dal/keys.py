@@ -70,3 +70,21 @@ IN_FLIGHT_JOBS = "INFLIGHT#OPJOB"
 def in_flight_sort(created_at: str, workspace_id: str, job_id: str) -> str:
     """gsi2sk of an unfinished job: oldest first, so the sweeper reads only what is overdue."""
     return f"{created_at}#{workspace_prefix(workspace_id)}#{job_id}"
+
+
+def job(workspace_id: str, job_id: str) -> KeyDict:
+    return {"pk": f"{workspace_prefix(workspace_id)}#JOB#{job_id}", "sk": "JOB"}
+
+
+def job_prefix(workspace_id: str) -> str:
+    return f"{workspace_prefix(workspace_id)}#JOB#"
+
+
+def job_name(workspace_id: str, name: str) -> KeyDict:
+    """The item that keeps job names unique in a workspace."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#JOBNAME#{name}", "sk": "NAME"}
+
+
+def jobs_of_workspace(workspace_id: str) -> str:
+    """gsi1pk listing a workspace's jobs; gsi1sk is created_at#job_id."""
+    return f"{workspace_prefix(workspace_id)}#JOBS"

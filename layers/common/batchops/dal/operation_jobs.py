@@ -7,10 +7,7 @@ keeps its result, so a redelivered job never runs an operation twice.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import gzip
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,8 +16,8 @@ from botocore.exceptions import ClientError
 
 from batchops.dal import batch, clients, keys
 from batchops.dal.items import deserialize, serialize
-from batchops.dal.queries import is_condition_failure
-from batchops.errors import StorageError, ValidationFailedError
+from batchops.dal.queries import is_condition_failure, newest_first
+from batchops.errors import StorageError
 from batchops.models.common import Caller
 from batchops.models.operations import JobStatus, Operation, OperationResult
 
@@ -68,31 +65,6 @@ def _job_fields(item: dict[str, Any], workspace_id: str) -> JobRecord:
         error=item.get("error"),
         summary=item.get("summary"),
     )
-
-
-def encode_cursor(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
-
-
-_CURSOR_KEYS = {"pk", "sk", "gsi1pk", "gsi1sk"}
-
-
-def decode_cursor(cursor: str, workspace_id: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, binascii.Error):
-        key = None
-    well_formed = (
-        isinstance(key, dict)
-        and set(key) == _CURSOR_KEYS
-        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
-    )
-    # A cursor is only ever good for the workspace that received it.
-    if not well_formed or key["gsi1pk"]["S"] != keys.async_jobs_of_workspace(workspace_id):
-        raise ValidationFailedError("Invalid cursor", details=[{"field": "cursor", "error": "not a cursor we issued"}])
-    if not key["pk"]["S"].startswith(keys.operation_job(workspace_id, "")):
-        raise ValidationFailedError("Invalid cursor", details=[{"field": "cursor", "error": "not a cursor we issued"}])
-    return dict(key)
 
 
 def pack_result(result: OperationResult) -> bytes:
@@ -275,37 +247,16 @@ class OperationJobRepository:
     def list_async(
         self, workspace_id: str, *, limit: int, status: JobStatus | None, cursor: str | None
     ) -> tuple[list[JobRecord], str | None]:
-        """Newest first. With a status filter DynamoDB filters after reading, so pages are read
-        until one job more than `limit` is found (or none are left): only then is there a next
-        page, and its cursor is the last job returned."""
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": "gsi1",
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": keys.async_jobs_of_workspace(workspace_id)}},
-            "ScanIndexForward": False,
-            "Limit": limit + 1,
-        }
-        if status is not None:
-            request["FilterExpression"] = "#status = :status"
-            request["ExpressionAttributeNames"] = {"#status": "status"}
-            request["ExpressionAttributeValues"][":status"] = {"S": status.value}
-        if cursor:
-            request["ExclusiveStartKey"] = decode_cursor(cursor, workspace_id)
-        found: list[dict[str, Any]] = []
-        while len(found) <= limit:
-            page = clients.dynamodb().query(**request)
-            found.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        more = len(found) > limit
-        found = found[:limit]
-        jobs = [_job_fields(deserialize(i), workspace_id) for i in found]
-        if not more:
-            return jobs, None
-        tail = found[-1]
-        return jobs, encode_cursor({k: tail[k] for k in ("pk", "sk", "gsi1pk", "gsi1sk")})
+        """Newest first, optionally only jobs with `status`."""
+        items, next_cursor = newest_first(
+            self.table,
+            keys.async_jobs_of_workspace(workspace_id),
+            pk_prefix=keys.operation_job(workspace_id, ""),
+            limit=limit,
+            cursor=cursor,
+            filters={"status": status.value} if status else None,
+        )
+        return [_job_fields(i, workspace_id) for i in items], next_cursor
 
     def overdue(self, created_before: str) -> list[tuple[str, str]]:
         """(workspace, job id) of every unfinished job created before `created_before`."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +12,10 @@ from botocore.exceptions import ClientError
 
 from batchops.dal import clients
 from batchops.dal.items import deserialize
+from batchops.errors import ValidationFailedError
+
+_CURSOR_KEYS = {"pk", "sk", "gsi1pk", "gsi1sk"}
+_BAD_CURSOR = [{"field": "cursor", "error": "not a cursor we issued"}]
 
 
 def is_condition_failure(error: ClientError) -> bool:
@@ -26,3 +33,66 @@ def query_gsi1(table: str, partition: str) -> Iterator[dict[str, Any]]:
     ):
         for raw in page.get("Items", []):
             yield deserialize(raw)
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str, partition: str, pk_prefix: str) -> dict[str, Any]:
+    """A cursor we issued for this listing: it only ever works for the workspace it came from."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error):
+        key = None
+    well_formed = (
+        isinstance(key, dict)
+        and set(key) == _CURSOR_KEYS
+        and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
+    )
+    if not well_formed or key["gsi1pk"]["S"] != partition or not key["pk"]["S"].startswith(pk_prefix):
+        raise ValidationFailedError("Invalid cursor", details=_BAD_CURSOR)
+    return dict(key)
+
+
+def newest_first(
+    table: str,
+    partition: str,
+    *,
+    pk_prefix: str,
+    limit: int,
+    cursor: str | None,
+    filters: dict[str, str] | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a gsi1 partition, newest first, with optional equality filters.
+
+    DynamoDB filters after reading, so pages are read until one item more than `limit` is
+    found (or none are left): only then is there a next page, and its cursor is the last item
+    returned."""
+    request: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": "gsi1",
+        "KeyConditionExpression": "gsi1pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": partition}},
+        "ScanIndexForward": False,
+        "Limit": limit + 1,
+    }
+    if filters:
+        names = {f"#f{n}": name for n, name in enumerate(filters)}
+        request["FilterExpression"] = " AND ".join(f"#f{n} = :f{n}" for n in range(len(filters)))
+        request["ExpressionAttributeNames"] = names
+        for n, value in enumerate(filters.values()):
+            request["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
+    if cursor:
+        request["ExclusiveStartKey"] = decode_cursor(cursor, partition, pk_prefix)
+    found: list[dict[str, Any]] = []
+    while len(found) <= limit:
+        page = clients.dynamodb().query(**request)
+        found.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            break
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    more = len(found) > limit
+    found = found[:limit]
+    next_cursor = encode_cursor({k: found[-1][k] for k in _CURSOR_KEYS}) if more else None
+    return [deserialize(i) for i in found], next_cursor
