@@ -3,13 +3,13 @@ transaction state machine run as the stack runs them for `make run`."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import KEY_A, KEY_B
+from tests.e2e.harness import wait_for
 
 SEED_BODY = {
     "operations": [
@@ -36,16 +36,6 @@ def op(op_id, path="/v1/events", body=None, method="POST"):
 
 def event(corr, status="STARTED"):
     return {"correlationId": corr, "eventStatus": status}
-
-
-def poll(fetch, done, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if done(value):
-            return value
-        assert time.monotonic() < deadline, f"timed out; last value {value}"
-        time.sleep(0.1)
 
 
 def test_seed_example_body_runs_with_per_operation_verdicts(stack):
@@ -125,10 +115,12 @@ def test_async_submit_poll_complete_and_list_with_cursor(stack):
             assert submitted.status_code == 202
             ids.append(submitted.json()["data"]["jobId"])
         for job_id in ids:
-            job = poll(
-                lambda job_id=job_id: http.get(f"/v1/batch/async/{job_id}").json()["data"],
-                lambda data: data["status"] == "COMPLETED",
-            )
+
+            def completed(job_id=job_id):
+                data = http.get(f"/v1/batch/async/{job_id}").json()["data"]
+                return data if data["status"] == "COMPLETED" else None
+
+            job = wait_for(completed, timeout=30, what=f"job {job_id} to complete")
             assert job["results"][0]["status"] == 201
             assert job["summary"] == {"total": 1, "succeeded": 1, "failed": 0, "skipped": 0}
         first = http.get("/v1/batch/async", params={"limit": 2}).json()
