@@ -122,3 +122,28 @@ def create_template_resources(*, functions: bool = False) -> None:
     from batchops_local.template import load_template
 
     create_all(load_template(ROOT / "template.yaml"), endpoint=None, functions=functions)
+
+
+def operation(
+    op_id: str, path: str = "/v1/events", body: Any = None, method: str = "POST", **extra: Any
+) -> dict[str, Any]:
+    """One operation of a seed-003 batch request."""
+    item: dict[str, Any] = {"id": op_id, "method": method, "path": path}
+    if body is not None:
+        item["body"] = body
+    item.update(extra)
+    return item
+
+
+def log_entry(corr: str = "c", status: str = "STARTED", **extra: Any) -> dict[str, Any]:
+    """An event-log entry (seed 000), the body most operation tests send."""
+    return {"correlationId": corr, "eventStatus": status, **extra}
+
+
+def events_in(batch_id: str, workspace: str = "ws-a") -> int:
+    """How many event-log entries a batch holds, read through the real GET handler (0 if none)."""
+    status, _, body = invoke(
+        load_function("get_event_batch"),
+        api_event("get_event_batch", path_params={"batchId": batch_id}, workspace=workspace),
+    )
+    return int(body["totalCount"]) if status == 200 else 0

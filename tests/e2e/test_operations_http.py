@@ -10,6 +10,8 @@ import pytest
 
 from tests.e2e.conftest import KEY_A, KEY_B
 from tests.e2e.harness import wait_for
+from tests.support import log_entry as event
+from tests.support import operation as op
 
 SEED_BODY = {
     "operations": [
@@ -28,14 +30,6 @@ SEED_BODY = {
 
 def client(stack, key=KEY_A):
     return httpx.Client(base_url=stack.api, headers={"Authorization": f"Bearer {key}"}, timeout=60)
-
-
-def op(op_id, path="/v1/events", body=None, method="POST"):
-    return {"id": op_id, "method": method, "path": path, "body": body}
-
-
-def event(corr, status="STARTED"):
-    return {"correlationId": corr, "eventStatus": status}
 
 
 def test_seed_example_body_runs_with_per_operation_verdicts(stack):

@@ -11,7 +11,9 @@ import pytest
 
 from batchops.dal.keys import operation_job, operation_sk
 from batchops.settings import reset_settings
-from tests.support import LambdaContext, api_event, fixture_event, invoke, load_function
+from tests.support import LambdaContext, api_event, events_in, fixture_event, invoke, load_function
+from tests.support import log_entry as event
+from tests.support import operation as op
 
 SUBMIT = load_function("batch_async_submit")
 GET = load_function("batch_async_get")
@@ -26,14 +28,6 @@ def queue(aws, monkeypatch):
     monkeypatch.setenv("BATCHOPS_WORK_QUEUE_URL", url)
     reset_settings()
     return url
-
-
-def op(op_id, path="/v1/events", body=None):
-    return {"id": op_id, "method": "POST", "path": path, "body": body}
-
-
-def event(corr="c", status="STARTED", **extra):
-    return {"correlationId": corr, "eventStatus": status, **extra}
 
 
 def submit(body, workspace="ws-a"):
@@ -71,11 +65,6 @@ def work(messages, remaining_ms=85_000):
 
 def get(job_id, workspace="ws-a"):
     return invoke(GET, api_event("batch_async_get", path_params={"jobId": job_id}, workspace=workspace))
-
-
-def events_in(batch_id):
-    status, _, body = invoke(GET_EVENTS, api_event("get_event_batch", path_params={"batchId": batch_id}))
-    return body["totalCount"] if status == 200 else 0
 
 
 def test_submit_poll_complete(queue):

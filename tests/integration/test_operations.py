@@ -7,6 +7,8 @@ import json
 import pytest
 
 from tests.support import api_event, invoke, load_function
+from tests.support import log_entry as event
+from tests.support import operation as op
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -18,18 +20,6 @@ GET_EVENTS = load_function("get_event_batch")
 
 def post(module, name, body, workspace="ws-a"):
     return invoke(module, api_event(name, body=body, workspace=workspace))
-
-
-def op(op_id, path="/v1/events", method="POST", body=None, **extra):
-    item = {"id": op_id, "method": method, "path": path}
-    if body is not None:
-        item["body"] = body
-    item.update(extra)
-    return item
-
-
-def event(corr="c", status="STARTED", **extra):
-    return {"correlationId": corr, "eventStatus": status, **extra}
 
 
 def test_sequential_results_in_order_with_summary():

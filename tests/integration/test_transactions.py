@@ -15,7 +15,9 @@ from batchops.settings import reset_settings
 from batchops_local.aws import MOTO_CONFIG
 from batchops_local.functions import FunctionRegistry, install_lambda_bridge
 from batchops_local.template import load_template
-from tests.support import ROOT, api_event, invoke, load_function
+from tests.support import ROOT, api_event, events_in, invoke, load_function
+from tests.support import log_entry as event
+from tests.support import operation as op
 
 TRANSACTION = load_function("batch_transaction")
 GET_EVENTS = load_function("get_event_batch")
@@ -41,21 +43,8 @@ def step_functions(monkeypatch) -> Iterator[None]:
     reset_settings()
 
 
-def op(op_id, path="/v1/events", body=None):
-    return {"id": op_id, "method": "POST", "path": path, "body": body}
-
-
-def event(corr="c", status="STARTED", **extra):
-    return {"correlationId": corr, "eventStatus": status, **extra}
-
-
 def transaction(body, workspace="ws-a"):
     return invoke(TRANSACTION, api_event("batch_transaction", body=body, workspace=workspace))
-
-
-def events_in(batch_id):
-    status, _, body = invoke(GET_EVENTS, api_event("get_event_batch", path_params={"batchId": batch_id}))
-    return body["totalCount"] if status == 200 else 0
 
 
 @pytest.mark.usefixtures("step_functions")

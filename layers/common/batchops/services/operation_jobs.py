@@ -105,6 +105,18 @@ def _create(caller: Caller, request: BatchRequest, mode: str) -> tuple[str, str]
     return job_id, created_at
 
 
+def _complete(repository: OperationJobRepository, workspace_id: str, job_id: str, summary: Summary) -> None:
+    """PROCESSING -> COMPLETED once, with the summary the job is answered with from then on."""
+    repository.transition(
+        workspace_id,
+        job_id,
+        (JobStatus.PROCESSING,),
+        JobStatus.COMPLETED,
+        completed_at=_now(),
+        summary=summary.model_dump(),
+    )
+
+
 def _request_of(job: JobRecord) -> BatchRequest:
     return BatchRequest(
         operations=[r.operation for r in job.operations],
@@ -150,14 +162,7 @@ def run_async_job(
             workspace_id, job_id, (JobStatus.PROCESSING,), JobStatus.FAILED, completed_at=_now(), error=str(error)
         )
         return None
-    repository.transition(
-        workspace_id,
-        job_id,
-        (JobStatus.PROCESSING,),
-        JobStatus.COMPLETED,
-        completed_at=_now(),
-        summary=result.summary.model_dump(),
-    )
+    _complete(repository, workspace_id, job_id, result.summary)
     return result
 
 
@@ -282,14 +287,7 @@ def run_transaction_step(workspace_id: str, job_id: str, index: int, target: Ope
     if done:
         finished = repository.get(workspace_id, job_id)
         results = [r.result for r in (finished.operations if finished else []) if r.result is not None]
-        repository.transition(
-            workspace_id,
-            job_id,
-            (JobStatus.PROCESSING,),
-            JobStatus.COMPLETED,
-            completed_at=_now(),
-            summary=Summary.of(results).model_dump(),
-        )
+        _complete(repository, workspace_id, job_id, Summary.of(results))
     return {"workspaceId": workspace_id, "jobId": job_id, "index": index + 1, "done": done}
 
 
