@@ -98,7 +98,14 @@ def test_dry_run_and_limits(stack):
         assert [r["status"] for r in dry["results"]] == [200, 422, 404]
         limits = http.get("/v1/batch/limits").json()
         assert limits["maxOperations"] == 100
-        assert limits["allowedPaths"] == ["/v1/events", "/v1/events/batch", "/v1/jobs", "/v1/jobs/{jobID}"]
+        assert limits["allowedPaths"] == [
+            "/v1/events",
+            "/v1/events/batch",
+            "/v1/jobs",
+            "/v1/jobs/{jobID}",
+            "/v1/jobs/{jobID}/trigger",
+            "/v1/jobs/{jobID}/trigger-bulk",
+        ]
 
 
 def test_async_submit_poll_complete_and_list_with_cursor(stack):

@@ -223,7 +223,14 @@ def test_limits_come_from_the_validators_settings():
         "maxOperations": 100,
         "timeoutMs": 60000,
         "allowedMethods": ["POST", "PATCH", "DELETE"],
-        "allowedPaths": ["/v1/events", "/v1/events/batch", "/v1/jobs", "/v1/jobs/{jobID}"],
+        "allowedPaths": [
+            "/v1/events",
+            "/v1/events/batch",
+            "/v1/jobs",
+            "/v1/jobs/{jobID}",
+            "/v1/jobs/{jobID}/trigger",
+            "/v1/jobs/{jobID}/trigger-bulk",
+        ],
         "maxBodyBytes": 5 * 1024 * 1024,
         "maxOperationBodyBytes": 100 * 1024,
     }

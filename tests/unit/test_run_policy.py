@@ -8,10 +8,16 @@ from email.utils import format_datetime
 import pytest
 from pydantic import ValidationError
 
-from batchops.models.jobs import BulkTriggerRequest, JobCreate, JobUpdate, RunStatus, TriggerRequest
+from batchops.models.jobs import (
+    BulkTriggerRequest,
+    JobCreate,
+    JobUpdate,
+    RunStatus,
+    TriggerRequest,
+    payload_bytes,
+)
 from batchops.services.run_policy import (
     MAX_DELAY_SECONDS,
-    payload_bytes,
     payload_hash,
     retry_after_seconds,
     retry_delay,

@@ -408,22 +408,31 @@ EXPECTED_POLICIES = {
     "GetEventBatchFunction": ["DynamoDBReadPolicy"],
     "GetEventBatchSummaryFunction": ["DynamoDBReadPolicy"],
     # Operations run in-process against any route: what those routes need.
-    "BatchFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
+    "BatchFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
     "BatchDryRunFunction": ["DynamoDBReadPolicy"],
     "BatchLimitsFunction": [],
-    "SweeperFunction": ["DynamoDBCrudPolicy"],
+    "SweeperFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
     "BatchTransactionFunction": ["DynamoDBCrudPolicy", "StepFunctionsExecutionPolicy", "inline", "DynamoDBCrudPolicy"],
-    "TransactionStepFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
+    "TransactionStepFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
     "BatchAsyncSubmitFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy", "DynamoDBCrudPolicy"],
     "BatchAsyncGetFunction": ["DynamoDBReadPolicy"],
     "BatchAsyncListFunction": ["DynamoDBReadPolicy"],
-    "BatchAsyncWorkerFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy"],
+    "BatchAsyncWorkerFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
     # Jobs (seed 001). The job and its unique-name item are written in one TransactWriteItems.
     "CreateJobFunction": ["DynamoDBCrudPolicy"],
     "ListJobsFunction": ["DynamoDBReadPolicy"],
     "GetJobFunction": ["DynamoDBReadPolicy"],
     "UpdateJobFunction": ["DynamoDBCrudPolicy"],
     "DeleteJobFunction": ["DynamoDBCrudPolicy"],
+    # Runs: claims, runs and the batch item are written together; then the runs are queued.
+    "TriggerJobFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "TriggerJobBulkFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "GetRunFunction": ["DynamoDBReadPolicy"],
+    "ListRunsFunction": ["DynamoDBReadPolicy"],
+    "ListBatchOperationsFunction": ["DynamoDBReadPolicy"],
+    "GetBatchOperationFunction": ["DynamoDBReadPolicy"],
+    # Conditional run updates, and ChangeMessageVisibility on RunQueue only.
+    "RunWorkerFunction": ["DynamoDBCrudPolicy", "inline"],
 }
 
 # What each SAM policy template is scoped to, in template order.
@@ -435,16 +444,24 @@ EXPECTED_POLICY_TARGETS = {
     "CreateEventBatchFunction": [("DynamoDBCrudPolicy", "IdempotencyTable")],
     "GetEventBatchFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "GetEventBatchSummaryFunction": [("DynamoDBReadPolicy", "DomainTable")],
-    "BatchFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("DynamoDBCrudPolicy", "IdempotencyTable")],
+    "BatchFunction": [
+        ("DynamoDBCrudPolicy", "DomainTable"),
+        ("DynamoDBCrudPolicy", "IdempotencyTable"),
+        ("SQSSendMessagePolicy", "RunQueue"),
+    ],
     "BatchDryRunFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchLimitsFunction": [],
-    "SweeperFunction": [("DynamoDBCrudPolicy", "DomainTable")],
+    "SweeperFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("SQSSendMessagePolicy", "RunQueue")],
     "BatchTransactionFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("StepFunctionsExecutionPolicy", TRANSACTION_STATE_MACHINE),
         ("DynamoDBCrudPolicy", "IdempotencyTable"),
     ],
-    "TransactionStepFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("DynamoDBCrudPolicy", "IdempotencyTable")],
+    "TransactionStepFunction": [
+        ("DynamoDBCrudPolicy", "DomainTable"),
+        ("DynamoDBCrudPolicy", "IdempotencyTable"),
+        ("SQSSendMessagePolicy", "RunQueue"),
+    ],
     "BatchAsyncSubmitFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("SQSSendMessagePolicy", "WorkQueue"),
@@ -452,12 +469,23 @@ EXPECTED_POLICY_TARGETS = {
     ],
     "BatchAsyncGetFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchAsyncListFunction": [("DynamoDBReadPolicy", "DomainTable")],
-    "BatchAsyncWorkerFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("DynamoDBCrudPolicy", "IdempotencyTable")],
+    "BatchAsyncWorkerFunction": [
+        ("DynamoDBCrudPolicy", "DomainTable"),
+        ("DynamoDBCrudPolicy", "IdempotencyTable"),
+        ("SQSSendMessagePolicy", "RunQueue"),
+    ],
     "CreateJobFunction": [("DynamoDBCrudPolicy", "DomainTable")],
     "ListJobsFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "GetJobFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "UpdateJobFunction": [("DynamoDBCrudPolicy", "DomainTable")],
     "DeleteJobFunction": [("DynamoDBCrudPolicy", "DomainTable")],
+    "TriggerJobFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("SQSSendMessagePolicy", "RunQueue")],
+    "TriggerJobBulkFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("SQSSendMessagePolicy", "RunQueue")],
+    "GetRunFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "ListRunsFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "ListBatchOperationsFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "GetBatchOperationFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "RunWorkerFunction": [("DynamoDBCrudPolicy", "DomainTable")],
 }
 
 
@@ -560,6 +588,23 @@ def test_work_queues_redrive_to_a_dead_letter_queue() -> None:
         # The DLQ keeps a message longer than its source (SQS keeps the original enqueue time).
         source_retention = int(props.get("MessageRetentionPeriod", 345600))
         assert int(queues()[target].get("MessageRetentionPeriod", 345600)) > source_retention, target
+
+
+def test_run_queue_outlasts_every_retry() -> None:
+    # Each attempt of a run is one receive of its message; max_attempts allows up to 10.
+    assert int(queues()["RunQueue"]["RedrivePolicy"]["maxReceiveCount"]) > 10
+    assert sqs_consumers("RunQueue") == ["RunWorkerFunction"]
+
+
+def test_every_dead_letter_queue_has_an_alarm() -> None:
+    alarmed = {
+        ref_target(d["Value"])
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        for d in r["Properties"].get("Dimensions", [])
+        if d["Name"] == "QueueName"
+    }
+    assert dead_letter_queues() <= alarmed
 
 
 def sqs_consumers(queue_id: str) -> list[str]:
@@ -716,7 +761,13 @@ def test_domain_table_keys() -> None:
         ("pk", "HASH"),
         ("sk", "RANGE"),
     }
-    gsi, in_flight = props["GlobalSecondaryIndexes"]
+    gsi, in_flight, by_job = props["GlobalSecondaryIndexes"]
+    assert by_job["IndexName"] == "gsi3"
+    assert {(k["AttributeName"], k["KeyType"]) for k in by_job["KeySchema"]} == {
+        ("gsi3pk", "HASH"),
+        ("gsi3sk", "RANGE"),
+    }
+    assert by_job["Projection"]["ProjectionType"] == "ALL"
     assert in_flight["IndexName"] == "gsi2"
     assert {(k["AttributeName"], k["KeyType"]) for k in in_flight["KeySchema"]} == {
         ("gsi2pk", "HASH"),

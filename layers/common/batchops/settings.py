@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     table_name: str = "DomainTable"
     idempotency_table_name: str = "IdempotencyTable"
     work_queue_url: str = ""
+    run_queue_url: str = ""
     transaction_state_machine_arn: str = ""
     # Synchronous batch routes must answer before API Gateway's integration timeout (29 s by
     # default); operations unfinished by then are reported 504 TIMEOUT, never dropped.
@@ -30,6 +31,13 @@ class Settings(BaseSettings):
     job_max_receives: int = Field(default=5, gt=0)
     # Async jobs and their operation records are kept this long (DynamoDB TTL).
     job_retention_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    # trigger-bulk accepts 1-500 items; a deployment may lower the ceiling, not raise it past the
+    # documented 500 (the OpenAPI document states 500).
+    bulk_trigger_max_items: int = Field(default=500, ge=1, le=500)
+    # A queued run nothing has touched for this long gets its message sent again by the sweeper
+    # (a crash between storing a run and queueing it, or a message lost to the DLQ); duplicates
+    # are harmless, every run step being a conditional write.
+    run_recheck_seconds: int = Field(default=3600, gt=0)
     stage: str = "local"
     # Local mode (the no-Docker stack and tests) relaxes outbound-target rules; template.yaml never sets it.
     local_mode: bool = False

@@ -87,10 +87,14 @@ def from_validation_error(error: RequestValidationError) -> Response[str]:
     problems = list(error.errors())
     if any(p.get("type") == "json_invalid" for p in problems):
         return error_response(400, "Malformed JSON body", "MALFORMED_JSON")
-    details = []
+    details: list[dict[str, Any]] = []
     for problem in problems:
         # loc is ("body"|"query"|"path"|"header", field, ...): the first part only says where.
         loc = list(problem.get("loc", ()))
+        if len(loc) > 3 and loc[:2] == ["body", "items"] and isinstance(loc[2], int):
+            # A problem inside one item of a list body is reported per index, like per-item errors.
+            details.append({"index": loc[2], "error": describe(problem, field=field_path(loc[3:]))})
+            continue
         name = field_path(loc[1:]) if len(loc) > 1 else field_path(loc)
         details.append({"field": name, "error": describe(problem, field=name)})
     return error_response(422, "Request validation failed", "VALIDATION_FAILED", details)

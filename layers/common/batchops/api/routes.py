@@ -10,13 +10,14 @@ from batchops.api.router import Endpoint
 
 def route_table() -> tuple[Endpoint, ...]:
     # Imported here so that loading the table costs nothing until a resolver is built.
-    from batchops.api import event_log, jobs, operations, system
+    from batchops.api import event_log, jobs, operations, runs, system
 
     return (
         *system.router.endpoints,
         *event_log.router.endpoints,
         *operations.router.endpoints,
         *jobs.router.endpoints,
+        *runs.router.endpoints,
     )
 
 

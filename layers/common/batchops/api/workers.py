@@ -1,4 +1,5 @@
-"""Lambda entry points that are not HTTP: the async batch worker and the transaction step."""
+"""Lambda entry points that are not HTTP: the async batch worker, the transaction step, the run
+worker and the sweeper."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from batchops.api.dispatch import InProcessTarget
 from batchops.api.handler import LambdaHandler, LazyHandler
 from batchops.models.operations import TIMEOUT_MS
 from batchops.observability import logger, metrics, record_batch, tracer
-from batchops.services import operation_jobs
+from batchops.services import operation_jobs, run_worker
 from batchops.services.operations import Deadline
 from batchops.settings import get_settings
 
@@ -22,6 +23,10 @@ SAFETY_MARGIN_MS = 2_000
 
 class NotEnoughTimeLeftError(Exception):
     """This invocation cannot give the job its full timeout: let SQS deliver it again."""
+
+
+class RetryLaterError(Exception):
+    """The run is queued for another attempt: its message stays, hidden for the backoff delay."""
 
 
 def async_worker_handler() -> LazyHandler:
@@ -81,6 +86,36 @@ def transaction_step_handler() -> LazyHandler:
     return LazyHandler(build)
 
 
+def run_worker_handler() -> LazyHandler:
+    def build() -> LambdaHandler:
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+        @logger().inject_lambda_context
+        @metrics().log_metrics
+        @tracer().capture_lambda_handler(capture_response=False)
+        def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+            def record_handler(record: SQSRecord) -> None:
+                message = record.json_body
+                with logger().append_context_keys(run_id=message["run_id"]):
+                    delivery = run_worker.deliver(
+                        message["workspace_id"], message["run_id"], remaining_ms=context.get_remaining_time_in_millis()
+                    )
+                if delivery.retry_in_seconds is not None:
+                    # Reported as a batch item failure, so the message is kept, and hidden until then.
+                    run_worker.defer(record.receipt_handle, delivery.retry_in_seconds)
+                    raise RetryLaterError(f"retry in {delivery.retry_in_seconds} s")
+
+            result = process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
+            return dict(result)
+
+        handler: LambdaHandler = handle
+        return handler
+
+    return LazyHandler(build)
+
+
 def sweeper_handler() -> LazyHandler:
     def build() -> LambdaHandler:
         @logger().inject_lambda_context
@@ -89,7 +124,10 @@ def sweeper_handler() -> LazyHandler:
             marked = operation_jobs.sweep_overdue_jobs()
             if marked:
                 logger().warning("Marked overdue operations jobs as FAILED", extra={"jobs": marked})
-            return {"failed": marked}
+            requeued = run_worker.sweep_overdue_runs()
+            if requeued:
+                logger().warning("Queued overdue runs again", extra={"runs": requeued})
+            return {"failed": marked, "requeued_runs": requeued}
 
         handler: LambdaHandler = handle
         return handler

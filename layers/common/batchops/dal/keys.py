@@ -88,3 +88,63 @@ def job_name(workspace_id: str, name: str) -> KeyDict:
 def jobs_of_workspace(workspace_id: str) -> str:
     """gsi1pk listing a workspace's jobs; gsi1sk is created_at#job_id."""
     return f"{workspace_prefix(workspace_id)}#JOBS"
+
+
+def run(workspace_id: str, run_id: str) -> KeyDict:
+    return {"pk": f"{workspace_prefix(workspace_id)}#RUN#{run_id}", "sk": "RUN"}
+
+
+RUN_RESULT_SK = "RESULT"
+
+
+def run_result(workspace_id: str, run_id: str) -> KeyDict:
+    """A run's result lives beside the run: payload (256 KB) and result (256 KB) together would
+    pass DynamoDB's 400 KB item limit."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#RUN#{run_id}", "sk": RUN_RESULT_SK}
+
+
+def run_prefix(workspace_id: str) -> str:
+    return f"{workspace_prefix(workspace_id)}#RUN#"
+
+
+def runs_of_workspace(workspace_id: str) -> str:
+    """gsi1pk listing a workspace's runs; gsi1sk is created_at#run_id."""
+    return f"{workspace_prefix(workspace_id)}#RUNS"
+
+
+def runs_of_job(workspace_id: str, job_id: str) -> str:
+    """gsi3pk listing one job's runs; gsi3sk is created_at#run_id."""
+    return f"{workspace_prefix(workspace_id)}#JOB#{job_id}#RUNS"
+
+
+def run_claim(workspace_id: str, job_id: str, kind: str, digest: str) -> KeyDict:
+    """What makes a run unique for its job: an idempotency key, or a payload within the job's
+    de-duplication window. Written conditionally, so two triggers cannot both claim it."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#RUNCLAIM#{job_id}#{kind}#{digest}", "sk": "CLAIM"}
+
+
+# Unfinished runs are spread over shards of the sparse gsi2, so a busy system never makes one
+# index partition hot; the sweeper reads every shard.
+IN_FLIGHT_RUN_SHARDS = 16
+
+
+def in_flight_runs(shard: int) -> str:
+    return f"INFLIGHT#RUN#{shard:02d}"
+
+
+def in_flight_run_sort(check_at: str, workspace_id: str, run_id: str) -> str:
+    """gsi2sk of an unfinished run: when the sweeper should look at it if nothing happened."""
+    return f"{check_at}#{workspace_prefix(workspace_id)}#{run_id}"
+
+
+def batch_operation(workspace_id: str, batch_id: str) -> KeyDict:
+    return {"pk": f"{workspace_prefix(workspace_id)}#BATCHOP#{batch_id}", "sk": "BATCHOP"}
+
+
+def batch_operation_prefix(workspace_id: str) -> str:
+    return f"{workspace_prefix(workspace_id)}#BATCHOP#"
+
+
+def batch_operations_of_workspace(workspace_id: str) -> str:
+    """gsi1pk listing a workspace's bulk-trigger batches; gsi1sk is created_at#batch_id."""
+    return f"{workspace_prefix(workspace_id)}#BATCHOPS"

@@ -14,7 +14,6 @@ from batchops.dal import clients
 from batchops.dal.items import deserialize
 from batchops.errors import ValidationFailedError
 
-_CURSOR_KEYS = {"pk", "sk", "gsi1pk", "gsi1sk"}
 _BAD_CURSOR = [{"field": "cursor", "error": "not a cursor we issued"}]
 
 
@@ -39,7 +38,11 @@ def encode_cursor(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
 
 
-def decode_cursor(cursor: str, partition: str, pk_prefix: str) -> dict[str, Any]:
+def _cursor_keys(index: str) -> set[str]:
+    return {"pk", "sk", f"{index}pk", f"{index}sk"}
+
+
+def decode_cursor(cursor: str, partition: str, pk_prefix: str, index: str = "gsi1") -> dict[str, Any]:
     """A cursor we issued for this listing: it only ever works for the workspace it came from."""
     try:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
@@ -47,10 +50,10 @@ def decode_cursor(cursor: str, partition: str, pk_prefix: str) -> dict[str, Any]
         key = None
     well_formed = (
         isinstance(key, dict)
-        and set(key) == _CURSOR_KEYS
+        and set(key) == _cursor_keys(index)
         and all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
     )
-    if not well_formed or key["gsi1pk"]["S"] != partition or not key["pk"]["S"].startswith(pk_prefix):
+    if not well_formed or key[f"{index}pk"]["S"] != partition or not key["pk"]["S"].startswith(pk_prefix):
         raise ValidationFailedError("Invalid cursor", details=_BAD_CURSOR)
     return dict(key)
 
@@ -63,16 +66,18 @@ def newest_first(
     limit: int,
     cursor: str | None,
     filters: dict[str, str] | None = None,
+    index: str = "gsi1",
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of a gsi1 partition, newest first, with optional equality filters.
+    """One page of an index partition (gsi1 unless told), newest first, with optional equality
+    filters.
 
     DynamoDB filters after reading, so pages are read until one item more than `limit` is
     found (or none are left): only then is there a next page, and its cursor is the last item
     returned."""
     request: dict[str, Any] = {
         "TableName": table,
-        "IndexName": "gsi1",
-        "KeyConditionExpression": "gsi1pk = :pk",
+        "IndexName": index,
+        "KeyConditionExpression": f"{index}pk = :pk",
         "ExpressionAttributeValues": {":pk": {"S": partition}},
         "ScanIndexForward": False,
         "Limit": limit + 1,
@@ -84,7 +89,7 @@ def newest_first(
         for n, value in enumerate(filters.values()):
             request["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
     if cursor:
-        request["ExclusiveStartKey"] = decode_cursor(cursor, partition, pk_prefix)
+        request["ExclusiveStartKey"] = decode_cursor(cursor, partition, pk_prefix, index)
     found: list[dict[str, Any]] = []
     while len(found) <= limit:
         page = clients.dynamodb().query(**request)
@@ -94,5 +99,5 @@ def newest_first(
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     more = len(found) > limit
     found = found[:limit]
-    next_cursor = encode_cursor({k: found[-1][k] for k in _CURSOR_KEYS}) if more else None
+    next_cursor = encode_cursor({k: found[-1][k] for k in _cursor_keys(index)}) if more else None
     return [deserialize(i) for i in found], next_cursor

@@ -48,7 +48,7 @@ def create_job(workspace_id: str, request: JobCreate) -> dict[str, Any]:
     return job
 
 
-def _find(workspace_id: str, job_id: str) -> dict[str, Any]:
+def find_job(workspace_id: str, job_id: str) -> dict[str, Any]:
     job = _repository().get(workspace_id, job_id)
     if job is None:
         raise NotFoundError(f"Job {job_id} not found", code="JOB_NOT_FOUND")
@@ -56,7 +56,7 @@ def _find(workspace_id: str, job_id: str) -> dict[str, Any]:
 
 
 def get_job(workspace_id: str, job_id: str) -> dict[str, Any]:
-    return _public(_find(workspace_id, job_id))
+    return _public(find_job(workspace_id, job_id))
 
 
 def list_jobs(workspace_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
@@ -65,7 +65,7 @@ def list_jobs(workspace_id: str, *, limit: int, cursor: str | None) -> tuple[lis
 
 
 def update_job(workspace_id: str, job_id: str, request: JobUpdate) -> dict[str, Any]:
-    before = _find(workspace_id, job_id)
+    before = find_job(workspace_id, job_id)
     changes = request.model_dump(exclude_unset=True)
     if "endpoint_url" in changes:
         _check_url(changes["endpoint_url"])
@@ -77,4 +77,4 @@ def update_job(workspace_id: str, job_id: str, request: JobUpdate) -> dict[str, 
 
 
 def delete_job(workspace_id: str, job_id: str) -> None:
-    _repository().delete(workspace_id, _find(workspace_id, job_id))
+    _repository().delete(workspace_id, find_job(workspace_id, job_id))

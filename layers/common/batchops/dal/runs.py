@@ -1,0 +1,514 @@
+"""Runs, their de-duplication claims and bulk-trigger batches (BatchOperation) in the domain table.
+
+Every change of a run's status is a conditional write on the status and attempt count it had, and
+a run that belongs to a batch moves that batch's per-status counters in the same transaction, so
+a duplicate delivery can neither run a run twice nor count it twice.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from batchops.dal import clients, keys
+from batchops.dal.batch import get_items, put_items
+from batchops.dal.items import deserialize, serialize
+from batchops.dal.queries import is_condition_failure, newest_first
+from batchops.errors import StorageError
+from batchops.models.jobs import RunStatus
+
+MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
+MAX_TRANSACTION_ATTEMPTS = 8
+RUN_STATUSES = tuple(RunStatus)
+_INTERNAL = {
+    "pk",
+    "sk",
+    "type",
+    "gsi1pk",
+    "gsi1sk",
+    "gsi2pk",
+    "gsi2sk",
+    "gsi3pk",
+    "gsi3sk",
+    "expires_at",
+    "payload_hash",
+    "idempotency_key",
+    "lease_until",
+    "has_result",
+    "payload_json",
+}
+# A run as the API shows it, in this order; absent values are null.
+RUN_FIELDS = (
+    "id",
+    "job_id",
+    "project_id",
+    "batch_id",
+    "status",
+    "payload",
+    "attempts",
+    "result",
+    "error",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+
+def _counter(status: RunStatus | str) -> str:
+    return f"rc_{status}"
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
+
+
+def _cancellation_reasons(error: ClientError) -> list[str] | None:
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return None
+    return [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons", [])]
+
+
+def _shard(run_id: str) -> int:
+    return zlib.crc32(run_id.encode()) % keys.IN_FLIGHT_RUN_SHARDS
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What makes a run unique for its job: kind "key" (an idempotency key) or "payload" (the
+    payload's hash, for `until`, the end of the de-duplication window, in epoch seconds)."""
+
+    kind: str
+    digest: str
+    run_id: str
+    until: int | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A run moving from one status to another, valid only if it still has `from_status` and
+    `from_attempts` when written."""
+
+    from_status: RunStatus
+    from_attempts: int
+    to: RunStatus
+    attempts: int
+    fields: dict[str, Any]
+    check_at: str | None = None  # for an unfinished run: when the sweeper should look again
+    result: Any = None
+    has_result: bool = False
+
+
+class RunRepository:
+    def __init__(self, table: str):
+        self.table = table
+
+    # ------------------------------------------------------------------ creating
+    def run_item(self, workspace_id: str, run: dict[str, Any], *, check_at: str, expires_at: int) -> dict[str, Any]:
+        order = f"{run['created_at']}#{run['id']}"
+        stored = {k: v for k, v in run.items() if k != "payload"}
+        return {
+            **keys.run(workspace_id, run["id"]),
+            **stored,
+            # JSON text: any JSON value fits (DynamoDB caps nesting at 32 levels and has no floats).
+            "payload_json": json.dumps(run["payload"], separators=(",", ":"), ensure_ascii=False),
+            "type": "run",
+            "gsi1pk": keys.runs_of_workspace(workspace_id),
+            "gsi1sk": order,
+            "gsi3pk": keys.runs_of_job(workspace_id, run["job_id"]),
+            "gsi3sk": order,
+            "gsi2pk": keys.in_flight_runs(_shard(run["id"])),
+            "gsi2sk": keys.in_flight_run_sort(check_at, workspace_id, run["id"]),
+            "expires_at": expires_at,
+        }
+
+    def batch_item(self, workspace_id: str, batch: dict[str, Any], *, queued: int, expires_at: int) -> dict[str, Any]:
+        counters = {_counter(s): 0 for s in RUN_STATUSES}
+        counters[_counter(RunStatus.QUEUED)] = queued
+        return {
+            **keys.batch_operation(workspace_id, batch["id"]),
+            **batch,
+            **counters,
+            "type": "batch_operation",
+            "gsi1pk": keys.batch_operations_of_workspace(workspace_id),
+            "gsi1sk": f"{batch['created_at']}#{batch['id']}",
+            "expires_at": expires_at,
+        }
+
+    def put_all(self, items: Sequence[dict[str, Any]]) -> list[int]:
+        """BatchWriteItem, retried; the indexes of items still unwritten."""
+        return put_items(self.table, items)
+
+    def delete_all(self, item_keys: Sequence[dict[str, str]]) -> None:
+        """Best-effort removal of what a failed request wrote (nothing was queued yet)."""
+        for key in item_keys:
+            try:
+                clients.dynamodb().delete_item(TableName=self.table, Key=serialize(key))
+            except ClientError:
+                continue
+
+    # ------------------------------------------------------------------ claims
+    def claim_key(self, workspace_id: str, job_id: str, claim: Claim) -> dict[str, str]:
+        return keys.run_claim(workspace_id, job_id, claim.kind, claim.digest)
+
+    def read_claims(
+        self, workspace_id: str, job_id: str, claims: Sequence[Claim]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        found = get_items(self.table, [self.claim_key(workspace_id, job_id, c) for c in claims])
+        by_pk = {deserialize(item)["pk"]: deserialize(item) for item in found}
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for claim in claims:
+            item = by_pk.get(self.claim_key(workspace_id, job_id, claim)["pk"])
+            if item is not None:
+                out[(claim.kind, claim.digest)] = item
+        return out
+
+    def write_claims(
+        self,
+        workspace_id: str,
+        job_id: str,
+        groups: Sequence[Sequence[Claim]],
+        *,
+        now: int,
+        claimed_at: str,
+        expires_at: int,
+        voids: dict[tuple[str, str], str],
+    ) -> set[int]:
+        """Claim every group (one item's claims) all-or-nothing; return the indexes of groups
+        refused because another run holds one of their claims. A claim can be taken when absent,
+        expired (`until` passed), or held by a run that was never written (`voids`)."""
+        refused: set[int] = set()
+        pending = [i for i, group in enumerate(groups) if group]
+        for chunk in self._claim_chunks(groups, pending):
+            self._write_claim_chunk(workspace_id, job_id, groups, chunk, refused, now, claimed_at, expires_at, voids)
+        return refused
+
+    @staticmethod
+    def _claim_chunks(groups: Sequence[Sequence[Claim]], indexes: list[int]) -> Iterator[list[int]]:
+        chunk: list[int] = []
+        size = 0
+        for index in indexes:
+            if size + len(groups[index]) > MAX_TRANSACTION_ITEMS:
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(index)
+            size += len(groups[index])
+        if chunk:
+            yield chunk
+
+    def _write_claim_chunk(
+        self,
+        workspace_id: str,
+        job_id: str,
+        groups: Sequence[Sequence[Claim]],
+        chunk: list[int],
+        refused: set[int],
+        now: int,
+        claimed_at: str,
+        expires_at: int,
+        voids: dict[tuple[str, str], str],
+    ) -> None:
+        remaining = list(chunk)
+        for attempt in range(MAX_TRANSACTION_ATTEMPTS):
+            if not remaining:
+                return
+            owners: list[int] = []
+            actions: list[dict[str, Any]] = []
+            for index in remaining:
+                for claim in groups[index]:
+                    item = {
+                        **self.claim_key(workspace_id, job_id, claim),
+                        "type": "run_claim",
+                        "run_id": claim.run_id,
+                        "until": claim.until,
+                        "claimed_at": claimed_at,
+                        "expires_at": claim.until if claim.until is not None else expires_at,
+                    }
+                    actions.append(
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": serialize(item),
+                                "ConditionExpression": "attribute_not_exists(pk) OR #until < :now OR run_id = :void",
+                                "ExpressionAttributeNames": {"#until": "until"},
+                                "ExpressionAttributeValues": serialize(
+                                    {":now": now, ":void": voids.get((claim.kind, claim.digest), "-")}
+                                ),
+                            }
+                        }
+                    )
+                    owners.append(index)
+            try:
+                clients.dynamodb().transact_write_items(TransactItems=actions)
+                return
+            except ClientError as error:
+                reasons = _cancellation_reasons(error)
+                if reasons is None:
+                    raise
+                failed = {owners[n] for n, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"}
+                refused |= failed
+                remaining = [i for i in remaining if i not in failed]
+                if not failed:  # a conflicting transaction or throttling: the same again, later
+                    _backoff(attempt)
+        if remaining:
+            raise StorageError("Could not record the runs' de-duplication claims; retry the request")
+
+    def release_claims(self, workspace_id: str, job_id: str, claims: Sequence[Claim]) -> None:
+        """Undo claims of runs that were not created (only while they still point at them)."""
+        for claim in claims:
+            try:
+                clients.dynamodb().delete_item(
+                    TableName=self.table,
+                    Key=serialize(self.claim_key(workspace_id, job_id, claim)),
+                    ConditionExpression="run_id = :mine",
+                    ExpressionAttributeValues=serialize({":mine": claim.run_id}),
+                )
+            except ClientError:
+                continue
+
+    # ------------------------------------------------------------------ reading
+    def get(self, workspace_id: str, run_id: str) -> dict[str, Any] | None:
+        """The run with its result (one Query reads both items)."""
+        response = clients.dynamodb().query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=serialize({":pk": keys.run(workspace_id, run_id)["pk"]}),
+            ConsistentRead=True,
+        )
+        items = {i["sk"]: i for i in (deserialize(raw) for raw in response.get("Items", []))}
+        run = items.get(keys.run(workspace_id, run_id)["sk"])
+        if run is None:
+            return None
+        return {**run, "result": _result_of(items.get(keys.RUN_RESULT_SK))}
+
+    def existing(self, workspace_id: str, run_ids: Sequence[str]) -> set[str]:
+        found = get_items(self.table, [keys.run(workspace_id, r) for r in set(run_ids)], projection="id")
+        return {deserialize(item)["id"] for item in found}
+
+    def with_results(self, workspace_id: str, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        wanted = [r["id"] for r in runs if r.get("has_result")]
+        if not wanted:
+            return runs
+        found = get_items(self.table, [keys.run_result(workspace_id, r) for r in wanted])
+        results = {item["run_id"]: _result_of(item) for item in (deserialize(raw) for raw in found)}
+        return [{**r, "result": results.get(r["id"])} for r in runs]
+
+    def page(
+        self,
+        workspace_id: str,
+        *,
+        job_id: str | None,
+        filters: dict[str, str],
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        if job_id is not None:
+            partition, index = keys.runs_of_job(workspace_id, job_id), "gsi3"
+        else:
+            partition, index = keys.runs_of_workspace(workspace_id), "gsi1"
+        runs, next_cursor = newest_first(
+            self.table,
+            partition,
+            pk_prefix=keys.run_prefix(workspace_id),
+            limit=limit,
+            cursor=cursor,
+            filters=filters,
+            index=index,
+        )
+        return self.with_results(workspace_id, runs), next_cursor
+
+    def get_batch(self, workspace_id: str, batch_id: str) -> dict[str, Any] | None:
+        response = clients.dynamodb().get_item(
+            TableName=self.table, Key=serialize(keys.batch_operation(workspace_id, batch_id)), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return deserialize(item) if item else None
+
+    def list_batches(
+        self, workspace_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        return newest_first(
+            self.table,
+            keys.batch_operations_of_workspace(workspace_id),
+            pk_prefix=keys.batch_operation_prefix(workspace_id),
+            limit=limit,
+            cursor=cursor,
+        )
+
+    # ------------------------------------------------------------------ changing
+    def transition(self, workspace_id: str, run: dict[str, Any], change: Transition) -> bool:
+        """Apply one status change; False when the run no longer has the status and attempt
+        count the change was decided on (another delivery got there first)."""
+        names = {"#status": "status", "#attempts": "attempts"}
+        values: dict[str, Any] = {
+            ":from": str(change.from_status),
+            ":seen": change.from_attempts,
+            ":to": str(change.to),
+            ":attempts": change.attempts,
+        }
+        sets = ["#status = :to", "#attempts = :attempts"]
+        removes: list[str] = []
+        for n, (name, value) in enumerate(change.fields.items()):
+            names[f"#f{n}"] = name
+            if value is None:
+                removes.append(f"#f{n}")
+            else:
+                values[f":f{n}"] = value
+                sets.append(f"#f{n} = :f{n}")
+        if change.to.finished:
+            removes += ["gsi2pk", "gsi2sk", "lease_until"]
+        elif change.check_at is not None:
+            values[":check"] = keys.in_flight_run_sort(change.check_at, workspace_id, run["id"])
+            sets.append("gsi2sk = :check")
+        if change.has_result:
+            values[":has"] = True
+            sets.append("has_result = :has")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": serialize(keys.run(workspace_id, run["id"])),
+            "UpdateExpression": expression,
+            "ConditionExpression": "#status = :from AND #attempts = :seen",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialize(values),
+        }
+        others = self._companions(workspace_id, run, change)
+        if not others:
+            try:
+                clients.dynamodb().update_item(**update)
+                return True
+            except ClientError as error:
+                if is_condition_failure(error):
+                    return False
+                raise
+        return self._transact([{"Update": update}, *others])
+
+    def _companions(self, workspace_id: str, run: dict[str, Any], change: Transition) -> list[dict[str, Any]]:
+        """Writes that must happen with the status change, or not at all."""
+        writes: list[dict[str, Any]] = []
+        if change.has_result:
+            item = {
+                **keys.run_result(workspace_id, run["id"]),
+                "type": "run_result",
+                "run_id": run["id"],
+                "result_json": json.dumps(change.result, separators=(",", ":"), ensure_ascii=False),
+                "expires_at": run.get("expires_at"),
+            }
+            writes.append({"Put": {"TableName": self.table, "Item": serialize(item)}})
+        if run.get("batch_id") and change.from_status != change.to:
+            writes.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": serialize(keys.batch_operation(workspace_id, run["batch_id"])),
+                        "UpdateExpression": "SET #to = #to + :one, #from = #from - :one",
+                        "ExpressionAttributeNames": {
+                            "#to": _counter(change.to),
+                            "#from": _counter(change.from_status),
+                        },
+                        "ExpressionAttributeValues": serialize({":one": 1}),
+                    }
+                }
+            )
+        return writes
+
+    def _transact(self, actions: list[dict[str, Any]]) -> bool:
+        for attempt in range(MAX_TRANSACTION_ATTEMPTS):
+            try:
+                clients.dynamodb().transact_write_items(TransactItems=actions)
+                return True
+            except ClientError as error:
+                reasons = _cancellation_reasons(error)
+                if reasons is None:
+                    raise
+                if reasons[:1] == ["ConditionalCheckFailed"]:
+                    return False
+                # Many runs of one batch finish at once and all update its counters: a
+                # TransactionConflict is expected under load and resolves by trying again.
+                _backoff(attempt)
+        raise StorageError("Could not record the run's status change; it will be retried")
+
+    def finish_batch(self, workspace_id: str, batch_id: str, finished_at: str) -> bool:
+        """Set finished_at once, when no run of the batch is queued or running any more."""
+        try:
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key=serialize(keys.batch_operation(workspace_id, batch_id)),
+                UpdateExpression="SET finished_at = :now",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND attribute_not_exists(finished_at) AND #q = :zero AND #r = :zero"
+                ),
+                ExpressionAttributeNames={"#q": _counter(RunStatus.QUEUED), "#r": _counter(RunStatus.RUNNING)},
+                ExpressionAttributeValues=serialize({":now": finished_at, ":zero": 0}),
+            )
+            return True
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+
+    # ------------------------------------------------------------------ sweeping
+    def overdue(self, before: str, limit: int) -> list[tuple[str, str, str]]:
+        """(workspace, run id, gsi2sk) of unfinished runs whose check time has passed."""
+        found: list[tuple[str, str, str]] = []
+        for shard in range(keys.IN_FLIGHT_RUN_SHARDS):
+            paginator = clients.dynamodb().get_paginator("query")
+            for page in paginator.paginate(
+                TableName=self.table,
+                IndexName="gsi2",
+                KeyConditionExpression="gsi2pk = :pk AND gsi2sk < :before",
+                ExpressionAttributeValues=serialize({":pk": keys.in_flight_runs(shard), ":before": before}),
+            ):
+                for raw in page.get("Items", []):
+                    item = deserialize(raw)
+                    workspace, _, run_id = item["pk"].removeprefix("WS#").partition("#RUN#")
+                    found.append((workspace, run_id, item["gsi2sk"]))
+                    if len(found) >= limit:
+                        return found
+        return found
+
+    def recheck_later(self, workspace_id: str, run_id: str, seen: str | None, check_at: str) -> bool:
+        """Move an unfinished run's check time (only if nobody moved it meanwhile)."""
+        condition = "attribute_exists(gsi2pk)" + (" AND gsi2sk = :seen" if seen is not None else "")
+        values: dict[str, Any] = {":check": keys.in_flight_run_sort(check_at, workspace_id, run_id)}
+        if seen is not None:
+            values[":seen"] = seen
+        try:
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key=serialize(keys.run(workspace_id, run_id)),
+                UpdateExpression="SET gsi2sk = :check",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=serialize(values),
+            )
+            return True
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+
+
+def _result_of(item: dict[str, Any] | None) -> Any:
+    return json.loads(item["result_json"]) if item and "result_json" in item else None
+
+
+def public_run(item: dict[str, Any]) -> dict[str, Any]:
+    run = {name: item.get(name) for name in RUN_FIELDS}
+    if "payload_json" in item:
+        run["payload"] = json.loads(item["payload_json"])
+    return run
+
+
+def public_batch(item: dict[str, Any], *, with_counts: bool) -> dict[str, Any]:
+    counters = {_counter(s) for s in RUN_STATUSES}
+    batch = {k: v for k, v in item.items() if k not in _INTERNAL and k not in counters}
+    batch.setdefault("finished_at", None)
+    if with_counts:
+        batch["run_counts"] = {str(s): int(item.get(_counter(s), 0)) for s in RUN_STATUSES}
+    return batch

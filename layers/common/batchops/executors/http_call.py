@@ -1,0 +1,138 @@
+"""One outbound call of a run to its job's endpoint, safe against SSRF.
+
+The URL is checked again right before the call, after DNS resolution, and the connection goes
+to the address that was checked (the Host header and TLS server name keep the original host),
+so a name that re-resolves to an internal address between check and connect (DNS rebinding)
+is never reached. Redirects are not followed, proxies from the environment are ignored, the
+whole exchange must finish within the job's timeout, and at most `max_body_bytes` + 1 bytes
+of the response are read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import SplitResult
+
+import httpx
+
+from batchops.errors import InvalidUrlError, UnsafeUrlError
+from batchops.executors import url_safety
+
+USER_AGENT = "batchops-run-worker/1"
+MAX_CONNECT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What happened: an HTTP status with the body read (up to the cap), or an error code
+    (TIMEOUT, CONNECTION_ERROR, UNSAFE_URL, INVALID_URL) when no status came back."""
+
+    http_status: int | None = None
+    body: bytes = b""
+    body_too_large: bool = False
+    retry_after: str | None = None
+    error_code: str | None = None
+    message: str = ""
+
+
+@lru_cache(maxsize=1)
+def _client() -> httpx.Client:
+    # One client per process, created on first use; trust_env=False so HTTP(S)_PROXY cannot
+    # route a call around the address check.
+    return httpx.Client(
+        follow_redirects=False,
+        trust_env=False,
+        # Raw bytes only: the body is decompressed here, with a bound (see _decoded).
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+    )
+
+
+def _pinned(parts: SplitResult, address: str) -> str:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    host = f"[{ip}]" if ip.version == 6 else str(ip)
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _host_header(parts: SplitResult) -> str:
+    return parts.netloc.rsplit("@", 1)[-1]
+
+
+def call(
+    url: str,
+    *,
+    method: str,
+    headers: dict[str, str],
+    body: str,
+    timeout_seconds: float,
+    max_body_bytes: int,
+    allow_loopback: bool,
+    resolver: url_safety.Resolver = url_safety.system_resolver,
+    client: httpx.Client | None = None,
+) -> CallOutcome:
+    try:
+        parts = url_safety.check_url(url, allow_loopback=allow_loopback)
+    except UnsafeUrlError as error:
+        return CallOutcome(error_code=UnsafeUrlError.code, message=error.message)
+    except InvalidUrlError as error:
+        return CallOutcome(error_code=InvalidUrlError.code, message=error.message)
+    try:
+        addresses = url_safety.resolve_checked(url, allow_loopback=allow_loopback, resolver=resolver)
+    except UnsafeUrlError as error:
+        return CallOutcome(error_code=UnsafeUrlError.code, message=error.message)
+    except InvalidUrlError as error:  # the form was checked above: only resolution can fail here
+        return CallOutcome(error_code="CONNECTION_ERROR", message=error.message)
+
+    deadline = time.monotonic() + timeout_seconds
+    request = (client or _client()).build_request(
+        method,
+        _pinned(parts, addresses[0]),
+        headers={**headers, "Host": _host_header(parts)},
+        content=body.encode(),
+        timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, MAX_CONNECT_SECONDS)),
+        extensions={"sni_hostname": parts.hostname} if parts.scheme.lower() == "https" else None,
+    )
+    try:
+        response = (client or _client()).send(request, stream=True)
+        try:
+            received = bytearray()
+            for chunk in response.iter_raw():  # raw: a compressed body is decoded below, bounded
+                received.extend(chunk)
+                if time.monotonic() > deadline:
+                    return _timed_out(timeout_seconds)
+                if len(received) > max_body_bytes:
+                    break
+        finally:
+            response.close()
+    except httpx.TimeoutException:
+        return _timed_out(timeout_seconds)
+    except httpx.HTTPError as error:
+        return CallOutcome(error_code="CONNECTION_ERROR", message=f"{type(error).__name__}: {error}"[:500])
+    decoded = _decoded(bytes(received), response.headers.get("content-encoding", ""), max_body_bytes)
+    return CallOutcome(
+        http_status=response.status_code,
+        body=decoded[:max_body_bytes],
+        body_too_large=len(received) > max_body_bytes or len(decoded) > max_body_bytes,
+        retry_after=response.headers.get("retry-after"),
+    )
+
+
+def _decoded(raw: bytes, encoding: str, limit: int) -> bytes:
+    """A gzip or deflate body inflated to at most limit + 1 bytes (a small body cannot expand
+    into gigabytes); other encodings are kept as sent."""
+    kind = encoding.strip().lower()
+    if kind not in ("gzip", "x-gzip", "deflate"):
+        return raw
+    try:
+        # wbits 47: zlib or gzip header, detected automatically.
+        return zlib.decompressobj(wbits=47).decompress(raw, limit + 1)
+    except zlib.error:
+        return raw
+
+
+def _timed_out(timeout_seconds: float) -> CallOutcome:
+    return CallOutcome(error_code="TIMEOUT", message=f"No complete response within {timeout_seconds:g} s")

@@ -1,0 +1,236 @@
+"""Delivering runs (seed 001): each SQS message is one attempt at calling a job's endpoint.
+
+A delivery claims the run (queued -> running, attempt n) with a conditional write, calls the
+endpoint, and records the outcome with a conditional write on (running, n). A duplicate
+delivery finds the run finished, or running under another delivery's lease, and does nothing.
+A retry keeps the message and hides it for the backoff delay. If a worker dies mid-call, its
+message comes back after the visibility timeout (or the sweeper sends one once the lease is
+long over) and the next delivery takes the run over as a new attempt.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from batchops.dal.items import iso
+from batchops.dal.messaging import delay_message, send_messages
+from batchops.dal.runs import RunRepository, Transition, public_run
+from batchops.errors import NotFoundError
+from batchops.executors import http_call
+from batchops.executors.webhook_signing import signed_headers
+from batchops.models.jobs import MAX_RESULT_BYTES, RunErrorCode, RunStatus
+from batchops.observability import logger, metrics
+from batchops.services.jobs import find_job
+from batchops.services.run_policy import run_error, verdict
+from batchops.services.runs import message_for
+from batchops.settings import get_settings
+
+# A delivery owns a running run until its call's timeout plus this; later, another may take over.
+LEASE_MARGIN_SECONDS = 60
+# Time kept back from the Lambda timeout to record the outcome after the call.
+SAFETY_MARGIN_MS = 5_000
+# The sweeper sends a running run's message again this long after its lease ended.
+RUNNING_RECHECK_SECONDS = 300
+SWEEP_LIMIT = 1_000
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """None: the message is done with (delete it); otherwise show it again in this many seconds."""
+
+    retry_in_seconds: int | None = None
+
+
+def _repository() -> RunRepository:
+    return RunRepository(get_settings().table_name)
+
+
+def _job(workspace_id: str, job_id: str) -> dict[str, Any] | None:
+    try:
+        return find_job(workspace_id, job_id)
+    except NotFoundError:
+        return None
+
+
+def deliver(workspace_id: str, run_id: str, *, remaining_ms: int) -> Delivery:
+    repo = _repository()
+    run = repo.get(workspace_id, run_id)
+    if run is None:
+        logger().warning("Message for a run that does not exist", extra={"run_id": run_id})
+        return Delivery()
+    status = RunStatus(run["status"])
+    now = datetime.now(UTC)
+    if status.finished:
+        # A duplicate, or the redelivery after a crash right after the run finished: make sure
+        # its batch got its finished_at.
+        _finish_batch(workspace_id, run)
+        return Delivery()
+    if status is RunStatus.RUNNING and str(run.get("lease_until", "")) > iso(now):
+        return Delivery()  # another delivery is calling the endpoint; its own message covers the run
+    attempts = int(run["attempts"])
+    job = _job(workspace_id, run["job_id"])
+    if job is None:
+        _end(run, status, attempts, RunStatus.FAILED, run_error(RunErrorCode.JOB_NOT_FOUND, "The job was deleted"))
+        return Delivery()
+    if status is RunStatus.RUNNING and attempts >= int(job["max_attempts"]):
+        message = "The worker stopped during the last attempt (crash or Lambda timeout)"
+        _end(run, status, attempts, RunStatus.FAILED, run_error(RunErrorCode.INTERRUPTED, message))
+        return Delivery()
+    available = (remaining_ms - SAFETY_MARGIN_MS) / 1000
+    if available < 1:
+        return Delivery(retry_in_seconds=1)  # not claimed: nothing spent
+    call_seconds = min(float(job["timeout_secs"]), available)
+    attempt = attempts + 1
+    lease_until = now + timedelta(seconds=call_seconds + LEASE_MARGIN_SECONDS)
+    claimed = repo.transition(
+        workspace_id,
+        run,
+        Transition(
+            from_status=status,
+            from_attempts=attempts,
+            to=RunStatus.RUNNING,
+            attempts=attempt,
+            fields={"started_at": run.get("started_at") or iso(now), "lease_until": iso(lease_until)},
+            check_at=iso(lease_until + timedelta(seconds=RUNNING_RECHECK_SECONDS)),
+        ),
+    )
+    if not claimed:
+        return Delivery()
+    running = {**run, "status": str(RunStatus.RUNNING), "attempts": attempt}
+    outcome = _call(job, running, call_seconds)
+    return _record(workspace_id, job, running, outcome)
+
+
+def _call(job: dict[str, Any], run: dict[str, Any], seconds: float) -> http_call.CallOutcome:
+    body = json.dumps(
+        {"run_id": run["id"], "job_id": job["id"], "attempt": run["attempts"], "payload": public_run(run)["payload"]},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    # webhook-id stays the run id on every attempt, so receivers can drop repeats (Standard Webhooks).
+    headers = {
+        **(job.get("headers") or {}),
+        "Content-Type": "application/json",
+        **signed_headers(job["signing_secret"], run["id"], body),
+    }
+    return http_call.call(
+        job["endpoint_url"],
+        method=job.get("method", "POST"),
+        headers=headers,
+        body=body,
+        timeout_seconds=seconds,
+        max_body_bytes=MAX_RESULT_BYTES,
+        allow_loopback=get_settings().local_mode,
+    )
+
+
+def _result(body: bytes) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", errors="replace")
+
+
+def _record(workspace_id: str, job: dict[str, Any], run: dict[str, Any], outcome: http_call.CallOutcome) -> Delivery:
+    attempt = int(run["attempts"])
+    decided = verdict(
+        http_status=outcome.http_status,
+        error_code=outcome.error_code,
+        message=outcome.message,
+        body_too_large=outcome.body_too_large,
+        retry_after=outcome.retry_after,
+        attempt=attempt,
+        max_attempts=int(job["max_attempts"]),
+        backoff_seconds=int(job["retry_backoff_secs"]),
+    )
+    if decided.retry_in is None:
+        keep = decided.status is RunStatus.COMPLETED and not outcome.body_too_large
+        _end(
+            run,
+            RunStatus.RUNNING,
+            attempt,
+            decided.status,
+            decided.error,
+            result=_result(outcome.body) if keep else None,
+        )
+        return Delivery()
+    check_at = datetime.now(UTC) + timedelta(seconds=decided.retry_in + get_settings().run_recheck_seconds)
+    requeued = _repository().transition(
+        workspace_id,
+        run,
+        Transition(
+            from_status=RunStatus.RUNNING,
+            from_attempts=attempt,
+            to=RunStatus.QUEUED,
+            attempts=attempt,
+            fields={"error": decided.error, "lease_until": None},
+            check_at=iso(check_at),
+        ),
+    )
+    _count("RunRetried")
+    return Delivery(retry_in_seconds=decided.retry_in) if requeued else Delivery()
+
+
+def _end(
+    run: dict[str, Any],
+    from_status: RunStatus,
+    attempts: int,
+    to: RunStatus,
+    error: dict[str, Any] | None,
+    *,
+    result: Any = None,
+) -> None:
+    workspace_id = run["project_id"]
+    ended = _repository().transition(
+        workspace_id,
+        run,
+        Transition(
+            from_status=from_status,
+            from_attempts=attempts,
+            to=to,
+            attempts=attempts,
+            fields={"finished_at": iso(datetime.now(UTC)), "error": error},
+            result=result,
+            has_result=result is not None,
+        ),
+    )
+    if ended:
+        _count(f"Run{to.value.title().replace('_', '')}")
+        _finish_batch(workspace_id, run)
+
+
+def _finish_batch(workspace_id: str, run: dict[str, Any]) -> None:
+    batch_id = run.get("batch_id")
+    if batch_id and _repository().finish_batch(workspace_id, batch_id, iso(datetime.now(UTC))):
+        logger().info("Batch operation finished", extra={"batch_id": batch_id})
+
+
+def _count(name: str) -> None:
+    metrics().add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def defer(receipt_handle: str, seconds: int) -> None:
+    delay_message(get_settings().run_queue_url, receipt_handle, seconds)
+
+
+def sweep_overdue_runs() -> int:
+    """Send the message of every unfinished run nothing has happened to for too long again,
+    and look again later. Returns how many were sent."""
+    repo = _repository()
+    now = datetime.now(UTC)
+    overdue = repo.overdue(iso(now), SWEEP_LIMIT)
+    later = iso(now + timedelta(seconds=get_settings().run_recheck_seconds))
+    moved = [(ws, run_id) for ws, run_id, seen in overdue if repo.recheck_later(ws, run_id, seen, later)]
+    unsent = send_messages(get_settings().run_queue_url, [message_for(ws, r) for ws, r in moved])
+    if unsent:
+        logger().error("Could not queue overdue runs; the next sweep tries again", extra={"runs": len(unsent)})
+        for index in unsent:
+            repo.recheck_later(moved[index][0], moved[index][1], None, iso(now))
+    return len(moved) - len(unsent)

@@ -1,0 +1,292 @@
+"""Runs (seed 001): triggering one or many, reading them, and bulk-trigger batches.
+
+A trigger creates at most one run per item. Duplicates are found in three places: earlier in the
+same request (the first item wins), in claims written by earlier triggers (an idempotency key
+for good, a payload hash for the job's `dedup_window_secs`), and in claims a concurrent trigger
+wins between our read and our write (claims are conditional writes). Runs are stored before
+they are queued; a run whose message never made it is queued again by the sweeper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from batchops.dal.items import iso
+from batchops.dal.messaging import send_messages
+from batchops.dal.runs import Claim, RunRepository, public_batch, public_run
+from batchops.errors import ConflictError, NotFoundError, StorageError, ValidationFailedError
+from batchops.models.common import Caller
+from batchops.models.jobs import BulkTriggerRequest, RunStatus, TriggerRequest
+from batchops.observability import logger
+from batchops.services.jobs import find_job
+from batchops.services.run_policy import payload_hash
+from batchops.settings import get_settings
+
+# A claim whose run does not exist this long after it was written belongs to a request that
+# failed between claiming and storing (API Gateway gives a request at most 29 s).
+ABANDONED_CLAIM_SECONDS = 120
+# How long a single trigger waits for a concurrent trigger of the same item to store its run.
+CONCURRENT_TRIGGER_WAIT_SECONDS = 3.0
+
+
+def _repository() -> RunRepository:
+    return RunRepository(get_settings().table_name)
+
+
+@dataclass
+class _Item:
+    index: int
+    request: TriggerRequest
+    run_id: str
+    claims: list[Claim]
+    duplicate_of: str | None = None  # the run id this item turned out to repeat
+
+
+def _claims(item: TriggerRequest, run_id: str, window: int, now: int) -> list[Claim]:
+    claims = []
+    if item.idempotency_key is not None:
+        claims.append(Claim("key", hashlib.sha256(item.idempotency_key.encode()).hexdigest(), run_id))
+    if window > 0:
+        claims.append(Claim("payload", payload_hash(item.payload), run_id, until=now + window))
+    return claims
+
+
+def _live(claim: dict[str, Any], now: int) -> bool:
+    until = claim.get("until")
+    return until is None or int(until) >= now
+
+
+def _drop_repeats_in_request(items: list[_Item]) -> None:
+    """Within one request the first item with a claim wins; later ones repeat its run."""
+    first: dict[tuple[str, str], str] = {}
+    for item in items:
+        for claim in item.claims:
+            owner = first.get((claim.kind, claim.digest))
+            if owner is not None:
+                item.duplicate_of = owner
+                break
+        if item.duplicate_of is None:
+            for claim in item.claims:
+                first[(claim.kind, claim.digest)] = item.run_id
+
+
+def _claim(workspace_id: str, job_id: str, items: list[_Item], now: datetime) -> None:
+    """Mark every item whose claims another run holds as a duplicate of that run; claim the rest."""
+    repo = _repository()
+    epoch = int(now.timestamp())
+    wanted = [c for item in items if item.duplicate_of is None for c in item.claims]
+    if not wanted:
+        return
+    held = {k: v for k, v in repo.read_claims(workspace_id, job_id, wanted).items() if _live(v, epoch)}
+    stored = repo.existing(workspace_id, [c["run_id"] for c in held.values()]) if held else set()
+    cutoff = iso(now - timedelta(seconds=ABANDONED_CLAIM_SECONDS))
+    voids = {k: c["run_id"] for k, c in held.items() if c["run_id"] not in stored and c["claimed_at"] < cutoff}
+    for item in items:
+        if item.duplicate_of is None:
+            holders = [held[(c.kind, c.digest)]["run_id"] for c in item.claims if (c.kind, c.digest) in held]
+            holders = [h for h in holders if h not in voids.values()]
+            if holders:
+                item.duplicate_of = holders[0]
+    contenders = [item for item in items if item.duplicate_of is None and item.claims]
+    refused = repo.write_claims(
+        workspace_id,
+        job_id,
+        [item.claims for item in contenders],
+        now=epoch,
+        claimed_at=iso(now),
+        expires_at=epoch + get_settings().job_retention_seconds,
+        voids=voids,
+    )
+    if refused:
+        lost = [contenders[i] for i in sorted(refused)]
+        winners = repo.read_claims(workspace_id, job_id, [c for item in lost for c in item.claims])
+        for item in lost:
+            holders = [winners[(c.kind, c.digest)]["run_id"] for c in item.claims if (c.kind, c.digest) in winners]
+            item.duplicate_of = next((h for h in holders if h != item.run_id), "")
+
+
+def _new_run(
+    workspace_id: str, job: dict[str, Any], item: _Item, batch_id: str | None, created_at: str
+) -> dict[str, Any]:
+    return {
+        "id": item.run_id,
+        "job_id": job["id"],
+        "project_id": workspace_id,
+        "batch_id": batch_id,
+        "status": str(RunStatus.QUEUED),
+        "payload": item.request.payload,
+        "attempts": 0,
+        "created_at": created_at,
+        "payload_hash": payload_hash(item.request.payload),
+        "idempotency_key": item.request.idempotency_key,
+    }
+
+
+def _create(
+    workspace_id: str,
+    job: dict[str, Any],
+    requests: list[TriggerRequest],
+    batch: dict[str, Any] | None,
+) -> list[_Item]:
+    """Store one run per item that is not a duplicate (and the batch, if any), then queue them."""
+    repo = _repository()
+    settings = get_settings()
+    now = datetime.now(UTC)
+    epoch = int(now.timestamp())
+    items = [
+        _Item(n, r, run_id, _claims(r, run_id, int(job["dedup_window_secs"]), epoch))
+        for n, r in enumerate(requests)
+        for run_id in [f"run_{uuid.uuid4().hex}"]
+    ]
+    _drop_repeats_in_request(items)
+    _claim(workspace_id, job["id"], items, now)
+    created = [item for item in items if item.duplicate_of is None]
+    created_at = iso(now)
+    expires_at = epoch + settings.job_retention_seconds
+    check_at = iso(now + timedelta(seconds=settings.run_recheck_seconds))
+    batch_id = batch["id"] if batch is not None else None
+    runs = [_new_run(workspace_id, job, item, batch_id, created_at) for item in created]
+    records = [repo.run_item(workspace_id, run, check_at=check_at, expires_at=expires_at) for run in runs]
+    if batch is not None:
+        batch.update(created_at=created_at, created_count=len(runs), finished_at=None if runs else created_at)
+        records.insert(0, repo.batch_item(workspace_id, batch, queued=len(runs), expires_at=expires_at))
+    if repo.put_all(records):
+        # Nothing is queued yet: undo what was written, so a retry of the request starts clean.
+        repo.delete_all([{"pk": r["pk"], "sk": r["sk"]} for r in records])
+        repo.release_claims(workspace_id, job["id"], [c for item in created for c in item.claims])
+        raise StorageError("Could not store the runs; nothing was created, retry the request")
+    _enqueue(workspace_id, [run["id"] for run in runs], now)
+    return items
+
+
+def _enqueue(workspace_id: str, run_ids: list[str], now: datetime) -> None:
+    unsent = send_messages(get_settings().run_queue_url, [message_for(workspace_id, r) for r in run_ids])
+    if unsent:
+        # Stored but not queued: the sweeper's next pass (every 5 minutes) sends them again.
+        logger().error("Runs stored but not queued; the sweeper will queue them", extra={"runs": len(unsent)})
+        repo = _repository()
+        for index in unsent:
+            repo.recheck_later(workspace_id, run_ids[index], None, iso(now))
+
+
+def message_for(workspace_id: str, run_id: str) -> dict[str, str]:
+    return {"workspace_id": workspace_id, "run_id": run_id}
+
+
+def _triggerable(workspace_id: str, job_id: str) -> dict[str, Any]:
+    job = find_job(workspace_id, job_id)
+    if not job.get("enabled", True):
+        raise ConflictError(f"Job {job_id} is disabled; enable it to trigger runs", code="JOB_DISABLED")
+    return job
+
+
+def trigger(workspace_id: str, job_id: str, request: TriggerRequest) -> tuple[dict[str, Any], bool]:
+    """One run: (the run, False) when created; (the earlier run, True) for a duplicate."""
+    job = _triggerable(workspace_id, job_id)
+    item = _create(workspace_id, job, [request], None)[0]
+    if item.duplicate_of is None:
+        run = _repository().get(workspace_id, item.run_id)
+        if run is None:
+            raise StorageError("The run was stored but cannot be read back; retry the request")
+        return public_run(run), False
+    return _duplicate(workspace_id, item.duplicate_of), True
+
+
+def _duplicate(workspace_id: str, run_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + CONCURRENT_TRIGGER_WAIT_SECONDS
+    while True:
+        run = _repository().get(workspace_id, run_id) if run_id else None
+        if run is not None:
+            return public_run(run)
+        if time.monotonic() > deadline:
+            raise ConflictError(
+                "The same run is being created by a concurrent trigger; retry shortly", code="TRIGGER_IN_PROGRESS"
+            )
+        time.sleep(0.1)
+
+
+def trigger_bulk(caller: Caller, job_id: str, request: BulkTriggerRequest) -> dict[str, Any]:
+    ceiling = get_settings().bulk_trigger_max_items
+    if len(request.items) > ceiling:
+        raise ValidationFailedError(
+            f"At most {ceiling} items per request",
+            details=[{"field": "items", "error": f"items has {len(request.items)} entries; at most {ceiling}"}],
+        )
+    job = _triggerable(caller.workspace_id, job_id)
+    batch: dict[str, Any] = {
+        "id": f"bop_{uuid.uuid4().hex}",
+        "project_id": caller.workspace_id,
+        "job_id": job["id"],
+        "item_count": len(request.items),
+        "created_count": 0,
+        "created_by": f"apikey:{caller.key_id}",
+        "created_at": None,  # set with the runs' creation time
+        "finished_at": None,
+    }
+    items = _create(caller.workspace_id, job, list(request.items), batch)
+    return {
+        "batch_operation": public_batch(batch, with_counts=False),
+        "runs": [
+            {"index": item.index, "id": item.run_id, "status": str(RunStatus.QUEUED)}
+            for item in items
+            if item.duplicate_of is None
+        ],
+        "deduplicated_indexes": [item.index for item in items if item.duplicate_of is not None],
+    }
+
+
+def get_run(workspace_id: str, run_id: str) -> dict[str, Any]:
+    run = _repository().get(workspace_id, run_id)
+    if run is None:
+        raise NotFoundError(f"Run {run_id} not found", code="RUN_NOT_FOUND")
+    return public_run(run)
+
+
+def list_runs(
+    workspace_id: str,
+    *,
+    job_id: str | None,
+    batch_id: str | None,
+    status: RunStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first. Another workspace's job or batch id finds nothing (an empty page)."""
+    repo = _repository()
+    filters = {"status": str(status)} if status else {}
+    if batch_id is not None:
+        batch = repo.get_batch(workspace_id, batch_id)
+        if batch is None or (job_id is not None and job_id != batch["job_id"]):
+            return [], None
+        # A batch's runs all belong to its job: read the job's runs, keep the batch's.
+        job_id = batch["job_id"]
+        filters["batch_id"] = batch_id
+    runs, next_cursor = repo.page(workspace_id, job_id=job_id, filters=filters, limit=limit, cursor=cursor)
+    return [public_run(r) for r in runs], next_cursor
+
+
+def _owned_project(caller_workspace: str, project_id: str, what: str) -> None:
+    # Another workspace's project is indistinguishable from one that does not exist.
+    if project_id != caller_workspace:
+        raise NotFoundError(f"{what} not found", code="BATCH_OPERATION_NOT_FOUND")
+
+
+def get_batch_operation(workspace_id: str, project_id: str, batch_id: str) -> dict[str, Any]:
+    _owned_project(workspace_id, project_id, f"Batch operation {batch_id}")
+    batch = _repository().get_batch(workspace_id, batch_id)
+    if batch is None:
+        raise NotFoundError(f"Batch operation {batch_id} not found", code="BATCH_OPERATION_NOT_FOUND")
+    return public_batch(batch, with_counts=True)
+
+
+def list_batch_operations(
+    workspace_id: str, project_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    _owned_project(workspace_id, project_id, f"Project {project_id}")
+    batches, next_cursor = _repository().list_batches(workspace_id, limit=limit, cursor=cursor)
+    return [public_batch(b, with_counts=True) for b in batches], next_cursor
