@@ -102,3 +102,13 @@ def test_retry_after_is_honoured_as_a_minimum():
     assert 85 <= retry_delay(1, 2, format_datetime(later, usegmt=True), rng=lambda: 0.0) <= 90
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
+
+
+def test_payload_size_limit_is_binary_and_inclusive():
+    overhead = payload_bytes({"b": ""})
+    TriggerRequest(payload={"b": "x" * (256 * 1024 - overhead)})
+    with pytest.raises(ValidationError, match="262,145 bytes"):
+        TriggerRequest(payload={"b": "x" * (256 * 1024 - overhead + 1)})
+    # Multi-byte characters count as their UTF-8 bytes.
+    with pytest.raises(ValidationError):
+        TriggerRequest(payload={"b": "é" * (128 * 1024)})

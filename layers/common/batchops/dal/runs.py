@@ -273,8 +273,14 @@ class RunRepository:
                 continue
 
     # ------------------------------------------------------------------ reading
-    def get(self, workspace_id: str, run_id: str) -> dict[str, Any] | None:
-        """The run with its result (one Query reads both items)."""
+    def get(self, workspace_id: str, run_id: str, *, with_result: bool = True) -> dict[str, Any] | None:
+        """The run, with its result unless told otherwise (the worker never needs it)."""
+        if not with_result:
+            response = clients.dynamodb().get_item(
+                TableName=self.table, Key=serialize(keys.run(workspace_id, run_id)), ConsistentRead=True
+            )
+            return deserialize(response["Item"]) if "Item" in response else None
+        # One Query reads the run and its result item together.
         response = clients.dynamodb().query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk",

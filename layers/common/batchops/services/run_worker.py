@@ -59,7 +59,7 @@ def _job(workspace_id: str, job_id: str) -> dict[str, Any] | None:
 
 def deliver(workspace_id: str, run_id: str, *, remaining_ms: int) -> Delivery:
     repo = _repository()
-    run = repo.get(workspace_id, run_id)
+    run = repo.get(workspace_id, run_id, with_result=False)
     if run is None:
         logger().warning("Message for a run that does not exist", extra={"run_id": run_id})
         return Delivery()

@@ -132,8 +132,9 @@ def _create(
     job: dict[str, Any],
     requests: list[TriggerRequest],
     batch: dict[str, Any] | None,
-) -> list[_Item]:
-    """Store one run per item that is not a duplicate (and the batch, if any), then queue them."""
+) -> tuple[list[_Item], dict[str, dict[str, Any]]]:
+    """Store one run per item that is not a duplicate (and the batch, if any), then queue them.
+    Returns every item (with what it duplicates, if anything) and the created runs by id."""
     repo = _repository()
     settings = get_settings()
     now = datetime.now(UTC)
@@ -161,7 +162,7 @@ def _create(
         repo.release_claims(workspace_id, job["id"], [c for item in created for c in item.claims])
         raise StorageError("Could not store the runs; nothing was created, retry the request")
     _enqueue(workspace_id, [run["id"] for run in runs], now)
-    return items
+    return items, {run["id"]: run for run in runs}
 
 
 def _enqueue(workspace_id: str, run_ids: list[str], now: datetime) -> None:
@@ -188,12 +189,9 @@ def _triggerable(workspace_id: str, job_id: str) -> dict[str, Any]:
 def trigger(workspace_id: str, job_id: str, request: TriggerRequest) -> tuple[dict[str, Any], bool]:
     """One run: (the run, False) when created; (the earlier run, True) for a duplicate."""
     job = _triggerable(workspace_id, job_id)
-    item = _create(workspace_id, job, [request], None)[0]
+    [item], created = _create(workspace_id, job, [request], None)
     if item.duplicate_of is None:
-        run = _repository().get(workspace_id, item.run_id)
-        if run is None:
-            raise StorageError("The run was stored but cannot be read back; retry the request")
-        return public_run(run), False
+        return public_run(created[item.run_id]), False
     return _duplicate(workspace_id, item.duplicate_of), True
 
 
@@ -228,7 +226,7 @@ def trigger_bulk(caller: Caller, job_id: str, request: BulkTriggerRequest) -> di
         "created_at": None,  # set with the runs' creation time
         "finished_at": None,
     }
-    items = _create(caller.workspace_id, job, list(request.items), batch)
+    items, _ = _create(caller.workspace_id, job, list(request.items), batch)
     return {
         "batch_operation": public_batch(batch, with_counts=False),
         "runs": [
