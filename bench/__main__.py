@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -34,8 +35,25 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
-def requests_per_1000_entries() -> dict[str, Counter[str]]:
+def counting_clients(*services: str) -> Counter[str]:
+    """Install clients for `services` that count every AWS request by operation name."""
     import boto3
+
+    from batchops.dal import clients
+
+    counts: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        counts[model.name] += 1
+
+    for service in services:
+        client = boto3.session.Session().client(service)
+        client.meta.events.register(f"before-call.{service}.*", count)
+        clients.set_client(service, client)
+    return counts
+
+
+def requests_per_1000_entries() -> dict[str, Counter[str]]:
     from moto import mock_aws
 
     from batchops.dal import clients
@@ -46,14 +64,7 @@ def requests_per_1000_entries() -> dict[str, Counter[str]]:
     with mock_aws():
         create_template_resources()
         clients.reset_clients()
-        counts: Counter[str] = Counter()
-
-        def count(model: Any, **_: Any) -> None:
-            counts[model.name] += 1
-
-        client = boto3.session.Session().client("dynamodb")
-        client.meta.events.register("before-call.dynamodb.*", count)
-        clients.set_client("dynamodb", client)
+        counts = counting_clients("dynamodb")
         generated = [{"correlationId": f"c{i}", "eventStatus": "STARTED"} for i in range(1000)]
         event_log.create_batch("bench", generated, "b1")
         results["1,000 entries, generated executionIds"] = Counter(counts)
@@ -103,15 +114,7 @@ def requests_per_operation() -> dict[str, Counter[str]]:
         os.environ["BATCHOPS_WORK_QUEUE_URL"] = boto3.client("sqs").get_queue_url(QueueName="WorkQueue")["QueueUrl"]
         reset_settings()
         clients.reset_clients()
-        counts: Counter[str] = Counter()
-
-        def count(model: Any, **_: Any) -> None:
-            counts[model.name] += 1
-
-        for service in ("dynamodb", "sqs"):
-            client = boto3.session.Session().client(service)
-            client.meta.events.register(f"before-call.{service}.*", count)
-            clients.set_client(service, client)
+        counts = counting_clients("dynamodb", "sqs")
         operations.run(caller, batch(100), InProcessTarget(), Deadline.after(60))
         results["sync, 100 operations"] = Counter(counts)
         counts.clear()
@@ -122,6 +125,60 @@ def requests_per_operation() -> dict[str, Counter[str]]:
         results["async worker, 100 operations"] = Counter(counts)
     clients.reset_clients()
     os.environ.pop("BATCHOPS_WORK_QUEUE_URL", None)
+    reset_settings()
+    return results
+
+
+def requests_per_bulk_trigger() -> dict[str, Counter[str]]:
+    """AWS requests of a 500-item trigger-bulk, and of delivering one run (the worker calls a
+    local HTTP endpoint; only AWS requests are counted)."""
+    import boto3
+    from moto import mock_aws
+
+    from batchops.dal import clients
+    from batchops.models.common import Caller, Plan
+    from batchops.models.jobs import BulkTriggerRequest, JobCreate
+    from batchops.services import jobs, run_worker, runs
+    from batchops.settings import reset_settings
+    from tests.job_endpoint import job_endpoints
+    from tests.support import create_template_resources
+
+    caller = Caller(workspace_id="bench", key_id="key_bench", plan=Plan.PRO)
+
+    def items(start: int, keys: bool = False) -> BulkTriggerRequest:
+        made = [
+            {"payload": {"n": n}, **({"idempotency_key": f"k{n}"} if keys else {})} for n in range(start, start + 500)
+        ]
+        return BulkTriggerRequest.model_validate({"items": made})
+
+    results: dict[str, Counter[str]] = {}
+    with mock_aws(), job_endpoints() as server:
+        create_template_resources()
+        queue = boto3.client("sqs").get_queue_url(QueueName="RunQueue")["QueueUrl"]
+        os.environ.update({"BATCHOPS_RUN_QUEUE_URL": queue, "BATCHOPS_LOCAL_MODE": "true"})
+        reset_settings()
+        clients.reset_clients()
+        plain = jobs.create_job("bench", JobCreate(name="plain", endpoint_url=server.url("/plain")))
+        windowed = jobs.create_job(
+            "bench", JobCreate(name="windowed", endpoint_url=server.url("/w"), dedup_window_secs=600)
+        )
+        counts = counting_clients("dynamodb", "sqs")
+        runs.trigger_bulk(caller, plain["id"], items(0))
+        results["trigger-bulk, 500 items, no keys, no window"] = Counter(counts)
+        counts.clear()
+        runs.trigger_bulk(caller, windowed["id"], items(0, keys=True))
+        results["trigger-bulk, 500 items with keys, dedup window"] = Counter(counts)
+        counts.clear()
+        runs.trigger_bulk(caller, windowed["id"], items(0, keys=True))
+        results["trigger-bulk, the same 500 again (all duplicates)"] = Counter(counts)
+        counts.clear()
+        message = boto3.client("sqs").receive_message(QueueUrl=queue)["Messages"][0]
+        body = json.loads(message["Body"])
+        run_worker.deliver(body["workspace_id"], body["run_id"], remaining_ms=900_000)
+        results["worker, one run of a batch delivered and completed"] = Counter(counts)
+    clients.reset_clients()
+    for name in ("BATCHOPS_RUN_QUEUE_URL", "BATCHOPS_LOCAL_MODE"):
+        os.environ.pop(name, None)
     reset_settings()
     return results
 
@@ -186,6 +243,10 @@ def main() -> None:
         print(f"- {label}: {sum(counts.values())} requests ({detail})")
     print("\n## AWS requests per operations batch (exact counts)")
     for label, counts in requests_per_operation().items():
+        detail = ", ".join(f"{op} {n}" for op, n in sorted(counts.items()))
+        print(f"- {label}: {sum(counts.values())} requests ({detail})")
+    print("\n## AWS requests of bulk triggers and runs (exact counts)")
+    for label, counts in requests_per_bulk_trigger().items():
         detail = ", ".join(f"{op} {n}" for op, n in sorted(counts.items()))
         print(f"- {label}: {sum(counts.values())} requests ({detail})")
     print("\n## Validation CPU")

@@ -537,3 +537,38 @@ def test_the_sweeper_queues_runs_whose_message_was_lost(endpoints, monkeypatch):
     work(receive())
     assert get_run(run["id"])[1]["status"] == "completed"
     assert SWEEPER.lambda_handler(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 0
+
+
+def test_runs_sqs_would_not_take_are_queued_by_the_next_sweep(endpoints, monkeypatch):
+    from batchops.services import runs
+
+    job = create_job(endpoints)
+    real_send = runs.send_messages
+    monkeypatch.setattr(runs, "send_messages", lambda url, bodies: list(range(len(bodies))))  # SQS refuses all
+    status, out = bulk(job["id"], [{"payload": {"n": 1}}, {"payload": {"n": 2}}])
+    assert status == 201 and receive() == []  # stored, not queued
+    monkeypatch.setattr(runs, "send_messages", real_send)
+    assert SWEEPER.lambda_handler(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 2
+    drain()
+    _, batch = get_batch(out["batch_operation"]["id"])
+    assert batch["finished_at"] and batch["run_counts"]["completed"] == 2
+
+
+def test_a_store_that_fails_creates_nothing_and_can_be_retried(endpoints, monkeypatch):
+    from batchops.dal.runs import RunRepository
+
+    job = create_job(endpoints, dedup_window_secs=600)
+    real_put = RunRepository.put_all
+
+    def partly(self, items):  # DynamoDB kept refusing one item after every retry
+        failed = real_put(self, items[:-1])
+        return [*failed, len(items) - 1]
+
+    monkeypatch.setattr(RunRepository, "put_all", partly)
+    items = [{"payload": {"n": 1}, "idempotency_key": "a"}, {"payload": {"n": 2}}]
+    status, err = bulk(job["id"], items)
+    assert (status, err["code"]) == (503, "STORAGE_ERROR")
+    assert receive() == [] and list_runs()[1]["data"] == []
+    monkeypatch.setattr(RunRepository, "put_all", real_put)
+    status, out = bulk(job["id"], items)  # the claims were released: nothing counts as a duplicate
+    assert status == 201 and out["deduplicated_indexes"] == [] and len(out["runs"]) == 2

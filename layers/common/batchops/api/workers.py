@@ -14,7 +14,7 @@ from batchops.api.dispatch import InProcessTarget
 from batchops.api.handler import LambdaHandler, LazyHandler
 from batchops.models.operations import TIMEOUT_MS
 from batchops.observability import logger, metrics, record_batch, tracer
-from batchops.services import operation_jobs, run_worker
+from batchops.services import operation_jobs, runs
 from batchops.services.operations import Deadline
 from batchops.settings import get_settings
 
@@ -88,6 +88,9 @@ def transaction_step_handler() -> LazyHandler:
 
 def run_worker_handler() -> LazyHandler:
     def build() -> LambdaHandler:
+        # Imported here: only this worker calls out over HTTP (httpx costs every other function's cold start).
+        from batchops.services import run_worker
+
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
         @logger().inject_lambda_context
@@ -124,7 +127,7 @@ def sweeper_handler() -> LazyHandler:
             marked = operation_jobs.sweep_overdue_jobs()
             if marked:
                 logger().warning("Marked overdue operations jobs as FAILED", extra={"jobs": marked})
-            requeued = run_worker.sweep_overdue_runs()
+            requeued = runs.sweep_overdue_runs()
             if requeued:
                 logger().warning("Queued overdue runs again", extra={"runs": requeued})
             return {"failed": marked, "requeued_runs": requeued}

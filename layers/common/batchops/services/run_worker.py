@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from batchops.dal.items import iso
-from batchops.dal.messaging import delay_message, send_messages
+from batchops.dal.messaging import delay_message
 from batchops.dal.runs import RunRepository, Transition, public_run
 from batchops.errors import NotFoundError
 from batchops.executors import http_call
@@ -27,7 +27,6 @@ from batchops.models.jobs import MAX_RESULT_BYTES, RunErrorCode, RunStatus
 from batchops.observability import logger, metrics
 from batchops.services.jobs import find_job
 from batchops.services.run_policy import run_error, verdict
-from batchops.services.runs import message_for
 from batchops.settings import get_settings
 
 # A delivery owns a running run until its call's timeout plus this; later, another may take over.
@@ -36,7 +35,6 @@ LEASE_MARGIN_SECONDS = 60
 SAFETY_MARGIN_MS = 5_000
 # The sweeper sends a running run's message again this long after its lease ended.
 RUNNING_RECHECK_SECONDS = 300
-SWEEP_LIMIT = 1_000
 
 
 @dataclass(frozen=True)
@@ -218,19 +216,3 @@ def _count(name: str) -> None:
 
 def defer(receipt_handle: str, seconds: int) -> None:
     delay_message(get_settings().run_queue_url, receipt_handle, seconds)
-
-
-def sweep_overdue_runs() -> int:
-    """Send the message of every unfinished run nothing has happened to for too long again,
-    and look again later. Returns how many were sent."""
-    repo = _repository()
-    now = datetime.now(UTC)
-    overdue = repo.overdue(iso(now), SWEEP_LIMIT)
-    later = iso(now + timedelta(seconds=get_settings().run_recheck_seconds))
-    moved = [(ws, run_id) for ws, run_id, seen in overdue if repo.recheck_later(ws, run_id, seen, later)]
-    unsent = send_messages(get_settings().run_queue_url, [message_for(ws, r) for ws, r in moved])
-    if unsent:
-        logger().error("Could not queue overdue runs; the next sweep tries again", extra={"runs": len(unsent)})
-        for index in unsent:
-            repo.recheck_later(moved[index][0], moved[index][1], None, iso(now))
-    return len(moved) - len(unsent)

@@ -30,6 +30,8 @@ from batchops.settings import get_settings
 # A claim whose run does not exist this long after it was written belongs to a request that
 # failed between claiming and storing (API Gateway gives a request at most 29 s).
 ABANDONED_CLAIM_SECONDS = 120
+# Runs the sweeper queues again per pass, at most.
+SWEEP_LIMIT = 1_000
 # How long a single trigger waits for a concurrent trigger of the same item to store its run.
 CONCURRENT_TRIGGER_WAIT_SECONDS = 3.0
 
@@ -83,9 +85,11 @@ def _claim(workspace_id: str, job_id: str, items: list[_Item], now: datetime) ->
     if not wanted:
         return
     held = {k: v for k, v in repo.read_claims(workspace_id, job_id, wanted).items() if _live(v, epoch)}
-    stored = repo.existing(workspace_id, [c["run_id"] for c in held.values()]) if held else set()
+    # Only a claim old enough to be abandoned can be void; younger ones hold whatever their run's state.
     cutoff = iso(now - timedelta(seconds=ABANDONED_CLAIM_SECONDS))
-    voids = {k: c["run_id"] for k, c in held.items() if c["run_id"] not in stored and c["claimed_at"] < cutoff}
+    old = {k: c for k, c in held.items() if c["claimed_at"] < cutoff}
+    stored = repo.existing(workspace_id, [c["run_id"] for c in old.values()]) if old else set()
+    voids = {k: c["run_id"] for k, c in old.items() if c["run_id"] not in stored}
     for item in items:
         if item.duplicate_of is None:
             holders = [held[(c.kind, c.digest)]["run_id"] for c in item.claims if (c.kind, c.digest) in held]
@@ -161,18 +165,20 @@ def _create(
         repo.delete_all([{"pk": r["pk"], "sk": r["sk"]} for r in records])
         repo.release_claims(workspace_id, job["id"], [c for item in created for c in item.claims])
         raise StorageError("Could not store the runs; nothing was created, retry the request")
-    _enqueue(workspace_id, [run["id"] for run in runs], now)
+    _enqueue([(workspace_id, run["id"]) for run in runs], now)
     return items, {run["id"]: run for run in runs}
 
 
-def _enqueue(workspace_id: str, run_ids: list[str], now: datetime) -> None:
-    unsent = send_messages(get_settings().run_queue_url, [message_for(workspace_id, r) for r in run_ids])
+def _enqueue(targets: list[tuple[str, str]], now: datetime) -> int:
+    """Queue (workspace, run id) pairs; a run SQS would not take is marked for the sweeper's next
+    pass (every 5 minutes) instead of being lost. Returns how many were not sent."""
+    unsent = send_messages(get_settings().run_queue_url, [message_for(ws, run_id) for ws, run_id in targets])
     if unsent:
-        # Stored but not queued: the sweeper's next pass (every 5 minutes) sends them again.
         logger().error("Runs stored but not queued; the sweeper will queue them", extra={"runs": len(unsent)})
         repo = _repository()
         for index in unsent:
-            repo.recheck_later(workspace_id, run_ids[index], None, iso(now))
+            repo.recheck_later(*targets[index], None, iso(now))
+    return len(unsent)
 
 
 def message_for(workspace_id: str, run_id: str) -> dict[str, str]:
@@ -288,3 +294,14 @@ def list_batch_operations(
     _owned_project(workspace_id, project_id, f"Project {project_id}")
     batches, next_cursor = _repository().list_batches(workspace_id, limit=limit, cursor=cursor)
     return [public_batch(b, with_counts=True) for b in batches], next_cursor
+
+
+def sweep_overdue_runs() -> int:
+    """Send the message of every unfinished run nothing has happened to for too long again,
+    and look again later. Returns how many were sent."""
+    repo = _repository()
+    now = datetime.now(UTC)
+    overdue = repo.overdue(iso(now), SWEEP_LIMIT)
+    later = iso(now + timedelta(seconds=get_settings().run_recheck_seconds))
+    moved = [(ws, run_id) for ws, run_id, seen in overdue if repo.recheck_later(ws, run_id, seen, later)]
+    return len(moved) - _enqueue(moved, now)
