@@ -26,6 +26,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     raw: bytes | None = None
+    drip: float = 0.0  # seconds between the body's bytes (a slow-drip server)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,13 @@ class JobEndpoints:
                 request.send_header(name, value)
             request.send_header("Content-Length", str(len(payload)))
             request.end_headers()
-            request.wfile.write(payload)
+            if reply.drip:
+                for byte in payload:
+                    request.wfile.write(bytes([byte]))
+                    request.wfile.flush()
+                    time.sleep(reply.drip)
+            else:
+                request.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the worker gave up waiting (a timeout test)
 

@@ -572,3 +572,74 @@ def test_a_store_that_fails_creates_nothing_and_can_be_retried(endpoints, monkey
     monkeypatch.setattr(RunRepository, "put_all", real_put)
     status, out = bulk(job["id"], items)  # the claims were released: nothing counts as a duplicate
     assert status == 201 and out["deduplicated_indexes"] == [] and len(out["runs"]) == 2
+
+
+def test_a_status_write_whose_answer_was_lost_counts_as_done(endpoints):
+    from batchops.dal.runs import RunRepository, Transition
+    from batchops.models.jobs import RunStatus
+
+    job = create_job(endpoints)
+    _, run = trigger(job["id"], {"payload": {}})
+    repo = RunRepository("DomainTable")
+    stored = repo.get("ws-a", run["id"], with_result=False)
+    mine = Transition(RunStatus.QUEUED, 0, RunStatus.RUNNING, 1, {"lease_until": "2999-01-01T00:00:00.000001Z"})
+    assert repo.transition("ws-a", stored, mine)
+    # botocore retried the same write after a lost answer: its condition fails, yet it is ours.
+    assert repo.transition("ws-a", stored, mine)
+    theirs = Transition(RunStatus.QUEUED, 0, RunStatus.RUNNING, 1, {"lease_until": "2999-01-01T00:00:00.000002Z"})
+    assert not repo.transition("ws-a", stored, theirs)
+
+
+def test_claims_are_released_when_claiming_fails_part_way(endpoints, monkeypatch):
+    from batchops.dal.runs import RunRepository
+    from batchops.errors import StorageError
+
+    job = create_job(endpoints)
+    real = RunRepository.write_claims
+
+    def then_fail(self, *args, **kwargs):
+        real(self, *args, **kwargs)  # the first chunks were written...
+        raise StorageError("...and a later chunk kept conflicting")
+
+    monkeypatch.setattr(RunRepository, "write_claims", then_fail)
+    items = [{"payload": {}, "idempotency_key": "x"}, {"payload": {}, "idempotency_key": "y"}]
+    assert bulk(job["id"], items)[0] == 503
+    monkeypatch.setattr(RunRepository, "write_claims", real)
+    status, out = bulk(job["id"], items)
+    assert status == 201 and out["deduplicated_indexes"] == [] and len(out["runs"]) == 2
+
+
+def test_an_item_whose_competing_claim_vanished_is_claimed_again(endpoints, monkeypatch):
+    from batchops.dal.runs import RunRepository
+
+    job = create_job(endpoints)
+    real = RunRepository.write_claims
+    rounds = []
+
+    def refused_once(self, workspace_id, job_id, groups, **kwargs):
+        rounds.append(len(groups))
+        if len(rounds) == 1:
+            return {0}  # a concurrent trigger held the claim, then released it before we looked
+        return real(self, workspace_id, job_id, groups, **kwargs)
+
+    monkeypatch.setattr(RunRepository, "write_claims", refused_once)
+    status, out = bulk(job["id"], [{"payload": {}, "idempotency_key": "k"}])
+    assert status == 201 and out["deduplicated_indexes"] == [] and len(out["runs"]) == 1
+    assert rounds == [1, 1]
+
+
+def test_lowering_max_attempts_ends_a_waiting_run(endpoints):
+    job = create_job(endpoints, max_attempts=3)
+    endpoints.script("/hook", Reply(503))
+    _, run = trigger(job["id"], {"payload": {}})
+    [message] = receive()
+    work([message])
+    assert get_run(run["id"])[1]["status"] == "queued"
+    invoke(UPDATE_JOB, api_event("update_job", body={"max_attempts": 1}, path_params={"jobID": job["id"]}))
+    boto3.client("sqs").change_message_visibility(
+        QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
+    work(receive())
+    _, done = get_run(run["id"])
+    assert (done["status"], done["attempts"], done["error"]["http_status"]) == ("failed", 1, 503)
+    assert len(endpoints.calls_to("/hook")) == 1

@@ -99,6 +99,30 @@ def test_a_slow_endpoint_times_out(server):
     assert (out.http_status, out.error_code) == (None, "TIMEOUT")
 
 
+def test_the_timeout_covers_the_whole_exchange_not_each_read(server):
+    import time
+
+    server.script("/drip", Reply(200, raw=b"0123456789", drip=0.4))  # every read is quick, the whole is 4 s
+    started = time.monotonic()
+    out = call(server.url("/drip"), timeout=1)
+    assert out.error_code == "TIMEOUT" and time.monotonic() - started < 2
+
+
+def test_an_address_that_refuses_is_followed_by_the_next_checked_one(server):
+    port = server.url("/").split(":")[2].split("/")[0]
+    out = call(f"http://multi.example.test:{port}/next", resolver=lambda h, p: ["127.0.0.2", "127.0.0.1"])
+    assert out.http_status == 200 and len(server.calls_to("/next")) == 1
+
+
+def test_raw_deflate_bodies_are_inflated(server):
+    import zlib
+
+    squeeze = zlib.compressobj(wbits=-15)
+    raw = squeeze.compress(b'{"raw":true}') + squeeze.flush()
+    server.script("/deflate", Reply(200, raw=raw, headers={"Content-Encoding": "deflate"}))
+    assert call(server.url("/deflate")).body == b'{"raw":true}'
+
+
 def test_a_refused_connection_is_a_connection_error():
     out = call("http://127.0.0.1:1/closed")
     assert out.error_code == "CONNECTION_ERROR"

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import random
 import time
+import uuid
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from batchops.dal import clients, keys
 from batchops.dal.batch import get_items, put_items
@@ -145,13 +146,16 @@ class RunRepository:
         """BatchWriteItem, retried; the indexes of items still unwritten."""
         return put_items(self.table, items)
 
-    def delete_all(self, item_keys: Sequence[dict[str, str]]) -> None:
-        """Best-effort removal of what a failed request wrote (nothing was queued yet)."""
+    def delete_all(self, item_keys: Sequence[dict[str, str]]) -> list[dict[str, str]]:
+        """Remove what a failed request wrote (nothing was queued yet); the keys that could not be
+        removed."""
+        kept = []
         for key in item_keys:
             try:
                 clients.dynamodb().delete_item(TableName=self.table, Key=serialize(key))
-            except ClientError:
-                continue
+            except (ClientError, BotoCoreError):
+                kept.append(key)
+        return kept
 
     # ------------------------------------------------------------------ claims
     def claim_key(self, workspace_id: str, job_id: str, claim: Claim) -> dict[str, str]:
@@ -269,8 +273,8 @@ class RunRepository:
                     ConditionExpression="run_id = :mine",
                     ExpressionAttributeValues=serialize({":mine": claim.run_id}),
                 )
-            except ClientError:
-                continue
+            except (ClientError, BotoCoreError):
+                continue  # not ours any more, or unreachable: it expires with its TTL
 
     # ------------------------------------------------------------------ reading
     def get(self, workspace_id: str, run_id: str, *, with_result: bool = True) -> dict[str, Any] | None:
@@ -391,9 +395,20 @@ class RunRepository:
                 return True
             except ClientError as error:
                 if is_condition_failure(error):
-                    return False
+                    return self._landed(workspace_id, run["id"], change)
                 raise
-        return self._transact([{"Update": update}, *others])
+        return self._transact([{"Update": update}, *others]) or self._landed(workspace_id, run["id"], change)
+
+    def _landed(self, workspace_id: str, run_id: str, change: Transition) -> bool:
+        """Whether a write whose condition failed had in fact gone through: botocore retries a
+        request whose answer was lost, and the retry then fails its own condition."""
+        current = self.get(workspace_id, run_id, with_result=False)
+        return (
+            current is not None
+            and current.get("status") == str(change.to)
+            and current.get("attempts") == change.attempts
+            and all(current.get(k) == v for k, v in change.fields.items() if v is not None)
+        )
 
     def _companions(self, workspace_id: str, run: dict[str, Any], change: Transition) -> list[dict[str, Any]]:
         """Writes that must happen with the status change, or not at all."""
@@ -425,9 +440,11 @@ class RunRepository:
         return writes
 
     def _transact(self, actions: list[dict[str, Any]]) -> bool:
+        # One token for every retry of this change: DynamoDB applies it at most once.
+        token = uuid.uuid4().hex
         for attempt in range(MAX_TRANSACTION_ATTEMPTS):
             try:
-                clients.dynamodb().transact_write_items(TransactItems=actions)
+                clients.dynamodb().transact_write_items(TransactItems=actions, ClientRequestToken=token)
                 return True
             except ClientError as error:
                 reasons = _cancellation_reasons(error)

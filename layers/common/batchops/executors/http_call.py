@@ -4,14 +4,15 @@ The URL is checked again right before the call, after DNS resolution, and the co
 to the address that was checked (the Host header and TLS server name keep the original host),
 so a name that re-resolves to an internal address between check and connect (DNS rebinding)
 is never reached. Redirects are not followed, proxies from the environment are ignored, the
-whole exchange must finish within the job's timeout, and at most `max_body_bytes` + 1 bytes
-of the response are read.
+whole exchange must finish within the job's timeout, at most `max_body_bytes` + 1 bytes of the
+response are read, and a name with several checked addresses is tried address by address
+(IPv4 first) while connecting fails.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import time
+import threading
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -46,6 +47,9 @@ def _client() -> httpx.Client:
     return httpx.Client(
         follow_redirects=False,
         trust_env=False,
+        # No pooled connections: a pool keyed by the pinned address could hand a TLS connection
+        # verified for one hostname to a call for another hostname on the same address.
+        limits=httpx.Limits(max_keepalive_connections=0),
         # Raw bytes only: the body is decompressed here, with a bound (see _decoded).
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
     )
@@ -87,38 +91,81 @@ def call(
     except InvalidUrlError as error:  # the form was checked above: only resolution can fail here
         return CallOutcome(error_code="CONNECTION_ERROR", message=error.message)
 
-    deadline = time.monotonic() + timeout_seconds
-    request = (client or _client()).build_request(
-        method,
-        _pinned(parts, addresses[0]),
-        headers={**headers, "Host": _host_header(parts)},
-        content=body.encode(),
-        timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, MAX_CONNECT_SECONDS)),
-        extensions={"sni_hostname": parts.hostname} if parts.scheme.lower() == "https" else None,
-    )
-    try:
-        response = (client or _client()).send(request, stream=True)
-        try:
-            received = bytearray()
-            for chunk in response.iter_raw():  # raw: a compressed body is decoded below, bounded
-                received.extend(chunk)
-                if time.monotonic() > deadline:
-                    return _timed_out(timeout_seconds)
-                if len(received) > max_body_bytes:
-                    break
-        finally:
-            response.close()
-    except httpx.TimeoutException:
+    http = client or _client()
+    finished: list[CallOutcome] = []
+    streams: list[httpx.Response] = []
+
+    def exchange() -> None:
+        finished.append(
+            _exchange(
+                http, parts, _ipv4_first(addresses), method, headers, body, timeout_seconds, max_body_bytes, streams
+            )
+        )
+
+    # httpx's timeouts apply per step (connect, write, each read); the job's timeout is for the
+    # whole exchange, so the exchange runs in a thread the call waits for at most that long.
+    worker = threading.Thread(target=exchange, name="run-call", daemon=True)
+    worker.start()
+    worker.join(timeout_seconds)
+    if worker.is_alive() or not finished:
+        for stream in streams:
+            stream.close()  # stops the abandoned thread at its next read
         return _timed_out(timeout_seconds)
-    except httpx.HTTPError as error:
-        return CallOutcome(error_code="CONNECTION_ERROR", message=f"{type(error).__name__}: {error}"[:500])
-    decoded = _decoded(bytes(received), response.headers.get("content-encoding", ""), max_body_bytes)
-    return CallOutcome(
-        http_status=response.status_code,
-        body=decoded[:max_body_bytes],
-        body_too_large=len(received) > max_body_bytes or len(decoded) > max_body_bytes,
-        retry_after=response.headers.get("retry-after"),
-    )
+    return finished[0]
+
+
+def _ipv4_first(addresses: list[str]) -> list[str]:
+    # Lambda outside a VPC has no IPv6 egress: try IPv4 addresses first, in resolver order.
+    return sorted(addresses, key=lambda a: ":" in a)
+
+
+def _exchange(
+    http: httpx.Client,
+    parts: SplitResult,
+    addresses: list[str],
+    method: str,
+    headers: dict[str, str],
+    body: str,
+    timeout_seconds: float,
+    max_body_bytes: int,
+    streams: list[httpx.Response],
+) -> CallOutcome:
+    for n, address in enumerate(addresses):
+        request = http.build_request(
+            method,
+            _pinned(parts, address),
+            headers={**headers, "Host": _host_header(parts)},
+            content=body.encode(),
+            timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, MAX_CONNECT_SECONDS)),
+            extensions={"sni_hostname": parts.hostname} if parts.scheme.lower() == "https" else None,
+        )
+        try:
+            response = http.send(request, stream=True)
+            streams.append(response)
+            try:
+                received = bytearray()
+                for chunk in response.iter_raw():  # raw: a compressed body is decoded below, bounded
+                    received.extend(chunk)
+                    if len(received) > max_body_bytes:
+                        break
+            finally:
+                response.close()
+        except httpx.ConnectError as error:
+            if n + 1 < len(addresses):
+                continue  # nothing was sent: the next checked address may answer
+            return CallOutcome(error_code="CONNECTION_ERROR", message=f"{type(error).__name__}: {error}"[:500])
+        except httpx.TimeoutException:
+            return _timed_out(timeout_seconds)
+        except httpx.HTTPError as error:
+            return CallOutcome(error_code="CONNECTION_ERROR", message=f"{type(error).__name__}: {error}"[:500])
+        decoded = _decoded(bytes(received), response.headers.get("content-encoding", ""), max_body_bytes)
+        return CallOutcome(
+            http_status=response.status_code,
+            body=decoded[:max_body_bytes],
+            body_too_large=len(received) > max_body_bytes or len(decoded) > max_body_bytes,
+            retry_after=response.headers.get("retry-after"),
+        )
+    return CallOutcome(error_code="CONNECTION_ERROR", message="No address to connect to")
 
 
 def _decoded(raw: bytes, encoding: str, limit: int) -> bytes:
@@ -127,11 +174,13 @@ def _decoded(raw: bytes, encoding: str, limit: int) -> bytes:
     kind = encoding.strip().lower()
     if kind not in ("gzip", "x-gzip", "deflate"):
         return raw
-    try:
-        # wbits 47: zlib or gzip header, detected automatically.
-        return zlib.decompressobj(wbits=47).decompress(raw, limit + 1)
-    except zlib.error:
-        return raw
+    # wbits 47: a zlib or gzip header, detected; -15: raw deflate, which some servers send.
+    for wbits in (47, -15):
+        try:
+            return zlib.decompressobj(wbits=wbits).decompress(raw, limit + 1)
+        except zlib.error:
+            continue
+    return raw
 
 
 def _timed_out(timeout_seconds: float) -> CallOutcome:

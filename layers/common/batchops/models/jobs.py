@@ -15,7 +15,9 @@ MAX_RESULT_BYTES = 256 * 1024
 MAX_BULK_ITEMS = 500
 MAX_JOB_HEADERS = 50
 # Headers batchops sets on every call: a job may not override them.
-RESERVED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature", "host", "content-length"})
+RESERVED_HEADERS = frozenset(
+    {"webhook-id", "webhook-timestamp", "webhook-signature", "host", "content-length", "content-type"}
+)
 
 # Batches refer to jobs by name, so names are short and URL-safe.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"

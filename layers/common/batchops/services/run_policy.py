@@ -12,8 +12,9 @@ from typing import Any
 
 from batchops.models.jobs import MAX_RESULT_BYTES, RunErrorCode, RunStatus, canonical_json
 
-# SQS can hide a message for at most 12 hours (ChangeMessageVisibility).
-MAX_DELAY_SECONDS = 12 * 3600
+# SQS hides a message for at most 12 hours counted from its receipt (ChangeMessageVisibility);
+# the attempt has already used up to 15 minutes of that, so retries wait at most 11.5 hours.
+MAX_DELAY_SECONDS = 12 * 3600 - 30 * 60
 
 
 def payload_hash(payload: Any) -> str:

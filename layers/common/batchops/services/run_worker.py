@@ -75,9 +75,12 @@ def deliver(workspace_id: str, run_id: str, *, remaining_ms: int) -> Delivery:
     if job is None:
         _end(run, status, attempts, RunStatus.FAILED, run_error(RunErrorCode.JOB_NOT_FOUND, "The job was deleted"))
         return Delivery()
-    if status is RunStatus.RUNNING and attempts >= int(job["max_attempts"]):
-        message = "The worker stopped during the last attempt (crash or Lambda timeout)"
-        _end(run, status, attempts, RunStatus.FAILED, run_error(RunErrorCode.INTERRUPTED, message))
+    if attempts >= int(job["max_attempts"]):
+        if status is RunStatus.RUNNING:
+            message = "The worker stopped during the last attempt (crash or Lambda timeout)"
+            _end(run, status, attempts, RunStatus.FAILED, run_error(RunErrorCode.INTERRUPTED, message))
+        else:  # max_attempts was lowered while the run waited for its retry
+            _end(run, status, attempts, RunStatus.FAILED, run.get("error"))
         return Delivery()
     available = (remaining_ms - SAFETY_MARGIN_MS) / 1000
     if available < 1:
@@ -172,8 +175,10 @@ def _record(workspace_id: str, job: dict[str, Any], run: dict[str, Any], outcome
             check_at=iso(check_at),
         ),
     )
+    if not requeued:
+        return Delivery()
     _count("RunRetried")
-    return Delivery(retry_in_seconds=decided.retry_in) if requeued else Delivery()
+    return Delivery(retry_in_seconds=decided.retry_in)
 
 
 def _end(
@@ -201,7 +206,9 @@ def _end(
     )
     if ended:
         _count(f"Run{to.value.title().replace('_', '')}")
-        _finish_batch(workspace_id, run)
+    # Even when another delivery ended the run: this one may be the redelivery after that one
+    # died before closing the batch.
+    _finish_batch(workspace_id, run)
 
 
 def _finish_batch(workspace_id: str, run: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from batchops.dal import keys
 from batchops.dal.items import iso
 from batchops.dal.messaging import send_messages
 from batchops.dal.runs import Claim, RunRepository, public_batch, public_run
@@ -30,6 +31,8 @@ from batchops.settings import get_settings
 # A claim whose run does not exist this long after it was written belongs to a request that
 # failed between claiming and storing (API Gateway gives a request at most 29 s).
 ABANDONED_CLAIM_SECONDS = 120
+# Attempts at claiming an item whose competing claim keeps disappearing.
+CLAIM_ROUNDS = 3
 # Runs the sweeper queues again per pass, at most.
 SWEEP_LIMIT = 1_000
 # How long a single trigger waits for a concurrent trigger of the same item to store its run.
@@ -97,21 +100,34 @@ def _claim(workspace_id: str, job_id: str, items: list[_Item], now: datetime) ->
             if holders:
                 item.duplicate_of = holders[0]
     contenders = [item for item in items if item.duplicate_of is None and item.claims]
-    refused = repo.write_claims(
-        workspace_id,
-        job_id,
-        [item.claims for item in contenders],
-        now=epoch,
-        claimed_at=iso(now),
-        expires_at=epoch + get_settings().job_retention_seconds,
-        voids=voids,
-    )
-    if refused:
+    for _ in range(CLAIM_ROUNDS):
+        if not contenders:
+            return
+        refused = repo.write_claims(
+            workspace_id,
+            job_id,
+            [item.claims for item in contenders],
+            now=epoch,
+            claimed_at=iso(now),
+            expires_at=epoch + get_settings().job_retention_seconds,
+            voids=voids,
+        )
         lost = [contenders[i] for i in sorted(refused)]
-        winners = repo.read_claims(workspace_id, job_id, [c for item in lost for c in item.claims])
+        winners = repo.read_claims(workspace_id, job_id, [c for item in lost for c in item.claims]) if lost else {}
+        contenders = []
         for item in lost:
-            holders = [winners[(c.kind, c.digest)]["run_id"] for c in item.claims if (c.kind, c.digest) in winners]
-            item.duplicate_of = next((h for h in holders if h != item.run_id), "")
+            holders = [
+                claim["run_id"]
+                for c in item.claims
+                for claim in [winners.get((c.kind, c.digest))]
+                if claim is not None and _live(claim, epoch) and claim["run_id"] != item.run_id
+            ]
+            if holders:
+                item.duplicate_of = holders[0]
+            else:  # the winner's claim is gone again (its request failed, or it expired): try again
+                contenders.append(item)
+    if contenders:
+        raise StorageError("Could not settle the runs' de-duplication claims; retry the request")
 
 
 def _new_run(
@@ -149,7 +165,12 @@ def _create(
         for run_id in [f"run_{uuid.uuid4().hex}"]
     ]
     _drop_repeats_in_request(items)
-    _claim(workspace_id, job["id"], items, now)
+    try:
+        _claim(workspace_id, job["id"], items, now)
+    except Exception:
+        # Some claims may be written: release ours (a release only deletes a claim naming our run).
+        repo.release_claims(workspace_id, job["id"], [c for item in items for c in item.claims])
+        raise
     created = [item for item in items if item.duplicate_of is None]
     created_at = iso(now)
     expires_at = epoch + settings.job_retention_seconds
@@ -160,13 +181,29 @@ def _create(
     if batch is not None:
         batch.update(created_at=created_at, created_count=len(runs), finished_at=None if runs else created_at)
         records.insert(0, repo.batch_item(workspace_id, batch, queued=len(runs), expires_at=expires_at))
-    if repo.put_all(records):
-        # Nothing is queued yet: undo what was written, so a retry of the request starts clean.
-        repo.delete_all([{"pk": r["pk"], "sk": r["sk"]} for r in records])
-        repo.release_claims(workspace_id, job["id"], [c for item in created for c in item.claims])
+    try:
+        stored_all = not repo.put_all(records)
+    except Exception:
+        _undo(workspace_id, job["id"], records, created)
+        raise
+    if not stored_all:
+        _undo(workspace_id, job["id"], records, created)
         raise StorageError("Could not store the runs; nothing was created, retry the request")
     _enqueue([(workspace_id, run["id"]) for run in runs], now)
     return items, {run["id"]: run for run in runs}
+
+
+def _undo(workspace_id: str, job_id: str, records: list[dict[str, Any]], created: list[_Item]) -> None:
+    """Nothing is queued yet: remove what was written and release the claims, so a retry of the
+    request starts clean. A run that could not be removed keeps its claims, so the retry finds it
+    as a duplicate instead of creating a second run."""
+    kept = _repository().delete_all([{"pk": r["pk"], "sk": r["sk"]} for r in records])
+    kept_runs = {k["pk"] for k in kept}
+    _repository().release_claims(
+        workspace_id,
+        job_id,
+        [c for item in created if keys.run(workspace_id, item.run_id)["pk"] not in kept_runs for c in item.claims],
+    )
 
 
 def _enqueue(targets: list[tuple[str, str]], now: datetime) -> int:
