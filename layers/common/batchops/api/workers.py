@@ -4,6 +4,7 @@ worker and the sweeper."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -29,44 +30,52 @@ class RetryLaterError(Exception):
     """The run is queued for another attempt: its message stays, hidden for the backoff delay."""
 
 
+RecordHandler = Callable[[SQSRecord, LambdaContext], None]
+
+
+def sqs_worker(handle_record: RecordHandler) -> LambdaHandler:
+    """An SQS-triggered handler that reports partial batch failures: a record whose handler
+    raises stays on the queue, the others are deleted."""
+    # Report every failed record, even when all fail, rather than failing the invocation:
+    # SQS retries them the same way and the function-errors alarm stays for real faults.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    @logger().inject_lambda_context
+    @metrics().log_metrics
+    @tracer().capture_lambda_handler(capture_response=False)
+    def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        result = process_partial_response(
+            event=event,
+            record_handler=lambda record: handle_record(record, context),
+            processor=processor,
+            context=context,
+        )
+        return dict(result)
+
+    return handle
+
+
 def async_worker_handler() -> LazyHandler:
-    def build() -> LambdaHandler:
-        # Report every failed record, even when all fail, rather than failing the invocation:
-        # SQS retries them the same way and the function-errors alarm stays for real faults.
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-        @logger().inject_lambda_context
-        @metrics().log_metrics
-        @tracer().capture_lambda_handler(capture_response=False)
-        def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-            def record_handler(record: SQSRecord) -> None:
-                # Start a job only with its whole timeout ahead; unclaimed, it loses nothing by waiting.
-                remaining = context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS
-                if remaining < TIMEOUT_MS:
-                    raise NotEnoughTimeLeftError(record.message_id)
-                message = record.json_body
-                attempt = int(record.attributes.approximate_receive_count or 1)
-                started = time.monotonic()
-                with logger().append_context_keys(job_id=message["jobId"]):
-                    result = operation_jobs.run_async_job(
-                        message["workspaceId"],
-                        message["jobId"],
-                        InProcessTarget(request_id=record.message_id, context=context),
-                        Deadline.after(TIMEOUT_MS / 1000),
-                        last_attempt=attempt >= get_settings().job_max_receives,
-                    )
-                if result is not None:
-                    record_batch("Async", result, (time.monotonic() - started) * 1000)
-
-            result = process_partial_response(
-                event=event, record_handler=record_handler, processor=processor, context=context
+    def run_job(record: SQSRecord, context: LambdaContext) -> None:
+        # Start a job only with its whole timeout ahead; unclaimed, it loses nothing by waiting.
+        remaining = context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS
+        if remaining < TIMEOUT_MS:
+            raise NotEnoughTimeLeftError(record.message_id)
+        message = record.json_body
+        attempt = int(record.attributes.approximate_receive_count or 1)
+        started = time.monotonic()
+        with logger().append_context_keys(job_id=message["jobId"]):
+            result = operation_jobs.run_async_job(
+                message["workspaceId"],
+                message["jobId"],
+                InProcessTarget(request_id=record.message_id, context=context),
+                Deadline.after(TIMEOUT_MS / 1000),
+                last_attempt=attempt >= get_settings().job_max_receives,
             )
-            return dict(result)
+        if result is not None:
+            record_batch("Async", result, (time.monotonic() - started) * 1000)
 
-        handler: LambdaHandler = handle
-        return handler
-
-    return LazyHandler(build)
+    return LazyHandler(lambda: sqs_worker(run_job))
 
 
 def transaction_step_handler() -> LazyHandler:
@@ -91,30 +100,18 @@ def run_worker_handler() -> LazyHandler:
         # Imported here: only this worker calls out over HTTP (httpx costs every other function's cold start).
         from batchops.services import run_worker
 
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        def deliver(record: SQSRecord, context: LambdaContext) -> None:
+            message = record.json_body
+            with logger().append_context_keys(run_id=message["run_id"]):
+                delivery = run_worker.deliver(
+                    message["workspace_id"], message["run_id"], remaining_ms=context.get_remaining_time_in_millis()
+                )
+            if delivery.retry_in_seconds is not None:
+                # Reported as a batch item failure, so the message is kept, and hidden until then.
+                run_worker.defer(record.receipt_handle, delivery.retry_in_seconds)
+                raise RetryLaterError(f"retry in {delivery.retry_in_seconds} s")
 
-        @logger().inject_lambda_context
-        @metrics().log_metrics
-        @tracer().capture_lambda_handler(capture_response=False)
-        def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-            def record_handler(record: SQSRecord) -> None:
-                message = record.json_body
-                with logger().append_context_keys(run_id=message["run_id"]):
-                    delivery = run_worker.deliver(
-                        message["workspace_id"], message["run_id"], remaining_ms=context.get_remaining_time_in_millis()
-                    )
-                if delivery.retry_in_seconds is not None:
-                    # Reported as a batch item failure, so the message is kept, and hidden until then.
-                    run_worker.defer(record.receipt_handle, delivery.retry_in_seconds)
-                    raise RetryLaterError(f"retry in {delivery.retry_in_seconds} s")
-
-            result = process_partial_response(
-                event=event, record_handler=record_handler, processor=processor, context=context
-            )
-            return dict(result)
-
-        handler: LambdaHandler = handle
-        return handler
+        return sqs_worker(deliver)
 
     return LazyHandler(build)
 
