@@ -206,6 +206,51 @@ def validation_cpu_per_entry() -> float:
     return statistics.median(runs)
 
 
+def requests_per_tracked_events() -> dict[str, tuple[Counter[str], int]]:
+    """AWS requests to queue and store tracked events (enqueue + worker), with the floor the
+    batch limits set: events / 25 BatchWriteItem + the fewest 1 MiB messages their bytes allow."""
+    import boto3
+    from moto import mock_aws
+
+    from batchops.dal import clients
+    from batchops.services import tracking
+    from batchops.settings import reset_settings
+    from tests.support import create_template_resources
+
+    def events(n: int, pad: int) -> list[dict[str, Any]]:
+        return [
+            {"event": "e", "properties": {"pad": "x" * pad}, "timestamp": "2025-10-29T22:00:00Z", "messageId": f"m{i}"}
+            for i in range(n)
+        ]
+
+    results: dict[str, tuple[Counter[str], int]] = {}
+    with mock_aws():
+        create_template_resources()
+        queue = boto3.client("sqs").get_queue_url(QueueName="TrackingQueue")["QueueUrl"]
+        os.environ["BATCHOPS_TRACKING_QUEUE_URL"] = queue
+        reset_settings()
+        clients.reset_clients()
+        for label, sent in (
+            ("5,000 events, 10 MB", events(5_000, 1_950)),
+            ("10,000 small events", events(10_000, 10)),
+        ):
+            counts = counting_clients("dynamodb", "sqs")
+            checked = tracking.enqueue("bench", tracking.check_events(sent, "2026-11-23T00:00:00.000000Z"))
+            sqs = boto3.client("sqs")
+            size = 0
+            while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+                for message in messages:
+                    size += len(message["Body"].encode())
+                    tracking.store_message(message["Body"])
+                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+            floor = -(-len(checked.accepted) // 25) + -(-size // (1024 * 1024))
+            results[label] = (Counter(counts), floor)
+    clients.reset_clients()
+    os.environ.pop("BATCHOPS_TRACKING_QUEUE_URL", None)
+    reset_settings()
+    return results
+
+
 def tracking_events_per_second() -> float:
     """Events per CPU-second of taking a 10,000-event bulk-track body from raw bytes to
     accepted, packable JSON (json.loads, pydantic per event, messageId, serialization)."""
@@ -276,6 +321,11 @@ def main() -> None:
     print("\n## Validation CPU")
     per_entry = validation_cpu_per_entry()
     print(f"- {per_entry * 1e6:.1f} us CPU per entry ({1 / per_entry:,.0f} entries/s on one core)")
+    print("\n## AWS requests to queue and store tracked events (exact counts)")
+    for label, (counts, floor) in requests_per_tracked_events().items():
+        detail = ", ".join(f"{op} {n}" for op, n in sorted(counts.items()))
+        total = sum(counts.values())
+        print(f"- {label}: {total} requests ({detail}); floor {floor}, {100 * (total - floor) / floor:.1f} % above")
     print("\n## Tracking validation CPU (10,000 small events from raw bytes, median of 5)")
     print(f"- {tracking_events_per_second():,.0f} events/s on one core")
     print("\n## Cold start (median of 5 fresh interpreters)")

@@ -433,6 +433,7 @@ EXPECTED_POLICIES = {
     "GetBatchOperationFunction": ["DynamoDBReadPolicy"],
     # Conditional run updates, and ChangeMessageVisibility on RunQueue only.
     "RunWorkerFunction": ["DynamoDBCrudPolicy", "inline"],
+    "TrackingWorkerFunction": ["DynamoDBCrudPolicy"],
 }
 
 # What each SAM policy template is scoped to, in template order.
@@ -486,6 +487,7 @@ EXPECTED_POLICY_TARGETS = {
     "ListBatchOperationsFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "GetBatchOperationFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "RunWorkerFunction": [("DynamoDBCrudPolicy", "DomainTable")],
+    "TrackingWorkerFunction": [("DynamoDBCrudPolicy", "DomainTable")],
 }
 
 

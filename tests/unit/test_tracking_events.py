@@ -17,8 +17,8 @@ def event(**extra):
 def test_valid_events_are_kept_as_sent_with_message_id_and_received_at():
     checked = check_events([event(messageId="m-1", context={"ip": "203.0.113.9"})], NOW)
     assert checked.errors == []
-    [(message_id, text)] = checked.accepted
-    assert message_id == "m-1"
+    [(index, message_id, text)] = checked.accepted
+    assert (index, message_id) == (0, "m-1")
     assert json.loads(text) == {**event(messageId="m-1", context={"ip": "203.0.113.9"}), "receivedAt": NOW}
 
 

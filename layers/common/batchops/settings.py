@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     idempotency_table_name: str = "IdempotencyTable"
     work_queue_url: str = ""
     run_queue_url: str = ""
+    tracking_queue_url: str = ""
+    # Tracked events are kept this long (DynamoDB TTL on each event).
+    tracking_retention_seconds: int = Field(default=30 * 24 * 3600, gt=0)
     transaction_state_machine_arn: str = ""
     # Synchronous batch routes must answer before API Gateway's integration timeout (29 s by
     # default); operations unfinished by then are reported 504 TIMEOUT, never dropped.

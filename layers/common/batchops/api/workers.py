@@ -15,7 +15,7 @@ from batchops.api.dispatch import InProcessTarget
 from batchops.api.handler import LambdaHandler, LazyHandler
 from batchops.models.operations import TIMEOUT_MS
 from batchops.observability import logger, metrics, record_batch, tracer
-from batchops.services import operation_jobs, runs
+from batchops.services import operation_jobs, runs, tracking
 from batchops.services.operations import Deadline
 from batchops.settings import get_settings
 
@@ -114,6 +114,13 @@ def run_worker_handler() -> LazyHandler:
         return sqs_worker(deliver)
 
     return LazyHandler(build)
+
+
+def tracking_worker_handler() -> LazyHandler:
+    def store(record: SQSRecord, context: LambdaContext) -> None:
+        tracking.store_message(record.body)
+
+    return LazyHandler(lambda: sqs_worker(store))
 
 
 def sweeper_handler() -> LazyHandler:

@@ -148,3 +148,8 @@ def batch_operation_prefix(workspace_id: str) -> str:
 def batch_operations_of_workspace(workspace_id: str) -> str:
     """gsi1pk listing a workspace's bulk-trigger batches; gsi1sk is created_at#batch_id."""
     return f"{workspace_prefix(workspace_id)}#BATCHOPS"
+
+
+def tracked_event(workspace_id: str, message_id: str) -> KeyDict:
+    """A tracked event (seed 004), keyed by its messageId: one item per id, however often sent."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#TEVT#{message_id}", "sk": "EVENT"}

@@ -24,14 +24,16 @@ def send_message(queue_url: str, body: dict[str, Any]) -> None:
 
 def send_messages(
     queue_url: str,
-    bodies: Sequence[dict[str, Any]],
+    bodies: Sequence[dict[str, Any] | str],
     *,
+    per_call: int = SEND_CHUNK,
     max_attempts: int = 6,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[int]:
-    """SendMessageBatch in tens, retrying the entries SQS refused (or a failed call) with backoff;
-    return the indexes still unsent after the last attempt, so the caller can report them."""
-    chunks = [list(range(n, min(n + SEND_CHUNK, len(bodies)))) for n in range(0, len(bodies), SEND_CHUNK)]
+    """SendMessageBatch in tens (or `per_call`: one for messages near 1 MiB, the limit of a whole
+    batch call), retrying the entries SQS refused (or a failed call) with backoff; return the
+    indexes still unsent after the last attempt, so the caller can report them."""
+    chunks = [list(range(n, min(n + per_call, len(bodies)))) for n in range(0, len(bodies), per_call)]
 
     def send_chunk(indexes: list[int]) -> list[int]:
         pending = indexes
@@ -41,7 +43,7 @@ def send_messages(
             try:
                 response = clients.client("sqs").send_message_batch(
                     QueueUrl=queue_url,
-                    Entries=[{"Id": str(i), "MessageBody": json.dumps(bodies[i])} for i in pending],
+                    Entries=[{"Id": str(i), "MessageBody": _text(bodies[i])} for i in pending],
                 )
             except (BotoCoreError, ClientError):
                 logger().warning("SendMessageBatch failed; retrying", exc_info=True)
@@ -55,6 +57,10 @@ def send_messages(
         return send_chunk(chunks[0]) if chunks else []
     with ThreadPoolExecutor(max_workers=min(MAX_SEND_WORKERS, len(chunks))) as pool:
         return sorted(i for unsent in pool.map(send_chunk, chunks) for i in unsent)
+
+
+def _text(body: dict[str, Any] | str) -> str:
+    return body if isinstance(body, str) else json.dumps(body)
 
 
 def delay_message(queue_url: str, receipt_handle: str, seconds: int) -> None:
