@@ -153,3 +153,8 @@ def batch_operations_of_workspace(workspace_id: str) -> str:
 def tracked_event(workspace_id: str, message_id: str) -> KeyDict:
     """A tracked event (seed 004), keyed by its messageId: one item per id, however often sent."""
     return {"pk": f"{workspace_prefix(workspace_id)}#TEVT#{message_id}", "sk": "EVENT"}
+
+
+def rate_bucket(workspace_id: str, bucket: str) -> KeyDict:
+    """A workspace's token bucket (GCRA: one number, the theoretical arrival time)."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#RATE#{bucket}", "sk": "BUCKET"}

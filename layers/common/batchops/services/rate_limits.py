@@ -1,0 +1,66 @@
+"""Per-workspace rate limits (issue 5 groundwork): a request budget per plan with a burst, and an
+events-per-second budget for tracking, each a token bucket in DynamoDB. Gives the
+RateLimit-Limit / -Remaining / -Reset values, and Retry-After when refused (whole seconds,
+never zero)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from batchops.dal.rate_limits import take
+from batchops.errors import RateLimitedError
+from batchops.models.common import Plan
+from batchops.models.plans import limits_of
+from batchops.settings import get_settings
+
+LIMITED = "Rate limit exceeded. Please retry later."
+
+
+@dataclass(frozen=True)
+class Budget:
+    limit: int  # per second
+    remaining: int
+    reset_seconds: int  # until a token is available again
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+
+
+def _spend(workspace_id: str, bucket: str, *, per_second: int, burst: int, cost: int, now_us: int | None) -> Budget:
+    interval_us = max(1, 1_000_000 // per_second)
+    now = int(time.time() * 1_000_000) if now_us is None else now_us
+    result = take(
+        get_settings().table_name, workspace_id, bucket, cost=cost, interval_us=interval_us, burst=burst, now_us=now
+    )
+    ahead = max(0, result.tat_us - now)  # how far the bucket is from full, in microseconds
+    remaining = max(0, (burst * interval_us - ahead) // interval_us)
+    if not result.allowed:
+        wait_us = ahead + cost * interval_us - burst * interval_us
+        retry_after = max(1, math.ceil(wait_us / 1_000_000))
+        raise RateLimitedError(LIMITED, retry_after_seconds=retry_after)
+    reset = 0 if remaining > 0 else max(1, math.ceil((ahead - (burst - 1) * interval_us) / 1_000_000))
+    return Budget(per_second, remaining, reset)
+
+
+def spend_request(workspace_id: str, plan: Plan, now_us: int | None = None) -> Budget:
+    limits = limits_of(plan)
+    return _spend(
+        workspace_id,
+        "requests",
+        per_second=limits.requests_per_second,
+        burst=limits.request_burst,
+        cost=1,
+        now_us=now_us,
+    )
+
+
+def spend_events(workspace_id: str, plan: Plan, events: int, now_us: int | None = None) -> Budget:
+    """Tracked events: the bucket holds one second of the plan's budget."""
+    per_second = limits_of(plan).tracked_events_per_second
+    return _spend(workspace_id, "events", per_second=per_second, burst=per_second, cost=events, now_us=now_us)
