@@ -147,3 +147,19 @@ def events_in(batch_id: str, workspace: str = "ws-a") -> int:
         api_event("get_event_batch", path_params={"batchId": batch_id}, workspace=workspace),
     )
     return int(body["totalCount"]) if status == 200 else 0
+
+
+def sqs_event(fixture: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """An SQS event for a worker, from its events/<fixture>.json record and messages received
+    from moto (ids, receipt handles, bodies and receive counts as SQS gave them)."""
+    template = fixture_event(fixture)["Records"][0]
+    records = []
+    for message in messages:
+        record = copy.deepcopy(template)
+        record.update(messageId=message["MessageId"], receiptHandle=message["ReceiptHandle"], body=message["Body"])
+        record["md5OfBody"] = message.get("MD5OfBody", record.get("md5OfBody"))
+        count = (message.get("Attributes") or {}).get("ApproximateReceiveCount")
+        if count is not None:
+            record["attributes"]["ApproximateReceiveCount"] = count
+        records.append(record)
+    return {"Records": records}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 
@@ -11,7 +10,7 @@ import pytest
 
 from batchops.dal.keys import operation_job, operation_sk
 from batchops.settings import reset_settings
-from tests.support import LambdaContext, api_event, events_in, fixture_event, invoke, load_function
+from tests.support import LambdaContext, api_event, events_in, fixture_event, invoke, load_function, sqs_event
 from tests.support import log_entry as event
 from tests.support import operation as op
 
@@ -43,24 +42,8 @@ def receive(queue_url):
     return messages
 
 
-def sqs_event(messages):
-    template = fixture_event("batch_async_worker")["Records"][0]
-    records = []
-    for message in messages:
-        record = copy.deepcopy(template)
-        record.update(
-            messageId=message["MessageId"],
-            receiptHandle=message["ReceiptHandle"],
-            body=message["Body"],
-            md5OfBody=message["MD5OfBody"],
-        )
-        record["attributes"]["ApproximateReceiveCount"] = message["Attributes"]["ApproximateReceiveCount"]
-        records.append(record)
-    return {"Records": records}
-
-
 def work(messages, remaining_ms=85_000):
-    return WORKER.lambda_handler(sqs_event(messages), LambdaContext(remaining_ms=remaining_ms))
+    return WORKER.lambda_handler(sqs_event("batch_async_worker", messages), LambdaContext(remaining_ms=remaining_ms))
 
 
 def get(job_id, workspace="ws-a"):
@@ -347,7 +330,7 @@ def test_the_sweeper_fails_jobs_that_can_no_longer_finish_and_leaves_the_rest(qu
 
 
 def test_the_sweeper_function_runs_on_its_schedule_event(queue):
-    from tests.support import LambdaContext, fixture_event, load_function
+    from tests.support import LambdaContext, load_function
 
     sweeper = load_function("sweeper")
     assert sweeper.lambda_handler(fixture_event("sweeper"), LambdaContext()) == {"failed": 0, "requeued_runs": 0}

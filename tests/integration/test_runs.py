@@ -4,7 +4,6 @@ Standard Webhooks signatures."""
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 
 from batchops.settings import reset_settings
 from tests.job_endpoint import JobEndpoints, Reply, job_endpoints
-from tests.support import LambdaContext, api_event, fixture_event, invoke, load_function
+from tests.support import LambdaContext, api_event, fixture_event, invoke, load_function, sqs_event
 
 CREATE_JOB = load_function("create_job")
 UPDATE_JOB = load_function("update_job")
@@ -94,18 +93,8 @@ def receive(visibility: int = 0) -> list[dict]:
     )
 
 
-def sqs_event(messages: list[dict]) -> dict:
-    template = fixture_event("run_worker")["Records"][0]
-    records = []
-    for message in messages:
-        record = copy.deepcopy(template)
-        record.update(messageId=message["MessageId"], receiptHandle=message["ReceiptHandle"], body=message["Body"])
-        records.append(record)
-    return {"Records": records}
-
-
 def work(messages: list[dict], remaining_ms: int = 890_000) -> dict:
-    return WORKER.lambda_handler(sqs_event(messages), LambdaContext(remaining_ms=remaining_ms))
+    return WORKER.lambda_handler(sqs_event("run_worker", messages), LambdaContext(remaining_ms=remaining_ms))
 
 
 def drain(limit: int = 1_000) -> int:

@@ -3,7 +3,6 @@ worker storing them with BatchWriteItem, one item per messageId, with a retentio
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 
@@ -12,7 +11,7 @@ import pytest
 
 from batchops.services import tracking
 from batchops.settings import reset_settings
-from tests.support import LambdaContext, fixture_event, load_function
+from tests.support import LambdaContext, load_function, sqs_event
 
 WORKER = load_function("tracking_worker")
 NOW = "2026-11-23T10:00:00.000000Z"
@@ -48,13 +47,7 @@ def receive_all(url: str) -> list[dict]:
 
 
 def work(messages: list[dict]) -> dict:
-    template = fixture_event("tracking_worker")["Records"][0]
-    records = []
-    for message in messages:
-        record = copy.deepcopy(template)
-        record.update(messageId=message["MessageId"], receiptHandle=message["ReceiptHandle"], body=message["Body"])
-        records.append(record)
-    return WORKER.lambda_handler({"Records": records}, LambdaContext())
+    return WORKER.lambda_handler(sqs_event("tracking_worker", messages), LambdaContext())
 
 
 def stored(workspace: str, message_id: str) -> dict | None:
