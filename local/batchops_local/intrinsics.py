@@ -1,8 +1,9 @@
 """CloudFormation intrinsic functions, evaluated against the local stack's names.
 
-Physical names are the logical IDs (a FIFO queue gets the `.fifo` suffix SQS requires), the account
-is moto's default 123456789012 and the region us-east-1, so a `!Ref`/`!GetAtt`/`!Sub` resolves to
-exactly the name the local stack creates.
+Physical names are the logical IDs (a FIFO queue gets the `.fifo` suffix SQS requires, a bucket
+without `BucketName` is lowercased because S3 names are lowercase DNS names), the account is moto's
+default 123456789012 and the region us-east-1, so a `!Ref`/`!GetAtt`/`!Sub` resolves to exactly the
+name the local stack creates.
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ def queue_arn(name: str) -> str:
 def queue_url(endpoint: str, name: str) -> str:
     # moto's server builds queue URLs from the host it was called on: http://127.0.0.1:P/<account>/<name>
     return f"{endpoint.rstrip('/')}/{ACCOUNT_ID}/{name}"
+
+
+def bucket_arn(name: str) -> str:
+    # Bucket ARNs carry neither region nor account: bucket names are global.
+    return f"arn:aws:s3:::{name}"
+
+
+# S3's rules for new buckets (3-63 characters; lowercase letters, digits, dots and hyphens; a letter
+# or digit at each end), checked here because moto would fail later with a less helpful message.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def function_name_from_arn(arn_or_name: str) -> str:
@@ -142,6 +153,8 @@ class Resolver:
             rtype = self._resources[name].get("Type")
             if rtype == "AWS::SQS::Queue":
                 return queue_url(self._endpoint, self._queue_name(name))
+            if rtype == "AWS::S3::Bucket":
+                return self.bucket_name(name)
             if rtype in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
                 return state_machine_arn(name)
             if rtype in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
@@ -167,6 +180,9 @@ class Resolver:
         elif rtype == "AWS::DynamoDB::Table":
             table_arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{name}"
             value = {"Arn": table_arn, "StreamArn": f"{table_arn}/stream/local"}.get(attribute)
+        elif rtype == "AWS::S3::Bucket":
+            # Not DomainName and the like: they name AWS's S3 hosts, which a local run must not reach.
+            value = {"Arn": bucket_arn(self.bucket_name(name))}.get(attribute)
         elif rtype in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             value = {"Arn": function_arn(name)}.get(attribute)
         elif rtype in ("AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"):
@@ -176,6 +192,19 @@ class Resolver:
         if value is None:
             raise TemplateError(f"{where}: !GetAtt {name}.{attribute} ({rtype}) is not emulated locally")
         return value
+
+    def bucket_name(self, logical_id: str) -> str:
+        """`BucketName` if the template sets one, else the logical ID lowercased."""
+        where = f"Resources.{logical_id}.Properties.BucketName"
+        props = self._resources[logical_id].get("Properties") or {}
+        if "BucketName" in props:
+            name = self.resolve_str(props["BucketName"], where)
+        else:
+            name = logical_id.lower()
+            where = f"Resources.{logical_id}"
+        if not _BUCKET_NAME.fullmatch(name) or ".." in name:
+            raise TemplateError(f"{where}: {name!r} is not a valid S3 bucket name (set a valid BucketName)")
+        return name
 
     # internals
 

@@ -1,7 +1,7 @@
-"""Create the template's tables, queues, state machines and functions in moto.
+"""Create the template's tables, queues, buckets, state machines and functions in moto.
 
-Everything comes from the parsed template, never from a hand-written list, so a table or queue
-added to template.yaml exists locally on the next `make run`.
+Everything comes from the parsed template, never from a hand-written list, so a table, queue or
+bucket added to template.yaml exists locally on the next `make run`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import boto3
 
-from batchops_local.template import ACCOUNT_ID, Queue, Table, Template, TemplateError
+from batchops_local.template import ACCOUNT_ID, Bucket, Queue, Table, Template, TemplateError
 
 # moto's Lambda checks that the execution role exists in its IAM; one dummy role serves all.
 ROLE_NAME = "local"
@@ -92,6 +92,29 @@ def create_queue(sqs: Any, queue: Queue) -> None:
     sqs.create_queue(QueueName=queue.name, Attributes=attributes)
 
 
+def create_bucket(s3: Any, bucket: Bucket) -> None:
+    s3.create_bucket(Bucket=bucket.name)  # us-east-1: no LocationConstraint
+    if bucket.cors_rules:
+        # moto answers CORS preflights from these, so a browser form upload behaves as in AWS.
+        s3.put_bucket_cors(Bucket=bucket.name, CORSConfiguration={"CORSRules": bucket.cors_rules})
+    if bucket.queue_notifications:
+        configurations: list[dict[str, Any]] = []
+        for notification in bucket.queue_notifications:
+            configuration: dict[str, Any] = {"QueueArn": notification.queue_arn, "Events": list(notification.events)}
+            rules = [
+                {"Name": name, "Value": value}
+                for name, value in (("prefix", notification.prefix), ("suffix", notification.suffix))
+                if value is not None
+            ]
+            if rules:
+                configuration["Filter"] = {"Key": {"FilterRules": rules}}
+            configurations.append(configuration)
+        # Like S3, moto puts an s3:TestEvent message on each queue here.
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket.name, NotificationConfiguration={"QueueConfigurations": configurations}
+        )
+
+
 def create_all(template: Template, endpoint: str | None, *, functions: bool = True) -> None:
     """Create everything at `endpoint` (None: the default endpoint, as under moto's `mock_aws`).
 
@@ -104,6 +127,10 @@ def create_all(template: Template, endpoint: str | None, *, functions: bool = Tr
     sqs = session.client("sqs", endpoint_url=endpoint)
     for queue in queues_in_creation_order(template.queues.values()):
         create_queue(sqs, queue)
+    # After the queues: setting a notification sends the queue a test event at once.
+    s3 = session.client("s3", endpoint_url=endpoint)
+    for bucket in template.buckets.values():
+        create_bucket(s3, bucket)
     session.client("iam", endpoint_url=endpoint).create_role(
         RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(_TRUST)
     )

@@ -1,9 +1,10 @@
 """Load the SAM template into plain dataclasses and resolve the intrinsics the local stack needs.
 
 Everything the local stack creates or runs comes from here, so local and cloud cannot drift:
-physical names are the logical IDs (a FIFO queue gets the `.fifo` suffix SQS requires), the account
-is moto's default 123456789012 and the region us-east-1. Only the properties the stack reads are
-resolved, so an unsupported intrinsic in, say, an alarm never stops a local run.
+physical names are the logical IDs (a FIFO queue gets the `.fifo` suffix SQS requires, a bucket
+without `BucketName` is the logical ID lowercased, as S3 requires), the account is moto's default
+123456789012 and the region us-east-1. Only the properties the stack reads are resolved, so an
+unsupported intrinsic in, say, an alarm never stops a local run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from batchops_local.intrinsics import (
     REGION,
     Resolver,
     TemplateError,
+    bucket_arn,
     function_arn,
     function_name_from_arn,
     is_intrinsic,
@@ -38,10 +40,12 @@ __all__ = [
     "Api",
     "ApiEvent",
     "Authorizer",
+    "Bucket",
     "CorsConfig",
     "Function",
     "GatewayResponseSpec",
     "Queue",
+    "QueueNotification",
     "Route",
     "ScheduleEvent",
     "SqsEvent",
@@ -196,6 +200,28 @@ class Queue:
 
 
 @dataclass(frozen=True)
+class QueueNotification:
+    """One of a bucket's `QueueConfigurations`: which events on which keys S3 sends to the queue."""
+
+    events: tuple[str, ...]
+    queue_arn: str
+    prefix: str | None = None
+    suffix: str | None = None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    logical_id: str
+    name: str
+    queue_notifications: tuple[QueueNotification, ...]
+    cors_rules: list[dict[str, Any]]  # PutBucketCors CORSRules
+
+    @property
+    def arn(self) -> str:
+        return bucket_arn(self.name)
+
+
+@dataclass(frozen=True)
 class StateMachine:
     logical_id: str
     definition: str
@@ -218,6 +244,7 @@ class Template:
     routes: tuple[Route, ...]
     tables: dict[str, Table]
     queues: dict[str, Queue]
+    buckets: dict[str, Bucket]
     state_machines: dict[str, StateMachine]
     parameters: dict[str, Any] = field(default_factory=dict)
 
@@ -330,13 +357,16 @@ class _Loader:
                     f"route {route.method} {route.path} is declared twice: by {seen[key]} and by {route.function_name}"
                 )
             seen[key] = route.function_name
+        queues = {lid: self.queue(lid, res) for lid, res in self.of_type("AWS::SQS::Queue")}
         return Template(
             path=self.path,
             functions=functions,
             api=api,
             routes=routes,
             tables={lid: self.table(lid, res) for lid, res in self.of_type("AWS::DynamoDB::Table")},
-            queues={lid: self.queue(lid, res) for lid, res in self.of_type("AWS::SQS::Queue")},
+            queues=queues,
+            # AWS::SQS::QueuePolicy is not read: moto's S3 notifies a queue without checking it.
+            buckets={lid: self.bucket(lid, res, queues) for lid, res in self.of_type("AWS::S3::Bucket")},
             state_machines={
                 lid: self.state_machine(lid, res) for lid, res in self.of_type("AWS::Serverless::StateMachine")
             },
@@ -573,6 +603,80 @@ class _Loader:
         max_receive = _int(redrive["maxReceiveCount"], f"{where}.RedrivePolicy") if redrive else None
         visibility = _int(attributes.get("VisibilityTimeout", 30), f"{where}.VisibilityTimeout")
         return Queue(lid, fifo, attributes, dlq_arn, max_receive, visibility, self.endpoint)
+
+    def bucket(self, lid: str, res: Mapping[str, Any], queues: Mapping[str, Queue]) -> Bucket:
+        # LifecycleConfiguration, PublicAccessBlockConfiguration and OwnershipControls are not
+        # read: moto stores them but never expires an object, blocks public access or refuses an
+        # ACL, so applying them would only pretend. BucketEncryption would only make moto echo the
+        # algorithm in object headers, which nothing here reads.
+        where = f"Resources.{lid}.Properties"
+        props = res.get("Properties") or {}
+        return Bucket(
+            logical_id=lid,
+            name=self.r.bucket_name(lid),
+            queue_notifications=self.queue_notifications(
+                props.get("NotificationConfiguration"), f"{where}.NotificationConfiguration", queues
+            ),
+            cors_rules=self.cors_rules(props.get("CorsConfiguration"), f"{where}.CorsConfiguration"),
+        )
+
+    def queue_notifications(self, value: Any, where: str, queues: Mapping[str, Queue]) -> tuple[QueueNotification, ...]:
+        config = self.r.resolve(value or {}, where)
+        for key in ("LambdaConfigurations", "TopicConfigurations"):
+            if config.get(key):
+                raise TemplateError(f"{where}.{key}: only QueueConfigurations are emulated")
+        if (config.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled"):
+            raise TemplateError(f"{where}.EventBridgeConfiguration: only QueueConfigurations are emulated")
+        queue_arns = {q.arn for q in queues.values()}
+        notifications: list[QueueNotification] = []
+        for i, entry in enumerate(config.get("QueueConfigurations") or []):
+            entry_where = f"{where}.QueueConfigurations[{i}]"
+            queue = str(entry.get("Queue", ""))
+            # moto drops a notification to a missing queue without a word; say so at start instead.
+            if queue not in queue_arns:
+                raise TemplateError(f"{entry_where}.Queue: {queue!r} is not the ARN of a queue in the template")
+            event = entry.get("Event")
+            if not isinstance(event, str) or not event.startswith("s3:"):
+                raise TemplateError(f"{entry_where}.Event: expected an S3 event name (s3:...), got {event!r}")
+            rules: dict[str, str] = {}
+            rules_where = f"{entry_where}.Filter.S3Key.Rules"
+            for j, rule in enumerate(((entry.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []):
+                # moto compares the names case-sensitively with "prefix"/"suffix": a "Prefix"
+                # rule would be ignored and every key notified.
+                name = str(rule.get("Name", "")).lower()
+                if name not in ("prefix", "suffix"):
+                    raise TemplateError(f"{rules_where}[{j}].Name: expected prefix or suffix, got {rule.get('Name')!r}")
+                if name in rules:
+                    raise TemplateError(f"{rules_where}[{j}]: a second {name} rule (S3 allows one)")
+                rules[name] = str(rule.get("Value", ""))
+            notifications.append(QueueNotification((event,), queue, rules.get("prefix"), rules.get("suffix")))
+        return tuple(notifications)
+
+    def cors_rules(self, value: Any, where: str) -> list[dict[str, Any]]:
+        """CloudFormation's CorsRules in the shape PutBucketCors takes (its names differ)."""
+        names = {
+            "AllowedHeaders": "AllowedHeaders",
+            "AllowedMethods": "AllowedMethods",
+            "AllowedOrigins": "AllowedOrigins",
+            "ExposedHeaders": "ExposeHeaders",
+            "Id": "ID",
+            "MaxAge": "MaxAgeSeconds",
+        }
+        rules: list[dict[str, Any]] = []
+        for i, rule in enumerate(self.r.resolve(value or {}, where).get("CorsRules") or []):
+            rule_where = f"{where}.CorsRules[{i}]"
+            if not rule.get("AllowedMethods") or not rule.get("AllowedOrigins"):
+                raise TemplateError(f"{rule_where}: AllowedMethods and AllowedOrigins are required")
+            api_rule: dict[str, Any] = {}
+            for key, item in rule.items():
+                if key not in names:
+                    raise TemplateError(f"{rule_where}.{key}: not a CORS rule property")
+                if key == "MaxAge":
+                    api_rule[names[key]] = _int(item, f"{rule_where}.MaxAge")
+                else:
+                    api_rule[names[key]] = [str(v) for v in item] if isinstance(item, list) else str(item)
+            rules.append(api_rule)
+        return rules
 
     def state_machine(self, lid: str, res: Mapping[str, Any]) -> StateMachine:
         where = f"Resources.{lid}.Properties"

@@ -1,10 +1,13 @@
-"""SQS event source mappings, the DLQ, Step Functions executions and schedules in the local stack."""
+"""SQS event source mappings, the DLQ, S3 notifications, Step Functions executions and schedules in
+the local stack."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from typing import Any
+
+import httpx
 
 from tests.e2e.harness import RunningStack, wait_for
 
@@ -77,6 +80,36 @@ def test_failing_message_reaches_the_dlq_after_max_receive_count(stack: RunningS
     # maxReceiveCount 2: the poison message was tried twice; the good one once, then deleted.
     assert sorted(item["receive_count"] for item in processed if item["message_id"] == bad_id) == ["1", "2"]
     assert [item["receive_count"] for item in processed if item["message_id"] == good_id] == ["1"]
+
+
+def test_presigned_post_upload_notifies_the_upload_worker(stack: RunningStack) -> None:
+    # S3 confirmed the notification with a test event when the stack set it up; the worker got it.
+    (test_event,) = wait_for(lambda: records(stack, kind="s3-test"), what="the s3:TestEvent at start")
+    assert test_event["bucket"] == "uploadbucket"
+    s3 = stack.client("s3")
+    tag = uuid.uuid4().hex
+
+    def upload(key: str, content: bytes) -> None:
+        post = s3.generate_presigned_post("uploadbucket", key, ExpiresIn=300)
+        # Path style: botocore uses it for an IP-address endpoint, so no bucket host name is needed.
+        assert post["url"] == f"{stack.aws}/uploadbucket"
+        response = httpx.post(post["url"], data=post["fields"], files={"file": ("batch.json", content)})
+        assert response.status_code == 204, response.text
+
+    upload(f"results/{tag}.json", b"not for the worker")
+    upload(f"uploads/{tag}.json", json.dumps({"tag": tag}).encode())
+    (done,) = wait_for(lambda: records(stack, kind="upload", key=f"uploads/{tag}.json"), what="the upload processed")
+    assert (done["bucket"], done["event_name"]) == ("uploadbucket", "ObjectCreated:Post")
+    assert json.loads(done["content"]) == {"tag": tag}  # read back by the worker from the local S3
+
+    def drained() -> bool:
+        url = queue_url(stack, "UploadQueue")
+        attributes = stack.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        return attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+    # Once the queue is empty every notification has been handled: results/ sent none.
+    wait_for(drained, what="the upload queue to be empty")
+    assert records(stack, kind="upload", key=f"results/{tag}.json") == []
 
 
 def run_execution(stack: RunningStack, payload: dict[str, Any]) -> dict[str, Any]:

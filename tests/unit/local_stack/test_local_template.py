@@ -125,6 +125,38 @@ def test_tables_queues_and_state_machines(template) -> None:
     assert run["Comment"] == "reads WorkQueue in us-east-1"
 
 
+def test_buckets_and_their_queue_notifications(template) -> None:
+    upload = template.buckets["UploadBucket"]
+    # S3 names are lowercase DNS names: the logical ID lowercased, unless BucketName is set.
+    assert (upload.name, upload.arn) == ("uploadbucket", "arn:aws:s3:::uploadbucket")
+    assert template.buckets["ArchiveBucket"].name == "batchops-v9-archive"
+    created, removed = upload.queue_notifications
+    assert created.events == ("s3:ObjectCreated:*",)
+    assert created.queue_arn == "arn:aws:sqs:us-east-1:123456789012:UploadQueue"
+    # "Prefix" is lowercased: moto would ignore it otherwise and notify for every key.
+    assert (created.prefix, created.suffix) == ("uploads/v9/", ".json")
+    assert (removed.events, removed.prefix, removed.suffix) == (("s3:ObjectRemoved:*",), None, None)
+    # CloudFormation's names become PutBucketCors's (ExposedHeaders -> ExposeHeaders, MaxAge -> ...).
+    assert upload.cors_rules == [
+        {
+            "ID": "form",
+            "AllowedMethods": ["POST", "PUT"],
+            "AllowedOrigins": ["https://app.example"],
+            "ExposeHeaders": ["ETag"],
+            "MaxAgeSeconds": 600,
+        }
+    ]
+    assert template.buckets["ArchiveBucket"].queue_notifications == ()
+    assert template.buckets["ArchiveBucket"].cors_rules == []
+
+
+def test_bucket_refs_and_arns_resolve_to_local_names(template) -> None:
+    env = template.functions["ApiFunction"].environment
+    assert env["BUCKET"] == "uploadbucket"
+    assert env["BUCKET_ARN"] == "arn:aws:s3:::uploadbucket"
+    assert env["ARCHIVE"] == "s3://batchops-v9-archive/"
+
+
 def test_the_union_of_environments(template) -> None:
     env = template.environment()
     assert env["TABLE"] == "DomainTable"
@@ -198,6 +230,89 @@ def test_conflicting_environment_values_fail_with_a_clear_message(tmp_path: Path
     ],
 )
 def test_template_errors_say_where(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        template = load_template(_write(tmp_path, body))
+        template.environment()
+
+
+_QUEUE = "  Q:\n    Type: AWS::SQS::Queue\n"
+
+
+def _bucket(name: str, props: str) -> str:
+    return f"  {name}:\n    Type: AWS::S3::Bucket\n    Properties:\n{props}"
+
+
+def _notify(entry: str) -> str:
+    return "      NotificationConfiguration:\n        QueueConfigurations:\n" + entry
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # One character lowercased is not a bucket name; S3 wants 3 to 63.
+        (_bucket("B", "      Tags: []\n"), r"Resources\.B: 'b' is not a valid S3 bucket name"),
+        (
+            _bucket("B", "      BucketName: Not_Valid\n"),
+            r"Resources\.B\.Properties\.BucketName: 'Not_Valid' is not a valid S3 bucket name",
+        ),
+        (
+            _QUEUE
+            + _bucket(
+                "Uploads",
+                _notify("          - Event: s3:ObjectCreated:*\n            Queue: arn:aws:sqs:us-east-1:1:Other\n"),
+            ),
+            r"QueueConfigurations\[0\]\.Queue: 'arn:aws:sqs:us-east-1:1:Other' is not the ARN of a queue",
+        ),
+        (
+            _QUEUE
+            + _bucket(
+                "Uploads",
+                _notify(
+                    "          - Event: s3:ObjectCreated:*\n            Queue: !GetAtt Q.Arn\n"
+                    "            Filter:\n              S3Key:\n                Rules:\n"
+                    "                  - {Name: prefix, Value: a/}\n                  - {Name: Prefix, Value: b/}\n"
+                ),
+            ),
+            r"Filter\.S3Key\.Rules\[1\]: a second prefix rule",
+        ),
+        (
+            _QUEUE
+            + _bucket(
+                "Uploads",
+                _notify(
+                    "          - Event: s3:ObjectCreated:*\n            Queue: !GetAtt Q.Arn\n"
+                    "            Filter:\n              S3Key:\n                Rules:\n"
+                    "                  - {Name: contains, Value: a}\n"
+                ),
+            ),
+            r"Rules\[0\]\.Name: expected prefix or suffix, got 'contains'",
+        ),
+        (
+            _QUEUE
+            + _bucket("Uploads", _notify("          - Event: ObjectCreated\n            Queue: !GetAtt Q.Arn\n")),
+            r"QueueConfigurations\[0\]\.Event: expected an S3 event name",
+        ),
+        (
+            _bucket(
+                "Uploads",
+                "      NotificationConfiguration:\n        LambdaConfigurations:\n"
+                "          - Event: s3:ObjectCreated:*\n            Function: arn:aws:lambda:us-east-1:1:function:F\n",
+            ),
+            r"NotificationConfiguration\.LambdaConfigurations: only QueueConfigurations are emulated",
+        ),
+        (
+            _bucket("Uploads", "      CorsConfiguration:\n        CorsRules:\n          - AllowedMethods: [GET]\n"),
+            r"CorsRules\[0\]: AllowedMethods and AllowedOrigins are required",
+        ),
+        (
+            # A domain name would be AWS's S3 host, which a local run must not reach.
+            _bucket("Uploads", "      Tags: []\n")
+            + _fn("A", "      Environment:\n        Variables:\n          X: !GetAtt Uploads.DomainName\n"),
+            r"!GetAtt Uploads\.DomainName \(AWS::S3::Bucket\) is not emulated locally",
+        ),
+    ],
+)
+def test_bucket_errors_say_where(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(TemplateError, match=message):
         template = load_template(_write(tmp_path, body))
         template.environment()
