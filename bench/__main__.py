@@ -40,15 +40,12 @@ def counting_clients(*services: str) -> Counter[str]:
     import boto3
 
     from batchops.dal import clients
+    from tests.support import count_requests
 
     counts: Counter[str] = Counter()
-
-    def count(model: Any, **_: Any) -> None:
-        counts[model.name] += 1
-
     for service in services:
         client = boto3.session.Session().client(service)
-        client.meta.events.register(f"before-call.{service}.*", count)
+        count_requests(client, service, counts)
         clients.set_client(service, client)
     return counts
 

@@ -7,6 +7,9 @@ import copy
 import importlib.util
 import json
 import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -163,3 +166,28 @@ def sqs_event(fixture: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
             record["attributes"]["ApproximateReceiveCount"] = count
         records.append(record)
     return {"Records": records}
+
+
+def count_requests(client: Any, service: str, counts: Counter[str]) -> Any:
+    """Count every request `client` makes, by operation name, into `counts`; returns the hook
+    (to unregister)."""
+
+    def count(model: Any, **_: Any) -> None:
+        counts[model.name] += 1
+
+    client.meta.events.register(f"before-call.{service}.*", count)
+    return count
+
+
+@contextmanager
+def counting_dynamodb_calls() -> Iterator[Counter[str]]:
+    """DynamoDB requests the project's client makes while inside, by operation name."""
+    from batchops.dal import clients
+
+    counts: Counter[str] = Counter()
+    client = clients.dynamodb()
+    hook = count_requests(client, "dynamodb", counts)
+    try:
+        yield counts
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.*", hook)

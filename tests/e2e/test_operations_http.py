@@ -105,7 +105,12 @@ def test_dry_run_and_limits(stack):
             "/v1/jobs/{jobID}",
             "/v1/jobs/{jobID}/trigger",
             "/v1/jobs/{jobID}/trigger-bulk",
+            "/v1/bulk-track",
+            "/v1/track",
+            "/v1/bulk-track/uploads",
         ]
+        assert limits["plan"] == "pro"
+        assert limits["rateLimits"]["requestsPerSecond"] == 50
 
 
 def test_async_submit_poll_complete_and_list_with_cursor(stack):

@@ -230,9 +230,14 @@ def test_limits_come_from_the_validators_settings():
             "/v1/jobs/{jobID}",
             "/v1/jobs/{jobID}/trigger",
             "/v1/jobs/{jobID}/trigger-bulk",
+            "/v1/bulk-track",
+            "/v1/track",
+            "/v1/bulk-track/uploads",
         ],
         "maxBodyBytes": 5 * 1024 * 1024,
         "maxOperationBodyBytes": 100 * 1024,
+        "plan": "pro",
+        "rateLimits": {"requestsPerSecond": 50, "requestBurst": 100, "trackedEventsPerSecond": 2_000},
     }
 
 

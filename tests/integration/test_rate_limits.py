@@ -61,9 +61,28 @@ def test_events_are_spent_by_count_with_a_one_second_bucket():
         spend_events("ws-a", Plan.FREE, 60, now_us=T0 + SECOND // 2)  # 50 refilled, 60 asked
     assert refused.value.retry_after_seconds == 1
     assert spend_events("ws-a", Plan.FREE, 50, now_us=T0 + SECOND // 2).remaining == 0
-    with pytest.raises(RateLimitedError) as too_many:
-        spend_events("ws-b", Plan.FREE, 101, now_us=T0)  # more than a whole bucket
-    assert too_many.value.retry_after_seconds >= 1
+
+
+def test_a_take_larger_than_the_bucket_needs_a_full_one_and_leaves_a_debt():
+    # 5,000 events on 100/s: allowed from a full bucket, then nothing for 50 s.
+    assert spend_events("ws-a", Plan.FREE, 5_000, now_us=T0).remaining == 0
+    with pytest.raises(RateLimitedError) as refused:
+        spend_events("ws-a", Plan.FREE, 1, now_us=T0 + 10 * SECOND)
+    assert refused.value.retry_after_seconds == 40  # 39.01 s until room for one event, rounded up
+    assert refused.value.headers == {"RateLimit-Limit": "100", "RateLimit-Remaining": "0", "RateLimit-Reset": "40"}
+    with pytest.raises(RateLimitedError) as again:
+        spend_events("ws-a", Plan.FREE, 5_000, now_us=T0 + 30 * SECOND)
+    assert again.value.retry_after_seconds == 20  # another oversized take waits for a full bucket
+    assert spend_events("ws-a", Plan.FREE, 5_000, now_us=T0 + 50 * SECOND).remaining == 0
+
+
+def test_a_refusal_names_the_budget_and_its_headers():
+    for _ in range(10):
+        spend_request("ws-a", Plan.FREE, now_us=T0)
+    with pytest.raises(RateLimitedError) as refused:
+        spend_request("ws-a", Plan.FREE, now_us=T0)
+    assert refused.value.headers == {"RateLimit-Limit": "5", "RateLimit-Remaining": "0", "RateLimit-Reset": "1"}
+    assert refused.value.details == [{"field": "requests", "error": "over the plan's 5 requests per second"}]
 
 
 def test_enterprise_event_rate_keeps_its_precision():

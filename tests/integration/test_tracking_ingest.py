@@ -1,5 +1,6 @@
 """Tracking ingestion (seed 004) on moto: accepted events packed many to an SQS message, the
-worker storing them with BatchWriteItem, one item per messageId, with a retention TTL."""
+worker storing them one item per messageId (the first copy; generated ids blindly with
+BatchWriteItem, client ids with conditional puts), with a retention TTL."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def test_events_are_packed_into_few_messages_of_at_most_1_mib(queue):
     total = sum(sizes)
     assert len(messages) == -(-total // (1024 * 1024 - 1024))  # the fewest the bytes allow
     carried = [e["messageId"] for m in messages for e in json.loads(m["Body"])["events"]]
+    assert all(json.loads(m["Body"])["generated"] == [] for m in messages)
     assert sorted(carried) == sorted(e["messageId"] for e in sent)
 
 
@@ -94,12 +96,36 @@ def test_a_message_dynamodb_keeps_refusing_is_retried_not_dropped(queue, monkeyp
 
     tracking.enqueue("ws-a", tracking.check_events(events(30), NOW))
     [message] = receive_all(queue)
-    real = TrackedEventRepository.put
-    monkeypatch.setattr(TrackedEventRepository, "put", lambda self, ws, evs, expires_at: [0])
+    real = TrackedEventRepository.insert_new
+    monkeypatch.setattr(TrackedEventRepository, "insert_new", lambda self, ws, evs, expires_at, now: ([0], []))
     assert work([message]) == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
-    monkeypatch.setattr(TrackedEventRepository, "put", real)
+    monkeypatch.setattr(TrackedEventRepository, "insert_new", real)
     assert work([message]) == {"batchItemFailures": []}
     assert stored("ws-a", "m-29") is not None
+
+
+def test_generated_ids_are_written_blind_and_client_ids_conditionally(queue, monkeypatch):
+    from tests.support import counting_dynamodb_calls
+
+    sent = events(30) + [{k: v for k, v in e.items() if k != "messageId"} for e in events(30, prefix="g")]
+    checked = tracking.enqueue("ws-a", tracking.check_events(sent, NOW))
+    [message] = receive_all(queue)
+    body = json.loads(message["Body"])
+    assert (len(body["events"]), len(body["generated"])) == (30, 30)
+    with counting_dynamodb_calls() as calls:
+        assert work([message]) == {"batchItemFailures": []}
+    assert calls == {"TransactWriteItems": 1, "BatchWriteItem": 2}
+    assert all(stored("ws-a", i) is not None for i in checked.message_ids)
+    with counting_dynamodb_calls() as again:
+        assert work([message]) == {"batchItemFailures": []}  # redelivered: nothing new
+    assert again == {"TransactWriteItems": 1, "BatchWriteItem": 2}
+
+
+def test_a_message_of_only_duplicates_stores_nothing_new(queue):
+    tracking.enqueue("ws-a", tracking.check_events(events(5), NOW))
+    [message] = receive_all(queue)
+    assert tracking.store_message(message["Body"]) == 5
+    assert tracking.store_message(message["Body"]) == 0
 
 
 def test_events_sqs_would_not_take_are_reported_not_accepted(queue, monkeypatch):

@@ -110,3 +110,97 @@ def test_an_item_dynamodb_refuses_fails_alone_and_the_rest_are_written(dynamo):
     failed = batch.put_items("T", rows, sleep=lambda _: None)
     assert failed == [7]
     assert sorted(fake.written) == sorted(r["pk"] for n, r in enumerate(rows) if n != 7)
+
+
+# ---------------------------------------------------------------- conditional puts (TransactWriteItems)
+
+
+@pytest.fixture
+def dynamo_reset() -> Iterator[None]:
+    yield
+    clients.reset_clients()
+
+
+class ScriptedTransactions:
+    """TransactWriteItems as DynamoDB answers it: all or nothing, with a cancellation reason per
+    item. `existing` fail their condition; `conflicts[pk]` transactions conflict first;
+    `invalid` are refused outright."""
+
+    def __init__(self, existing=(), conflicts: dict[str, int] | None = None, invalid=()):
+        self.existing = set(existing)
+        self.conflicts = dict(conflicts or {})
+        self.invalid = set(invalid)
+        self.calls: list[list[str]] = []
+        self.stored: list[str] = []
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        assert len(TransactItems) <= 100
+        pks = [t["Put"]["Item"]["pk"]["S"] for t in TransactItems]
+        assert all(t["Put"]["ConditionExpression"] for t in TransactItems)
+        self.calls.append(pks)
+        reasons = []
+        for pk in pks:
+            if pk in self.invalid:
+                reasons.append({"Code": "ValidationError"})
+            elif pk in self.existing:
+                reasons.append({"Code": "ConditionalCheckFailed"})
+            elif self.conflicts.get(pk, 0) > 0:
+                self.conflicts[pk] -= 1
+                reasons.append({"Code": "TransactionConflict"})
+            else:
+                reasons.append({"Code": "None"})
+        if any(r["Code"] != "None" for r in reasons):
+            error = ClientError(
+                {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"}}, "TransactWriteItems"
+            )
+            error.response["CancellationReasons"] = reasons  # type: ignore[typeddict-unknown-key]
+            raise error
+        self.stored += pks
+        self.existing |= set(pks)
+        return {}
+
+
+def keyed(n: int, size: int = 0) -> list[dict[str, Any]]:
+    return [{"pk": f"k{i}", "sk": "EVENT", "blob": "x" * size} for i in range(n)]
+
+
+def test_new_items_go_100_per_transaction(dynamo_reset: None) -> None:
+    fake = ScriptedTransactions()
+    clients.set_client("dynamodb", fake)
+    assert batch.put_new_items("T", keyed(250), sleep=lambda s: None) == ([], [])
+    assert [len(c) for c in sorted(fake.calls, key=len, reverse=True)] == [100, 100, 50]
+    assert sorted(fake.stored) == sorted(f"k{i}" for i in range(250))
+
+
+def test_transactions_stay_under_4_mb(dynamo_reset: None) -> None:
+    fake = ScriptedTransactions()
+    clients.set_client("dynamodb", fake)
+    assert batch.put_new_items("T", keyed(100, size=100_000), sleep=lambda s: None) == ([], [])
+    assert max(len(c) for c in fake.calls) <= 39  # 39 x 100 KB < 4 MB
+    assert len(fake.stored) == 100
+
+
+def test_existing_items_are_reported_and_the_rest_written_again_at_once(dynamo_reset: None) -> None:
+    fake = ScriptedTransactions(existing={"k3", "k7"})
+    clients.set_client("dynamodb", fake)
+    slept: list[float] = []
+    assert batch.put_new_items("T", keyed(10), sleep=slept.append) == ([], [3, 7])
+    assert len(fake.calls) == 2 and len(fake.calls[1]) == 8
+    assert slept == []  # a failed condition is not contention: no backoff
+    assert sorted(fake.stored) == sorted(f"k{i}" for i in range(10) if i not in (3, 7))
+
+
+def test_conflicts_are_retried_with_backoff_and_invalid_items_reported(dynamo_reset: None) -> None:
+    fake = ScriptedTransactions(conflicts={"k1": 2}, invalid={"k4"})
+    clients.set_client("dynamodb", fake)
+    slept: list[float] = []
+    assert batch.put_new_items("T", keyed(6), sleep=slept.append) == ([4], [])
+    assert len(slept) == 2  # two conflicted attempts, then through
+    assert sorted(fake.stored) == ["k0", "k1", "k2", "k3", "k5"]
+
+
+def test_items_still_conflicting_after_the_last_attempt_are_reported_unwritten(dynamo_reset: None) -> None:
+    fake = ScriptedTransactions(conflicts={"k0": 100})
+    clients.set_client("dynamodb", fake)
+    assert batch.put_new_items("T", keyed(3), max_attempts=3, sleep=lambda s: None) == ([0, 1, 2], [])
+    assert fake.stored == []

@@ -139,11 +139,14 @@ def gateway_responses() -> dict[str, Any]:
 
 
 def policy_names(function_id: str) -> list[str]:
-    """Policy template names (e.g. DynamoDBReadPolicy) and 'inline' for statement documents."""
+    """Policy template names (e.g. DynamoDBReadPolicy), 'inline' for statement documents and the
+    logical id of a managed policy of this template (RateLimitPolicy)."""
     names = []
     for policy in FUNCTIONS[function_id].get("Policies") or []:
         if isinstance(policy, dict) and "Statement" in policy:
             names.append("inline")
+        elif isinstance(policy, dict) and "Ref" in policy:
+            names.append(str(policy["Ref"]))
         elif isinstance(policy, dict):
             names.extend(policy.keys())
         else:
@@ -155,7 +158,7 @@ def policy_template_targets(function_id: str) -> list[tuple[str, str | None]]:
     """(policy template, resource it is scoped to) for every SAM policy template of a function."""
     targets = []
     for policy in FUNCTIONS[function_id].get("Policies") or []:
-        if isinstance(policy, dict) and "Statement" not in policy:
+        if isinstance(policy, dict) and "Statement" not in policy and "Ref" not in policy:
             for name, parameters in policy.items():
                 (value,) = (parameters or {}).values()
                 targets.append((str(name), ref_target(value)))
@@ -403,37 +406,51 @@ EXPECTED_POLICIES = {
     "AuthorizerFunction": ["DynamoDBReadPolicy", "inline"],
     "HealthFunction": [],
     "OpenApiFunction": [],
-    "CreateEventFunction": ["inline", "DynamoDBCrudPolicy"],
-    "CreateEventBatchFunction": ["inline", "DynamoDBCrudPolicy"],
-    "GetEventBatchFunction": ["DynamoDBReadPolicy"],
-    "GetEventBatchSummaryFunction": ["DynamoDBReadPolicy"],
+    "CreateEventFunction": ["RateLimitPolicy", "inline", "DynamoDBCrudPolicy"],
+    "CreateEventBatchFunction": ["RateLimitPolicy", "inline", "DynamoDBCrudPolicy"],
+    "GetEventBatchFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "GetEventBatchSummaryFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     # Operations run in-process against any route: what those routes need.
-    "BatchFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
-    "BatchDryRunFunction": ["DynamoDBReadPolicy"],
-    "BatchLimitsFunction": [],
+    "BatchFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "BatchDryRunFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "BatchLimitsFunction": ["RateLimitPolicy"],
     "SweeperFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
-    "BatchTransactionFunction": ["DynamoDBCrudPolicy", "StepFunctionsExecutionPolicy", "inline", "DynamoDBCrudPolicy"],
+    "BatchTransactionFunction": [
+        "RateLimitPolicy",
+        "DynamoDBCrudPolicy",
+        "StepFunctionsExecutionPolicy",
+        "inline",
+        "DynamoDBCrudPolicy",
+    ],
     "TransactionStepFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
-    "BatchAsyncSubmitFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy", "DynamoDBCrudPolicy"],
-    "BatchAsyncGetFunction": ["DynamoDBReadPolicy"],
-    "BatchAsyncListFunction": ["DynamoDBReadPolicy"],
+    "BatchAsyncSubmitFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy", "DynamoDBCrudPolicy"],
+    "BatchAsyncGetFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "BatchAsyncListFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "BatchAsyncWorkerFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
     # Jobs (seed 001). The job and its unique-name item are written in one TransactWriteItems.
-    "CreateJobFunction": ["DynamoDBCrudPolicy"],
-    "ListJobsFunction": ["DynamoDBReadPolicy"],
-    "GetJobFunction": ["DynamoDBReadPolicy"],
-    "UpdateJobFunction": ["DynamoDBCrudPolicy"],
-    "DeleteJobFunction": ["DynamoDBCrudPolicy"],
+    "CreateJobFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
+    "ListJobsFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "GetJobFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "UpdateJobFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
+    "DeleteJobFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
     # Runs: claims, runs and the batch item are written together; then the runs are queued.
-    "TriggerJobFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
-    "TriggerJobBulkFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
-    "GetRunFunction": ["DynamoDBReadPolicy"],
-    "ListRunsFunction": ["DynamoDBReadPolicy"],
-    "ListBatchOperationsFunction": ["DynamoDBReadPolicy"],
-    "GetBatchOperationFunction": ["DynamoDBReadPolicy"],
+    "TriggerJobFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "TriggerJobBulkFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "GetRunFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "ListRunsFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "ListBatchOperationsFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "GetBatchOperationFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     # Conditional run updates, and ChangeMessageVisibility on RunQueue only.
     "RunWorkerFunction": ["DynamoDBCrudPolicy", "inline"],
-    "TrackingWorkerFunction": ["DynamoDBCrudPolicy"],
+    # Tracked events only: BatchWriteItem, and PutItem for the conditional puts of TransactWriteItems.
+    "TrackingWorkerFunction": ["inline"],
+    # Tracking (seed 004).
+    "BulkTrackFunction": ["RateLimitPolicy", "SQSSendMessagePolicy"],
+    "TrackFunction": ["RateLimitPolicy", "inline"],
+    "GetTrackedEventFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "CreateTrackingUploadFunction": ["RateLimitPolicy", "inline"],
+    "GetTrackingUploadFunction": ["RateLimitPolicy", "DynamoDBReadPolicy", "inline"],
+    "TrackingUploadWorkerFunction": ["inline", "SQSSendMessagePolicy"],
 }
 
 # What each SAM policy template is scoped to, in template order.
@@ -487,7 +504,13 @@ EXPECTED_POLICY_TARGETS = {
     "ListBatchOperationsFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "GetBatchOperationFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "RunWorkerFunction": [("DynamoDBCrudPolicy", "DomainTable")],
-    "TrackingWorkerFunction": [("DynamoDBCrudPolicy", "DomainTable")],
+    "TrackingWorkerFunction": [],
+    "BulkTrackFunction": [("SQSSendMessagePolicy", "TrackingQueue")],
+    "TrackFunction": [],
+    "GetTrackedEventFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "CreateTrackingUploadFunction": [],
+    "GetTrackingUploadFunction": [("DynamoDBReadPolicy", "DomainTable")],
+    "TrackingUploadWorkerFunction": [("SQSSendMessagePolicy", "TrackingQueue")],
 }
 
 
@@ -500,6 +523,80 @@ def test_every_function_has_expected_policies() -> None:
 def test_functions_have_least_privilege(function_id: str) -> None:
     assert policy_names(function_id) == EXPECTED_POLICIES[function_id]
     assert policy_template_targets(function_id) == EXPECTED_POLICY_TARGETS[function_id]
+
+
+def test_every_authenticated_route_may_spend_only_rate_limit_buckets() -> None:
+    authenticated = {f for f, _, e in api_events() if not event_is_public(e)}
+    with_policy = {f for f in FUNCTIONS if "RateLimitPolicy" in policy_names(f)}
+    assert authenticated == with_policy
+    policy = RESOURCES["RateLimitPolicy"]
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Action"]) == ("Allow", "dynamodb:UpdateItem")
+    assert ref_target(statement["Resource"]) == "DomainTable"
+    # Only bucket items (keys.rate_bucket): a route cannot rewrite anything else with it.
+    assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["WS#*#RATE#*"]}}
+
+
+def _inline_statements(function_id: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for p in FUNCTIONS[function_id]["Policies"]
+        if isinstance(p, dict) and "Statement" in p
+        for s in p["Statement"]
+    ]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return sorted(action if isinstance(action, list) else [action])
+
+
+def test_tracking_functions_touch_only_tracking_items() -> None:
+    leading = "dynamodb:LeadingKeys"
+    (worker,) = _inline_statements("TrackingWorkerFunction")
+    assert _actions(worker) == ["dynamodb:BatchWriteItem", "dynamodb:PutItem"]
+    assert worker["Condition"]["ForAllValues:StringLike"][leading] == ["WS#*#TEVT#*"]
+    (track,) = _inline_statements("TrackFunction")
+    assert _actions(track) == ["dynamodb:PutItem"]
+    assert track["Condition"]["ForAllValues:StringLike"][leading] == ["WS#*#TEVT#*"]
+    record, upload = _inline_statements("CreateTrackingUploadFunction")
+    assert _actions(record) == ["dynamodb:PutItem"]
+    assert record["Condition"]["ForAllValues:StringLike"][leading] == ["WS#*#TUPLOAD#*"]
+    assert (_actions(upload), upload["Resource"]) == (
+        ["s3:PutObject"],
+        {"Fn::Sub": "${TrackingUploadBucket.Arn}/uploads/*"},
+    )
+    (result,) = _inline_statements("GetTrackingUploadFunction")
+    assert (_actions(result), result["Resource"]) == (
+        ["s3:GetObject"],
+        {"Fn::Sub": "${TrackingUploadBucket.Arn}/results/*"},
+    )
+    table, read, write, visibility = _inline_statements("TrackingUploadWorkerFunction")
+    assert _actions(table) == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    assert table["Condition"]["ForAllValues:StringLike"][leading] == ["WS#*#TUPLOAD#*", "WS#*#RATE#*"]
+    assert _actions(read) == ["s3:DeleteObject", "s3:GetObject"] and read["Resource"]["Fn::Sub"].endswith("/uploads/*")
+    assert _actions(write) == ["s3:PutObject"] and write["Resource"]["Fn::Sub"].endswith("/results/*")
+    assert (_actions(visibility), ref_target(visibility["Resource"])) == (
+        ["sqs:ChangeMessageVisibility"],
+        "TrackingUploadQueue",
+    )
+
+
+def test_upload_bucket_is_private_encrypted_expiring_and_notifies_its_queue() -> None:
+    bucket = RESOURCES["TrackingUploadBucket"]
+    props = bucket["Properties"]
+    assert bucket["DependsOn"] == "TrackingUploadQueuePolicy"
+    assert all(props["PublicAccessBlockConfiguration"].values())
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    rules = {r["Prefix"]: r["ExpirationInDays"] for r in props["LifecycleConfiguration"]["Rules"]}
+    assert rules == {"uploads/": 1, "results/": 7}
+    (notification,) = props["NotificationConfiguration"]["QueueConfigurations"]
+    assert ref_target(notification["Queue"]) == "TrackingUploadQueue"
+    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    (statement,) = RESOURCES["TrackingUploadQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
 
 
 def test_transaction_function_may_start_poll_and_stop_only_its_machine() -> None:
@@ -838,7 +935,13 @@ def test_api_stage_settings() -> None:
     assert props["StageName"] == {"Ref": "Stage"}
     assert props["TracingEnabled"] is True
     (settings,) = props["MethodSettings"]
-    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] >= settings["ThrottlingRateLimit"]
+    rate = TEMPLATE["Parameters"][ref_target(settings["ThrottlingRateLimit"])]["Default"]
+    burst = TEMPLATE["Parameters"][ref_target(settings["ThrottlingBurstLimit"])]["Default"]
+    # The stage throttle is the outer guard: it must leave room for the largest plan's own budget.
+    from batchops.models.plans import PLAN_LIMITS
+
+    assert rate >= max(p.requests_per_second for p in PLAN_LIMITS.values())
+    assert burst >= max(p.request_burst for p in PLAN_LIMITS.values()) and burst >= rate
     assert settings["MetricsEnabled"] is True
     access_log = json.loads(props["AccessLogSetting"]["Format"])
     assert access_log["requestId"] == "$context.requestId"

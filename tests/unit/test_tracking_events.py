@@ -17,15 +17,22 @@ def event(**extra):
 def test_valid_events_are_kept_as_sent_with_message_id_and_received_at():
     checked = check_events([event(messageId="m-1", context={"ip": "203.0.113.9"})], NOW)
     assert checked.errors == []
-    [(index, message_id, text)] = checked.accepted
-    assert (index, message_id) == (0, "m-1")
+    [(index, message_id, text, generated)] = checked.accepted
+    assert (index, message_id, generated) == (0, "m-1", False)
     assert json.loads(text) == {**event(messageId="m-1", context={"ip": "203.0.113.9"}), "receivedAt": NOW}
 
 
 def test_a_missing_message_id_gets_a_uuid():
-    checked = check_events([event(), event()], NOW)
+    checked = check_events([event(), event(messageId=None)], NOW)
     ids = checked.message_ids
     assert len(set(ids)) == 2 and all(uuid.UUID(i).version == 4 for i in ids)
+    assert all(a.generated for a in checked.accepted)
+
+
+def test_generated_ids_can_be_derived_from_the_position():
+    checked = check_events([event(messageId="mine"), event()], NOW, new_id=lambda position: f"upl-{position}")
+    assert checked.message_ids == ["mine", "upl-1"]
+    assert [a.generated for a in checked.accepted] == [False, True]
 
 
 def test_each_invalid_event_is_reported_by_index_and_the_rest_accepted():

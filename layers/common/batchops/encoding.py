@@ -12,30 +12,45 @@ import zlib
 
 from batchops.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 
-MAX_BODY_BYTES = 10 * 1024 * 1024  # 10 MB, binary, uncompressed
+MIB = 1024 * 1024
+MAX_BODY_BYTES = 10 * MIB  # 10 MB, binary, uncompressed
 STEP_BYTES = 256 * 1024  # compressed input fed per step
-OUT_STEP_BYTES = 1024 * 1024  # output produced per step
+OUT_STEP_BYTES = MIB  # output produced per step
 GZIP_MAGIC = b"\x1f\x8b"
 GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
-TOO_LARGE = "Payload exceeds maximum allowed size (10MB)."
+# What a JSON request body starts with (after optional whitespace and a UTF-8 BOM): every body
+# batchops takes is an object or an array.
+_JSON_START = frozenset(b"{[")
 
 
-def too_large() -> PayloadTooLargeError:
-    return PayloadTooLargeError(TOO_LARGE)
+def too_large(limit: int = MAX_BODY_BYTES) -> PayloadTooLargeError:
+    size = f"{limit // MIB}MB" if limit % MIB == 0 else f"{limit:,} bytes"
+    return PayloadTooLargeError(f"Payload exceeds maximum allowed size ({size}).")
 
 
 def decoded_body(raw: bytes, content_encoding: str | None, limit: int = MAX_BODY_BYTES) -> bytes:
     encoding = (content_encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
         if len(raw) > limit:
-            raise too_large()
+            raise too_large(limit)
         return raw
     if encoding in GZIP_ENCODINGS:
+        if raw[:2] != GZIP_MAGIC and looks_like_json(raw):
+            # API Gateway (REST) inflates a gzip body itself before the integration and keeps the
+            # header: what arrives is already the JSON text.
+            return decoded_body(raw, None, limit)
         return inflate_gzip(raw, limit)
     raise UnsupportedMediaTypeError(
         f"Content-Encoding {encoding[:40]!r} is not supported; send gzip or no encoding",
         code="UNSUPPORTED_ENCODING",
     )
+
+
+def looks_like_json(raw: bytes) -> bool:
+    text = raw.lstrip(b" \t\r\n")
+    if text.startswith(b"\xef\xbb\xbf"):
+        text = text[3:]
+    return bool(text) and text[0] in _JSON_START
 
 
 def _invalid(reason: str) -> BadRequestError:
@@ -65,7 +80,7 @@ def inflate_gzip(data: bytes, limit: int = MAX_BODY_BYTES) -> bytes:
             except zlib.error as error:
                 raise _invalid(str(error)) from None
             if len(out) > limit:
-                raise too_large()
+                raise too_large(limit)
             pending = member.unconsumed_tail
         # The member ended inside the input consumed so far; what follows starts the next one.
         consumed = offset - len(member.unused_data)

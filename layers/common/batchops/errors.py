@@ -69,9 +69,18 @@ class IdempotencyInProgressError(BatchopsError):
 class RateLimitedError(BatchopsError):
     code = "RATE_LIMITED"
 
-    def __init__(self, message: str, *, retry_after_seconds: int):
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_seconds: int,
+        headers: dict[str, str] | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ):
+        super().__init__(message, details=details)
         self.retry_after_seconds = max(1, retry_after_seconds)
+        # RateLimit-* of the budget that refused the request.
+        self.headers = dict(headers or {})
 
 
 class OperationInProgressError(BatchopsError):

@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     tracking_queue_url: str = ""
     # Tracked events are kept this long (DynamoDB TTL on each event).
     tracking_retention_seconds: int = Field(default=30 * 24 * 3600, gt=0)
+    # Bodies too large for the API arrive through this bucket (POST /v1/bulk-track/uploads).
+    tracking_upload_bucket: str = ""
+    tracking_upload_queue_url: str = ""
     transaction_state_machine_arn: str = ""
     # Synchronous batch routes must answer before API Gateway's integration timeout (29 s by
     # default); operations unfinished by then are reported 504 TIMEOUT, never dropped.

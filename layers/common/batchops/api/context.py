@@ -1,14 +1,13 @@
-"""The caller of the request being handled, set by the auth middleware."""
+"""The request being handled and its caller, set by the resolver around each request."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
@@ -22,15 +21,17 @@ _lambda_context: ContextVar[LambdaContext | None] = ContextVar("batchops_lambda_
 
 
 @contextmanager
-def handling(event: Mapping[str, Any], context: LambdaContext | None) -> Iterator[None]:
-    """Marks the request being handled (set by the resolver around each request)."""
+def handling(event: Mapping[str, Any], context: LambdaContext | None, caller: Caller | None = None) -> Iterator[None]:
+    """Marks the request being handled and its caller (set by the resolver around each request)."""
     event_token = _event.set(event)
     context_token = _lambda_context.set(context)
+    caller_token = _caller.set(caller)
     try:
         yield
     finally:
         _event.reset(event_token)
         _lambda_context.reset(context_token)
+        _caller.reset(caller_token)
 
 
 def current_lambda_context() -> LambdaContext | None:
@@ -42,6 +43,14 @@ def current_body_size() -> int:
     return body_size(_event.get() or {})
 
 
+def current_body() -> str:
+    """The request body being handled as text: the resolver has already inflated a compressed
+    body and checked that it is UTF-8. Routes that parse their own body (for speed) read it here."""
+    event = _event.get() or {}
+    body = event.get("body") or ""
+    return base64.b64decode(body).decode("utf-8") if event.get("isBase64Encoded") else str(body)
+
+
 def base_path() -> str:
     """The URL prefix the client used in front of our routes: `/prod` on the execute-api
     endpoint, `` on a custom domain mapped at the root or in the local stack."""
@@ -51,11 +60,12 @@ def base_path() -> str:
     return sent[: len(sent) - len(route)] if route and sent.endswith(route) else ""
 
 
-def caller_from_authorizer(context: Mapping[str, Any] | None) -> Caller:
-    """The authorizer's context as a Caller; anything missing is a 401, never a 500."""
+def caller_from_event(event: Mapping[str, Any]) -> Caller:
+    """The authorizer's context of a proxy event as a Caller; anything missing is a 401, never a 500."""
+    context = (event.get("requestContext") or {}).get("authorizer")
     try:
         return Caller.model_validate(dict(context or {}))
-    except ValidationError:
+    except (ValidationError, TypeError, ValueError):
         raise UnauthorizedError("Unauthorized") from None
 
 
@@ -64,12 +74,3 @@ def current_caller() -> Caller:
     if caller is None:
         raise UnauthorizedError("Unauthorized")
     return caller
-
-
-def require_caller(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    caller = caller_from_authorizer(app.current_event.request_context.authorizer.get_context())
-    token = _caller.set(caller)
-    try:
-        return next_middleware(app)
-    finally:
-        _caller.reset(token)

@@ -82,7 +82,7 @@ class InProcessTarget:
         name = "checker" if validate_only else "runner"
         resolver: BatchopsResolver | None = getattr(self._local, name, None)
         if resolver is None:
-            resolver = build_resolver(self._endpoints, validate_only=validate_only)
+            resolver = build_resolver(self._endpoints, validate_only=validate_only, limit_requests=False)
             setattr(self._local, name, resolver)
         return resolver
 

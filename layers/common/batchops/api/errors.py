@@ -68,16 +68,22 @@ def status_of(error: BatchopsError) -> int:
     return 500
 
 
+def error_headers(error: BatchopsError) -> dict[str, str]:
+    """Headers an error carries: a 429 says when to retry, and which budget refused it."""
+    if isinstance(error, RateLimitedError):
+        return {"Retry-After": str(error.retry_after_seconds), **error.headers}
+    return {}
+
+
 def from_domain_error(error: BatchopsError) -> Response[str]:
-    headers = {"Retry-After": str(error.retry_after_seconds)} if isinstance(error, RateLimitedError) else None
-    return error_response(status_of(error), error.message, error.code, error.details, headers)
+    return error_response(status_of(error), error.message, error.code, error.details, error_headers(error) or None)
 
 
-def as_proxy_result(error: BatchopsError) -> dict[str, Any]:
+def as_proxy_result(error: BatchopsError, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """A Lambda proxy result for errors raised before the resolver runs."""
     return {
         "statusCode": status_of(error),
-        "headers": {"Content-Type": content_types.APPLICATION_JSON, "Access-Control-Allow-Origin": "*"},
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **(headers or {}), **error_headers(error)},
         "body": json.dumps(error_body(error.message, error.code, error.details)),
         "isBase64Encoded": False,
     }

@@ -9,13 +9,15 @@ from pydantic import BaseModel
 from batchops.models.common import ErrorResponse
 
 _DESCRIPTIONS = {
-    400: "Malformed JSON",
+    400: "Malformed JSON, or an invalid body the route parses itself",
     401: "Missing, unknown or revoked API key",
     404: "Not found (or another workspace's)",
     409: "Conflict",
     413: "Payload too large",
+    415: "Unsupported Content-Type or Content-Encoding",
     422: "Validation failed",
-    429: "Rate limited",
+    429: "Rate limited (Retry-After says when to retry)",
+    503: "AWS refused the write; send the request again",
 }
 
 
@@ -23,7 +25,8 @@ def responses(success: int, model: type[BaseModel], *errors: int) -> dict[int, A
     declared: dict[int, Any] = {
         success: {"description": "Success", "content": {"application/json": {"model": model}}},
     }
-    for status in (400, 401, *errors):
+    # Every authenticated route spends the workspace's request budget, so any may answer 429.
+    for status in (400, 401, 429, *errors):
         declared[status] = {
             "description": _DESCRIPTIONS.get(status, "Error"),
             "content": {"application/json": {"model": ErrorResponse}},

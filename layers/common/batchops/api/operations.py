@@ -24,7 +24,9 @@ from batchops.models.operations import (
     BatchResponse,
     JobStatus,
     Limits,
+    RateLimits,
 )
+from batchops.models.plans import limits_of
 from batchops.observability import logger, record_batch
 from batchops.services import operation_jobs, operations
 from batchops.services.operations import Deadline
@@ -85,8 +87,12 @@ def dry_run(request: Annotated[BatchRequest, Body()]) -> dict[str, Any]:
     return operations.dry_run(current_caller(), request, InProcessTarget()).model_dump(mode="json")
 
 
-@router.get("/v1/batch/limits", summary="Batch limits for this workspace", responses=responses(200, Limits))
+@router.get(
+    "/v1/batch/limits", summary="Batch limits and rate limits for this workspace", responses=responses(200, Limits)
+)
 def limits() -> dict[str, Any]:
+    plan = current_caller().plan
+    budgets = limits_of(plan)
     return Limits(
         maxOperations=MAX_OPERATIONS,
         timeoutMs=TIMEOUT_MS,
@@ -94,6 +100,12 @@ def limits() -> dict[str, Any]:
         allowedPaths=InProcessTarget().allowed_paths(),
         maxBodyBytes=MAX_BATCH_BODY_BYTES,
         maxOperationBodyBytes=MAX_OPERATION_BODY_BYTES,
+        plan=plan.value,
+        rateLimits=RateLimits(
+            requestsPerSecond=budgets.requests_per_second,
+            requestBurst=budgets.request_burst,
+            trackedEventsPerSecond=budgets.tracked_events_per_second,
+        ),
     ).model_dump()
 
 

@@ -10,58 +10,123 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchops.api.context import handling, require_caller
+from batchops.api.context import caller_from_event, handling
 from batchops.api.errors import JSON_ONLY, as_proxy_result, register_error_handlers
 from batchops.api.idempotency import idempotent
 from batchops.api.raw_event import body_size, header_value
 from batchops.api.router import Endpoint
-from batchops.errors import BadRequestError, BatchopsError, PayloadTooLargeError, UnsupportedMediaTypeError
+from batchops.encoding import decoded_body, too_large
+from batchops.errors import BadRequestError, BatchopsError, StorageError, UnsupportedMediaTypeError
+from batchops.models.common import Caller
+from batchops.observability import logger, metrics
 from batchops.settings import get_settings
 
 SECURITY_SCHEME = "ApiKey"
 JSON_CONTENT_TYPE = re.compile(r"^application/json$")
+RATE_LIMIT_HEADERS = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
 CORS = CORSConfig(
     allow_origin="*",
     allow_headers=["Authorization", "Content-Type", "Content-Encoding", "Idempotency-Key"],
-    expose_headers=["Idempotent-Replayed", "Retry-After"],
+    expose_headers=["Idempotent-Replayed", "Retry-After", *RATE_LIMIT_HEADERS],
 )
 
 
-def check_body(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Refuse what no route can take before any parsing or validation work is spent on it;
-    return the event with its media type in lower case (media types are case-insensitive,
+def check_body(event: Mapping[str, Any], limit: int | None = None) -> Mapping[str, Any]:
+    """Refuse what the route cannot take before any parsing or validation work is spent on it, and
+    hand it on as plain JSON text: a compressed body inflated (bounded by `limit`, uncompressed),
+    a base64 one decoded, the media type in lower case (media types are case-insensitive,
     Powertools compares them as written)."""
-    limit = get_settings().max_body_bytes
+    limit = limit or get_settings().max_body_bytes
     if body_size(event) > limit:
-        raise PayloadTooLargeError(f"Payload exceeds maximum allowed size ({limit} bytes).")
+        raise too_large(limit)
     content_type = (header_value(event, "content-type") or "").split(";")[0].strip().lower()
     # Every body batchops takes is JSON; a form or binary body is a client mistake (curl -d
     # without -H) that would otherwise surface as a puzzling "field is required".
     if event.get("body") and content_type and not JSON_CONTENT_TYPE.match(content_type):
         raise UnsupportedMediaTypeError(JSON_ONLY)
-    if event.get("body") and event.get("isBase64Encoded"):
-        # A body that is not UTF-8 reaches us base64-encoded; JSON must be UTF-8 (RFC 8259).
-        try:
-            base64.b64decode(event["body"]).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequestError("Malformed JSON body: not UTF-8 text", code="MALFORMED_JSON") from None
-    headers = event.get("headers") or {}
-    if any(k.lower() == "content-type" and v != v.lower() for k, v in headers.items()):
-        lowered = {k: (v.lower() if k.lower() == "content-type" else v) for k, v in headers.items()}
-        return {**event, "headers": lowered}
-    return event
+    headers = dict(event.get("headers") or {})
+    encoding = header_value(event, "content-encoding")
+    if not event.get("body"):
+        return event
+    if not event.get("isBase64Encoded") and not encoding:
+        if any(k.lower() == "content-type" and v != v.lower() for k, v in headers.items()):
+            return {**event, "headers": _lowered_content_type(headers)}
+        return event
+    raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else str(event["body"]).encode()
+    try:
+        # JSON must be UTF-8 (RFC 8259); a body that is not reaches us base64-encoded.
+        text = decoded_body(raw, encoding, limit).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequestError("Malformed JSON body: not UTF-8 text", code="MALFORMED_JSON") from None
+    # Downstream (validation, idempotency, handlers) sees the JSON as if it had been sent plain.
+    plain = {k: v for k, v in _lowered_content_type(headers).items() if k.lower() != "content-encoding"}
+    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-encoding"}
+    return {**event, "body": text, "isBase64Encoded": False, "headers": plain, "multiValueHeaders": multi}
+
+
+def _lowered_content_type(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: (v.lower() if k.lower() == "content-type" else v) for k, v in headers.items()}
+
+
+def _with_headers(result: dict[str, Any], headers: Mapping[str, str]) -> dict[str, Any]:
+    """Add headers a response does not already carry (a 429 keeps the budget that refused it)."""
+    if not headers:
+        return result
+    if "multiValueHeaders" in result:
+        multi = result["multiValueHeaders"] = dict(result["multiValueHeaders"] or {})
+        present = {k.lower() for k in multi} | {k.lower() for k in result.get("headers") or {}}
+        multi.update({k: [v] for k, v in headers.items() if k.lower() not in present})
+    else:
+        plain = result["headers"] = dict(result.get("headers") or {})
+        present = {k.lower() for k in plain}
+        plain.update({k: v for k, v in headers.items() if k.lower() not in present})
+    return result
 
 
 class BatchopsResolver(APIGatewayRestResolver):
+    """A REST resolver that, before any route code runs, authenticates the caller (401 before the
+    body is read), spends the workspace's request budget (429) and checks the body (413, 415,
+    400), then adds the RateLimit-* headers to every authenticated response."""
+
+    def __init__(self, endpoints: Iterable[Endpoint], *, limit_requests: bool = True, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._endpoints = {endpoint.key: endpoint for endpoint in endpoints}
+        self._limit_requests = limit_requests
+
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        endpoint = self._endpoints.get((str(event.get("httpMethod") or "").upper(), str(event.get("resource") or "")))
+        caller: Caller | None = None
+        budget: dict[str, str] = {}
+        cors = CORS.to_dict(header_value(event, "origin") or "*")
         try:
-            checked = check_body(event)
+            if endpoint is not None and endpoint.auth:
+                caller = caller_from_event(event)
+                if self._limit_requests:
+                    budget = _spend_request(caller)
+            checked = check_body(event, endpoint.max_body_bytes if endpoint else None)
         except BatchopsError as error:
-            return as_proxy_result(error)
-        with handling(checked, context):
-            return super().resolve(checked, context)
+            return _with_headers(as_proxy_result(error, cors), budget)
+        with handling(checked, context, caller):
+            return _with_headers(super().resolve(checked, context), budget)
+
+
+def _spend_request(caller: Caller) -> dict[str, str]:
+    """The caller's request budget after this request, as RateLimit-* headers; raises
+    RateLimitedError (429) when it is spent. A budget store that fails lets the request through:
+    the stage throttle still guards the API, and an outage of the limiter must not become one of
+    the API."""
+    # Imported here: routes without auth (health, the OpenAPI document) never load boto3.
+    from batchops.services import rate_limits
+
+    try:
+        return rate_limits.spend_request(caller.workspace_id, caller.plan).headers()
+    except StorageError:
+        logger().warning("Rate limit not checked: the budget store failed", extra={"workspace": caller.workspace_id})
+        metrics().add_metric(name="RateLimitUnchecked", unit=MetricUnit.Count, value=1)
+        return {}
 
 
 def powertools_rule(path: str) -> str:
@@ -74,15 +139,17 @@ def validated_only(app: APIGatewayRestResolver, next_middleware: NextMiddleware)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps({"valid": True}))
 
 
-def build_resolver(endpoints: Iterable[Endpoint], *, validate_only: bool = False) -> BatchopsResolver:
+def build_resolver(
+    endpoints: Iterable[Endpoint], *, validate_only: bool = False, limit_requests: bool = True
+) -> BatchopsResolver:
     """A resolver over `endpoints`; `validate_only` answers 200 once a request has passed
-    validation and auth, without running the handler (dry runs)."""
-    app = BatchopsResolver(enable_validation=True, cors=CORS)
+    validation and auth, without running the handler (dry runs); `limit_requests=False` spends
+    no request budget (operations run inside a batch request, which has paid for itself)."""
+    endpoints = list(endpoints)
+    app = BatchopsResolver(endpoints, limit_requests=limit_requests, enable_validation=True, cors=CORS)
     register_error_handlers(app)
     for endpoint in endpoints:
         middlewares: list[Any] = []
-        if endpoint.auth:
-            middlewares.append(require_caller)
         if validate_only:
             middlewares.append(validated_only)
         elif endpoint.idempotent:
@@ -98,5 +165,6 @@ def build_resolver(endpoints: Iterable[Endpoint], *, validate_only: bool = False
             include_in_schema=endpoint.include_in_schema,
             security=[{SECURITY_SCHEME: []}] if endpoint.auth else None,
             middlewares=middlewares,
+            openapi_extensions={"requestBody": endpoint.request_body} if endpoint.request_body else None,
         )(endpoint.handler)
     return app

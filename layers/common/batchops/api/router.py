@@ -29,6 +29,10 @@ class Endpoint:
     responses: dict[int, Any] | None = None
     idempotent: bool = False
     include_in_schema: bool = True
+    # The largest body this route takes, uncompressed (None: settings.max_body_bytes).
+    max_body_bytes: int | None = None
+    # OpenAPI requestBody for a route that parses its own body instead of a pydantic parameter.
+    request_body: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -52,6 +56,8 @@ class SurfaceRouter:
         responses: dict[int, Any] | None = None,
         idempotent: bool = False,
         include_in_schema: bool = True,
+        max_body_bytes: int | None = None,
+        request_body: dict[str, Any] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(func: Handler) -> Handler:
             self.endpoints.append(
@@ -67,6 +73,8 @@ class SurfaceRouter:
                     responses=responses,
                     idempotent=idempotent,
                     include_in_schema=include_in_schema,
+                    max_body_bytes=max_body_bytes,
+                    request_body=request_body,
                 )
             )
             return func

@@ -10,7 +10,7 @@ from batchops.api.router import Endpoint
 
 def route_table() -> tuple[Endpoint, ...]:
     # Imported here so that loading the table costs nothing until a resolver is built.
-    from batchops.api import event_log, jobs, operations, runs, system
+    from batchops.api import event_log, jobs, operations, runs, system, tracking
 
     return (
         *system.router.endpoints,
@@ -18,6 +18,7 @@ def route_table() -> tuple[Endpoint, ...]:
         *operations.router.endpoints,
         *jobs.router.endpoints,
         *runs.router.endpoints,
+        *tracking.router.endpoints,
     )
 
 

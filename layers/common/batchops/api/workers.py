@@ -1,21 +1,24 @@
 """Lambda entry points that are not HTTP: the async batch worker, the transaction step, the run
-worker and the sweeper."""
+worker, the tracking workers and the sweeper."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchops.api.dispatch import InProcessTarget
 from batchops.api.handler import LambdaHandler, LazyHandler
+from batchops.errors import RateLimitedError
 from batchops.models.operations import TIMEOUT_MS
 from batchops.observability import logger, metrics, record_batch, tracer
-from batchops.services import operation_jobs, runs, tracking
+from batchops.services import operation_jobs, runs, tracking, tracking_uploads
 from batchops.services.operations import Deadline
 from batchops.settings import get_settings
 
@@ -121,6 +124,27 @@ def tracking_worker_handler() -> LazyHandler:
         tracking.store_message(record.body)
 
     return LazyHandler(lambda: sqs_worker(store))
+
+
+def tracking_upload_worker_handler() -> LazyHandler:
+    def ingest(record: SQSRecord, context: LambdaContext) -> None:
+        # S3 notifies the queue; an s3:TestEvent (sent when the notification is set up) has no records.
+        for notice in S3Event(record.json_body).records if "Records" in record.json_body else ():
+            if not notice.event_name.startswith("ObjectCreated"):
+                continue
+            # Notifications URL-encode the key (spaces as "+").
+            key = unquote_plus(notice.s3.get_object.key)
+            with logger().append_context_keys(object_key=key):
+                try:
+                    outcome = tracking_uploads.ingest(
+                        notice.s3.bucket.name, key, notice.s3.get_object.etag, notice.event_time
+                    )
+                except RateLimitedError as limited:
+                    tracking_uploads.defer(record.receipt_handle, limited.retry_after_seconds)
+                    raise RetryLaterError(f"events budget spent; retry in {limited.retry_after_seconds} s") from None
+            logger().info("Upload ingested", extra={"outcome": outcome})
+
+    return LazyHandler(lambda: sqs_worker(ingest))
 
 
 def sweeper_handler() -> LazyHandler:

@@ -22,6 +22,12 @@ from batchops.errors import StorageError
 
 WRITE_CHUNK = 25  # BatchWriteItem's limit
 GET_CHUNK = 100  # BatchGetItem's limit
+TRANSACT_CHUNK = 100  # TransactWriteItems' limit: items per call...
+TRANSACT_BYTES = 4_000_000  # ...and their total size (4 MB), with room for the request around them
+# Cancellation reasons worth another attempt; any other (ValidationError, ...) never succeeds.
+_TRANSIENT = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
 MAX_WORKERS = 4  # bounded fan-out: a 1,000-item write is 40 calls, 4 at a time
 BASE_DELAY = 0.05
 MAX_DELAY = 2.0
@@ -75,6 +81,88 @@ def put_items(
         return write_chunk(chunks[0]) if chunks else []
     with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(chunks))) as pool:
         return sorted(i for failed in pool.map(write_chunk, chunks) for i in failed)
+
+
+def _approx_size(item: dict[str, Any]) -> int:
+    """Bytes DynamoDB counts for a typed item, near enough to keep a transaction under 4 MB
+    (attribute names plus values; every attribute we write is a string or a number)."""
+    return sum(len(name) + len(str(next(iter(value.values())))) for name, value in item.items())
+
+
+def _transaction_chunks(typed: Sequence[dict[str, Any]]) -> list[list[int]]:
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for index, item in enumerate(typed):
+        item_size = _approx_size(item)
+        if current and (len(current) == TRANSACT_CHUNK or size + item_size > TRANSACT_BYTES):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(index)
+        size += item_size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def put_new_items(
+    table: str,
+    items: Sequence[dict[str, Any]],
+    *,
+    condition: str = "attribute_not_exists(pk)",
+    values: dict[str, Any] | None = None,
+    max_attempts: int = 8,
+    sleep: Sleep = time.sleep,
+) -> tuple[list[int], list[int]]:
+    """Write the items for which `condition` holds (by default: not stored yet), up to 100 per
+    TransactWriteItems call, since BatchWriteItem takes no conditions. Returns the indexes still
+    unwritten after the last attempt and the indexes whose condition failed.
+
+    A transaction is all or nothing: when some items fail their condition, the call is cancelled
+    with a reason per item, and the others are written again without them."""
+    typed = [serialize(i) for i in items]
+    typed_values = serialize(values) if values else None
+
+    def write_chunk(indexes: list[int]) -> tuple[list[int], list[int]]:
+        pending = list(indexes)
+        existing: list[int] = []
+        unwritable: list[int] = []
+        wait = False
+        for attempt in range(max_attempts):
+            if wait:
+                sleep(_backoff(attempt))
+            puts = []
+            for i in pending:
+                put: dict[str, Any] = {"TableName": table, "Item": typed[i], "ConditionExpression": condition}
+                if typed_values:
+                    put["ExpressionAttributeValues"] = typed_values
+                puts.append({"Put": put})
+            try:
+                clients.dynamodb().transact_write_items(TransactItems=puts)
+                return sorted(unwritable), sorted(existing)
+            except ClientError as error:
+                reasons = [str(r.get("Code") or "None") for r in error.response.get("CancellationReasons") or []]
+                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException" or len(reasons) != len(
+                    pending
+                ):
+                    wait = True  # throttled or transient after botocore's own retries: try again
+                    continue
+            outcome = dict(zip(pending, reasons, strict=True))
+            existing += [i for i, r in outcome.items() if r == "ConditionalCheckFailed"]
+            unwritable += [i for i, r in outcome.items() if r not in _TRANSIENT | {"None", "ConditionalCheckFailed"}]
+            pending = [i for i, r in outcome.items() if r in _TRANSIENT | {"None"}]
+            # Items cancelled only because another failed its condition can go again at once.
+            wait = any(r in _TRANSIENT for r in reasons)
+            if not pending:
+                break
+        return sorted(unwritable + pending), sorted(existing)
+
+    chunks = _transaction_chunks(typed)
+    if len(chunks) <= 1:
+        return write_chunk(chunks[0]) if chunks else ([], [])
+    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(chunks))) as pool:
+        results = list(pool.map(write_chunk, chunks))
+    return sorted(i for failed, _ in results for i in failed), sorted(i for _, found in results for i in found)
 
 
 def get_items(

@@ -16,6 +16,8 @@ _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 # Standard retry mode backs off on throttling; adaptive would add client-side rate limiting we don't need.
 _CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=3, read_timeout=10)
+# Presigned S3 forms and links must be SigV4 (the only signature new regions accept).
+_SERVICE_CONFIG = {"s3": _CONFIG.merge(Config(signature_version="s3v4"))}
 
 
 def client(service: str) -> Any:
@@ -24,7 +26,8 @@ def client(service: str) -> Any:
         with _lock:
             found = _clients.get(service)
             if found is None:
-                found = boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+                config = _SERVICE_CONFIG.get(service, _CONFIG)
+                found = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
                 _clients[service] = found
     return found
 

@@ -158,3 +158,8 @@ def tracked_event(workspace_id: str, message_id: str) -> KeyDict:
 def rate_bucket(workspace_id: str, bucket: str) -> KeyDict:
     """A workspace's token bucket (GCRA: one number, the theoretical arrival time)."""
     return {"pk": f"{workspace_prefix(workspace_id)}#RATE#{bucket}", "sk": "BUCKET"}
+
+
+def tracking_upload(workspace_id: str, upload_id: str) -> KeyDict:
+    """A bulk-track upload (a body sent through S3): its status and result counts."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#TUPLOAD#{upload_id}", "sk": "UPLOAD"}

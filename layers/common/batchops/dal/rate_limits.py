@@ -6,6 +6,11 @@ interval, allowed while `tat` stays within burst x interval of now.
 A busy bucket costs one conditional UpdateItem per request; an idle one (tat in the past) a
 second to restart it. A refused take reads the stored `tat` from the same failed call
 (ReturnValuesOnConditionCheckFailure), so Retry-After needs no extra read.
+
+A take larger than the whole bucket (a bulk-track of 5,000 events on a plan of 100 events/s) is
+allowed only from a full bucket, and leaves it in debt: `tat` moves cost x interval ahead, so the
+workspace waits until that much time has passed. Refusing it outright would make such a request
+impossible forever, however long the client waited.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from batchops.dal import clients, keys
 from batchops.dal.items import serialize
 from batchops.dal.queries import is_condition_failure
+from batchops.errors import StorageError
 
 IDLE_TTL_SECONDS = 3600  # a bucket untouched this long is deleted (it would be full anyway)
 
@@ -29,6 +35,14 @@ class Take:
 
 
 def take(table: str, workspace_id: str, bucket: str, *, cost: int, interval_us: int, burst: int, now_us: int) -> Take:
+    """Raises StorageError when DynamoDB fails (after botocore's retries)."""
+    try:
+        return _take(table, workspace_id, bucket, cost=cost, interval_us=interval_us, burst=burst, now_us=now_us)
+    except (ClientError, BotoCoreError) as error:
+        raise StorageError(f"rate-limit bucket {bucket} unavailable: {error}") from error
+
+
+def _take(table: str, workspace_id: str, bucket: str, *, cost: int, interval_us: int, burst: int, now_us: int) -> Take:
     key = serialize(keys.rate_bucket(workspace_id, bucket))
     step = cost * interval_us
     # The latest tat that still leaves room for `cost` tokens.
@@ -52,17 +66,15 @@ def take(table: str, workspace_id: str, bucket: str, *, cost: int, interval_us: 
             raise
         old: dict[str, Any] = dict(error.response.get("Item") or {})  # type: ignore[call-overload]
         stored = old.get("tat", {}).get("N")
-    if stored is not None and int(stored) >= now_us:
+    if stored is not None and int(stored) > now_us:
         return Take(False, int(stored))  # too far ahead: over the limit
-    if step > burst * interval_us:
-        return Take(False, now_us + step)  # more than a full bucket holds: never allowed
     # Absent or in the past: the bucket is full; restart it from now (unless another request just did).
     try:
         clients.dynamodb().update_item(
             TableName=table,
             Key=key,
             UpdateExpression="SET tat = :fresh, expires_at = :expires",
-            ConditionExpression="attribute_not_exists(tat) OR tat < :now",
+            ConditionExpression="attribute_not_exists(tat) OR tat <= :now",
             ExpressionAttributeValues=serialize({":fresh": now_us + step, ":now": now_us, ":expires": expires}),
         )
         return Take(True, now_us + step)
@@ -70,4 +82,4 @@ def take(table: str, workspace_id: str, bucket: str, *, cost: int, interval_us: 
         if not is_condition_failure(error):
             raise
     # Another request restarted it meanwhile: take from the bucket as it is now.
-    return take(table, workspace_id, bucket, cost=cost, interval_us=interval_us, burst=burst, now_us=now_us)
+    return _take(table, workspace_id, bucket, cost=cost, interval_us=interval_us, burst=burst, now_us=now_us)

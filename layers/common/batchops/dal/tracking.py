@@ -1,5 +1,5 @@
 """Tracked events (seed 004) in the domain table: one item per workspace and messageId, holding
-the event as JSON text."""
+the event as JSON text; and the records of bodies uploaded through S3."""
 
 from __future__ import annotations
 
@@ -7,18 +7,20 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from batchops.dal import clients, keys
-from batchops.dal.batch import put_items
+from batchops.dal.batch import put_items, put_new_items
 from batchops.dal.items import deserialize, serialize
+from batchops.dal.queries import is_condition_failure
 
 
 class TrackedEventRepository:
     def __init__(self, table: str):
         self.table = table
 
-    def put(self, workspace_id: str, events: Sequence[tuple[str, str]], *, expires_at: int) -> list[int]:
-        """BatchWriteItem (25 per call, retried); indexes still unwritten after the last try."""
-        items = [
+    def _items(self, workspace_id: str, events: Sequence[tuple[str, str]], expires_at: int) -> list[dict[str, Any]]:
+        return [
             {
                 **keys.tracked_event(workspace_id, message_id),
                 "type": "tracked_event",
@@ -27,7 +29,24 @@ class TrackedEventRepository:
             }
             for message_id, text in events
         ]
-        return put_items(self.table, items)
+
+    def put(self, workspace_id: str, events: Sequence[tuple[str, str]], *, expires_at: int) -> list[int]:
+        """Blind writes (BatchWriteItem, 25 per call, retried), for ids batchops generated: no one
+        else can have sent them. Returns the indexes still unwritten after the last try."""
+        return put_items(self.table, self._items(workspace_id, events, expires_at))
+
+    def insert_new(
+        self, workspace_id: str, events: Sequence[tuple[str, str]], *, expires_at: int, now: int
+    ) -> tuple[list[int], list[int]]:
+        """Store the events whose messageId is not stored yet (the first copy wins; an expired one
+        that TTL has not deleted yet counts as gone). Returns (indexes unwritten after the last
+        try, indexes already stored)."""
+        return put_new_items(
+            self.table,
+            self._items(workspace_id, events, expires_at),
+            condition="attribute_not_exists(pk) OR expires_at <= :now",
+            values={":now": now},
+        )
 
     def get(self, workspace_id: str, message_id: str, *, now: int) -> dict[str, Any] | None:
         response = clients.dynamodb().get_item(
@@ -40,3 +59,99 @@ class TrackedEventRepository:
             return None  # TTL deletes lazily: an expired event is gone as far as readers know
         event: dict[str, Any] = json.loads(item["event_json"])
         return event
+
+    def put_one(self, workspace_id: str, message_id: str, text: str, *, expires_at: int, now: int) -> bool:
+        """One event with a conditional PutItem; False when its messageId is already stored."""
+        (item,) = self._items(workspace_id, [(message_id, text)], expires_at)
+        try:
+            clients.dynamodb().put_item(
+                TableName=self.table,
+                Item=serialize(item),
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
+                ExpressionAttributeValues=serialize({":now": now}),
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
+
+
+class TrackingUploadRepository:
+    """pending -> processing (claimed for one object version, by its ETag) -> completed | failed;
+    each step a conditional write, so a duplicate S3 notification or SQS delivery changes nothing."""
+
+    def __init__(self, table: str):
+        self.table = table
+
+    def create(
+        self, workspace_id: str, upload_id: str, *, created_at: str, expires_at: int, caller: dict[str, str]
+    ) -> None:
+        """`caller` (key id, plan) is kept for the worker, which charges the workspace's events budget."""
+        item = {
+            **keys.tracking_upload(workspace_id, upload_id),
+            "type": "tracking_upload",
+            "upload_id": upload_id,
+            "status": "pending",
+            "created_at": created_at,
+            "expires_at": expires_at,
+            **caller,
+        }
+        clients.dynamodb().put_item(
+            TableName=self.table, Item=serialize(item), ConditionExpression="attribute_not_exists(pk)"
+        )
+
+    def get(self, workspace_id: str, upload_id: str) -> dict[str, Any] | None:
+        response = clients.dynamodb().get_item(
+            TableName=self.table, Key=serialize(keys.tracking_upload(workspace_id, upload_id)), ConsistentRead=True
+        )
+        return deserialize(response["Item"]) if "Item" in response else None
+
+    def claim(self, workspace_id: str, upload_id: str, etag: str) -> bool:
+        """Take the upload for the object version `etag`: a pending upload, or one this version
+        already holds (a redelivery after a crash). False for anything else."""
+        return self._update(
+            workspace_id,
+            upload_id,
+            "SET #status = :processing, etag = :etag",
+            "#status = :pending OR (#status = :processing AND etag = :etag)",
+            {":processing": "processing", ":pending": "pending", ":etag": etag},
+        )
+
+    def finish(self, workspace_id: str, upload_id: str, etag: str, fields: dict[str, Any]) -> bool:
+        """processing -> completed | failed (fields["status"]) with its counts or error."""
+        names = sorted(fields)
+        # Every name through a placeholder: several (status, error) are DynamoDB reserved words.
+        assignments = ", ".join(f"#{n} = :{n}" for n in names)
+        return self._update(
+            workspace_id,
+            upload_id,
+            f"SET {assignments}",
+            "#status = :processing AND etag = :etag",
+            {":processing": "processing", ":etag": etag, **{f":{n}": fields[n] for n in names}},
+            names={f"#{n}": n for n in names},
+        )
+
+    def _update(
+        self,
+        workspace_id: str,
+        upload_id: str,
+        update: str,
+        condition: str,
+        values: dict[str, Any],
+        names: dict[str, str] | None = None,
+    ) -> bool:
+        try:
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key=serialize(keys.tracking_upload(workspace_id, upload_id)),
+                UpdateExpression=update,
+                ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+                ExpressionAttributeNames={"#status": "status", **(names or {})},
+                ExpressionAttributeValues=serialize(values),
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True

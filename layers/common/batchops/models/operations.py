@@ -105,6 +105,14 @@ class BatchResponse(BaseModel):
     summary: Summary
 
 
+class RateLimits(BaseModel):
+    """The caller's plan budgets (the plan table in models/plans.py)."""
+
+    requestsPerSecond: int = Field(description="Sustained API requests per second (RateLimit-Limit)")
+    requestBurst: int = Field(description="Requests allowed at once after a quiet spell")
+    trackedEventsPerSecond: int = Field(description="Tracked events per second (bulk-track counts each event)")
+
+
 class Limits(BaseModel):
     maxOperations: int
     timeoutMs: int
@@ -112,6 +120,8 @@ class Limits(BaseModel):
     allowedPaths: list[str]
     maxBodyBytes: int
     maxOperationBodyBytes: int
+    plan: str = Field(description="The caller's plan")
+    rateLimits: RateLimits
 
 
 class JobStatus(StrEnum):

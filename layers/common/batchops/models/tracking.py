@@ -3,6 +3,7 @@ and kept as sent."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -23,3 +24,71 @@ class TrackedEvent(BaseModel):
         max_length=MAX_MESSAGE_ID_CHARS,
         description="Unique id for de-duplication; generated (UUID) when absent",
     )
+
+
+class TrackingError(BaseModel):
+    index: int = Field(description="Position of the event in the request")
+    error: str
+
+
+class BulkTrackResponse(BaseModel):
+    status: str = Field(default="ok", description="Always ok: the accepted events are queued")
+    messageIds: list[str] = Field(description="Ids of the accepted events, in request order")
+    errors: list[TrackingError] | None = Field(default=None, description="Events left out, by index")
+
+
+class TrackResponse(BaseModel):
+    status: str = "ok"
+    messageId: str
+
+
+class StoredEvent(BaseModel):
+    """A tracked event as stored: the fields it was sent with, plus messageId and receivedAt."""
+
+    model_config = ConfigDict(extra="allow")
+
+    messageId: str
+    receivedAt: str = Field(description="When batchops received it (UTC)")
+
+
+class UploadStatus(StrEnum):
+    PENDING = "pending"  # created; waiting for the object
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class UploadCreated(BaseModel):
+    """How to send a body too large for the API: a presigned S3 POST (a multipart form)."""
+
+    uploadId: str
+    status: UploadStatus
+    method: str = Field(default="POST", description="Send a multipart/form-data POST to url")
+    url: str = Field(description="Where to POST the form")
+    fields: dict[str, str] = Field(description="Form fields to send, in this order, before the file field")
+    fileField: str = Field(default="file", description="Name of the form field that carries the body (last)")
+    maxBytes: int = Field(description="The largest file S3 accepts (gzip or JSON)")
+    expiresAt: str = Field(description="The form is valid until then (UTC)")
+
+
+class Upload(BaseModel):
+    uploadId: str
+    status: UploadStatus
+    createdAt: str
+    completedAt: str | None = None
+    accepted: int | None = Field(default=None, description="Events accepted (when completed)")
+    rejected: int | None = Field(default=None, description="Events left out (when completed)")
+    error: dict[str, Any] | None = Field(default=None, description="Why the whole upload failed (when failed)")
+    resultUrl: str | None = Field(
+        default=None,
+        description="A short-lived link to the result: the body POST /v1/bulk-track would have answered",
+    )
+
+
+def request_schema(model: type[BaseModel], *, array: bool) -> dict[str, Any]:
+    """OpenAPI requestBody for routes that read their own body (tracking parses raw bytes itself,
+    for speed and for the seed's 400s)."""
+    schema: dict[str, Any] = model.model_json_schema()
+    if array:
+        schema = {"type": "array", "items": schema, "minItems": 1}
+    return {"required": True, "content": {"application/json": {"schema": schema}}}

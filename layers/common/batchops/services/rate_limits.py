@@ -18,6 +18,11 @@ from batchops.settings import get_settings
 LIMITED = "Rate limit exceeded. Please retry later."
 
 
+def clock_us() -> int:
+    """Now, in microseconds (tests replace it to hold time still)."""
+    return int(time.time() * 1_000_000)
+
+
 @dataclass(frozen=True)
 class Budget:
     limit: int  # per second
@@ -34,16 +39,24 @@ class Budget:
 
 def _spend(workspace_id: str, bucket: str, *, per_second: int, burst: int, cost: int, now_us: int | None) -> Budget:
     interval_us = max(1, 1_000_000 // per_second)
-    now = int(time.time() * 1_000_000) if now_us is None else now_us
+    now = clock_us() if now_us is None else now_us
     result = take(
         get_settings().table_name, workspace_id, bucket, cost=cost, interval_us=interval_us, burst=burst, now_us=now
     )
     ahead = max(0, result.tat_us - now)  # how far the bucket is from full, in microseconds
     remaining = max(0, (burst * interval_us - ahead) // interval_us)
     if not result.allowed:
-        wait_us = ahead + cost * interval_us - burst * interval_us
+        # Room for `cost` tokens comes once the bucket has drained that far; a take larger than
+        # the bucket waits for a full one (see dal.rate_limits).
+        wait_us = ahead - max(0, burst - cost) * interval_us
         retry_after = max(1, math.ceil(wait_us / 1_000_000))
-        raise RateLimitedError(LIMITED, retry_after_seconds=retry_after)
+        refused = Budget(per_second, 0, retry_after)
+        raise RateLimitedError(
+            LIMITED,
+            retry_after_seconds=retry_after,
+            headers=refused.headers(),
+            details=[{"field": bucket, "error": f"over the plan's {per_second:,} {bucket} per second"}],
+        )
     reset = 0 if remaining > 0 else max(1, math.ceil((ahead - (burst - 1) * interval_us) / 1_000_000))
     return Budget(per_second, remaining, reset)
 
