@@ -203,47 +203,91 @@ def validation_cpu_per_entry() -> float:
     return statistics.median(runs)
 
 
-def requests_per_tracked_events() -> dict[str, tuple[Counter[str], int]]:
-    """AWS requests to queue and store tracked events (enqueue + worker), with the floor the
-    batch limits set: events / 25 BatchWriteItem + the fewest 1 MiB messages their bytes allow."""
+def requests_per_tracked_events() -> dict[str, tuple[Counter[str], int, int]]:
+    """AWS requests to take in and store tracked events through the real handlers (the route,
+    then the tracking worker over every queued message; uploads also the upload worker), with the
+    events and the floor the batch limits set: events / 25 BatchWriteItem + the fewest 1 MiB
+    messages their bytes allow. The rate-limit UpdateItems (one per request, one per events
+    charge) are counted; SQS receive/delete, made by Lambda's event source mapping, are not."""
+    import gzip
+
     import boto3
     from moto import mock_aws
 
     from batchops.dal import clients
-    from batchops.services import tracking
     from batchops.settings import reset_settings
-    from tests.support import create_template_resources
+    from tests.support import LambdaContext, api_event, create_template_resources, invoke, load_function, sqs_event
 
-    def events(n: int, pad: int) -> list[dict[str, Any]]:
+    bulk, worker = load_function("bulk_track"), load_function("tracking_worker")
+    create, uploads = load_function("create_tracking_upload"), load_function("tracking_upload_worker")
+
+    def events(n: int, pad: int, ids: bool = True) -> list[dict[str, Any]]:
         return [
-            {"event": "e", "properties": {"pad": "x" * pad}, "timestamp": "2025-10-29T22:00:00Z", "messageId": f"m{i}"}
+            {
+                "event": "e",
+                "properties": {"pad": "x" * pad},
+                "timestamp": "2025-10-29T22:00:00Z",
+                **({"messageId": f"m{n}-{i}"} if ids else {}),
+            }
             for i in range(n)
         ]
 
-    results: dict[str, tuple[Counter[str], int]] = {}
+    def drain(queue: str, handler: Any, fixture: str) -> int:
+        """Deliver every message as the event source mapping would; returns their bytes."""
+        sqs = boto3.client("sqs")  # not counted: Lambda's poller makes these calls
+        size = 0
+        while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                size += len(message["Body"].encode())
+                assert handler.lambda_handler(sqs_event(fixture, [message]), LambdaContext()) == {
+                    "batchItemFailures": []
+                }
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return size
+
+    results: dict[str, tuple[Counter[str], int, int]] = {}
     with mock_aws():
         create_template_resources()
-        queue = boto3.client("sqs").get_queue_url(QueueName="TrackingQueue")["QueueUrl"]
-        os.environ["BATCHOPS_TRACKING_QUEUE_URL"] = queue
+        sqs = boto3.client("sqs")
+        queue = sqs.get_queue_url(QueueName="TrackingQueue")["QueueUrl"]
+        upload_queue = sqs.get_queue_url(QueueName="TrackingUploadQueue")["QueueUrl"]
+        sqs.purge_queue(QueueUrl=upload_queue)  # S3's test event from setting the notification
+        os.environ.update(
+            BATCHOPS_TRACKING_QUEUE_URL=queue,
+            BATCHOPS_TRACKING_UPLOAD_QUEUE_URL=upload_queue,
+            BATCHOPS_TRACKING_UPLOAD_BUCKET="trackinguploadbucket",
+        )
         reset_settings()
         clients.reset_clients()
-        for label, sent in (
-            ("5,000 events, 10 MB", events(5_000, 1_950)),
-            ("10,000 small events", events(10_000, 10)),
+        for label, sent, path in (
+            ("5,000 events, 10 MB gzip body, bulk-track", events(5_000, 1_950), "direct"),
+            ("5,000 events, 10 MB gzip body, upload", events(5_000, 1_950), "upload"),
+            ("10,000 small events, bulk-track", events(10_000, 10), "direct"),
+            ("10,000 small events without messageIds, bulk-track", events(10_000, 10, ids=False), "direct"),
         ):
-            counts = counting_clients("dynamodb", "sqs")
-            checked = tracking.enqueue("bench", tracking.check_events(sent, "2026-11-23T00:00:00.000000Z"))
-            sqs = boto3.client("sqs")
-            size = 0
-            while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-                for message in messages:
-                    size += len(message["Body"].encode())
-                    tracking.store_message(message["Body"])
-                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-            floor = -(-len(checked.accepted) // 25) + -(-size // (1024 * 1024))
-            results[label] = (Counter(counts), floor)
+            counts = counting_clients("dynamodb", "sqs", "s3")
+            body = gzip.compress(json.dumps(sent).encode())
+            if path == "direct":
+                request = api_event(
+                    "bulk_track", raw_body=body, headers={"Content-Encoding": "gzip"}, plan="enterprise"
+                )
+                status, _, answer = invoke(bulk, request)
+                assert status == 200 and len(answer["messageIds"]) == len(sent), answer
+            else:
+                status, _, form = invoke(create, api_event("create_tracking_upload", plan="enterprise"))
+                assert status == 201
+                boto3.client("s3").put_object(Bucket="trackinguploadbucket", Key=form["fields"]["key"], Body=body)
+                drain(upload_queue, uploads, "tracking_upload_worker")
+            size = drain(queue, worker, "tracking_worker")
+            floor = -(-len(sent) // 25) + -(-size // (1024 * 1024))
+            results[label] = (Counter(counts), floor, len(sent))
     clients.reset_clients()
-    os.environ.pop("BATCHOPS_TRACKING_QUEUE_URL", None)
+    for name in (
+        "BATCHOPS_TRACKING_QUEUE_URL",
+        "BATCHOPS_TRACKING_UPLOAD_QUEUE_URL",
+        "BATCHOPS_TRACKING_UPLOAD_BUCKET",
+    ):
+        os.environ.pop(name, None)
     reset_settings()
     return results
 
@@ -303,6 +347,9 @@ def cold_start_ms(function: str, invoke: bool = False) -> tuple[float, float]:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
+    from batchops_local.moto_transactions import install as install_moto_transactions
+
+    install_moto_transactions()  # moto would copy whole tables per TransactWriteItems
     print("## AWS requests (exact counts)")
     for label, counts in requests_per_1000_entries().items():
         detail = ", ".join(f"{op} {n}" for op, n in sorted(counts.items()))
@@ -318,11 +365,14 @@ def main() -> None:
     print("\n## Validation CPU")
     per_entry = validation_cpu_per_entry()
     print(f"- {per_entry * 1e6:.1f} us CPU per entry ({1 / per_entry:,.0f} entries/s on one core)")
-    print("\n## AWS requests to queue and store tracked events (exact counts)")
-    for label, (counts, floor) in requests_per_tracked_events().items():
+    print("\n## AWS requests to take in and store tracked events (exact counts)")
+    for label, (counts, floor, sent) in requests_per_tracked_events().items():
         detail = ", ".join(f"{op} {n}" for op, n in sorted(counts.items()))
         total = sum(counts.values())
-        print(f"- {label}: {total} requests ({detail}); floor {floor}, {100 * (total - floor) / floor:.1f} % above")
+        print(
+            f"- {label}: {total} requests, {1000 * total / sent:.1f} per 1,000 events ({detail}); "
+            f"floor {floor}, {100 * (total - floor) / floor:+.1f} %"
+        )
     print("\n## Tracking validation CPU (10,000 small events from raw bytes, median of 5)")
     print(f"- {tracking_events_per_second():,.0f} events/s on one core")
     print("\n## Cold start (median of 5 fresh interpreters)")

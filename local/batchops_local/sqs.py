@@ -1,7 +1,8 @@
 """SQS event source mappings: one poller thread per SQS event of the template.
 
 Like Lambda's poller: receive up to BatchSize messages (10 per call, filling the batch within
-MaximumBatchingWindowInSeconds), invoke with the SQS event, then delete what succeeded. With
+MaximumBatchingWindowInSeconds) but never more than fit Lambda's 6 MB invocation payload (the rest
+go in the next batch), invoke with the SQS event, then delete what succeeded. With
 ReportBatchItemFailures only the messages not listed in batchItemFailures are deleted; a raised
 error, a timeout or an invalid response deletes nothing, so those messages come back after the
 visibility timeout and moto's redrive moves them to the DLQ after maxReceiveCount receives.
@@ -10,6 +11,7 @@ visibility timeout and moto's redrive moves them to the DLQ after maxReceiveCoun
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +25,9 @@ from batchops_local.template import REGION, Function, Queue, SqsEvent
 
 # Short long-polls keep shutdown quick while not spinning on an empty queue.
 WAIT_SECONDS = 1
+# Lambda's synchronous invocation payload limit: the event source mapping passes a batch "up to"
+# it (ten 1 MiB messages arrive as two or more invocations).
+INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024
 
 
 def lambda_message_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -57,6 +62,17 @@ def sqs_record(message: dict[str, Any], queue: Queue) -> dict[str, Any]:
     if "MD5OfMessageAttributes" in message:
         record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
     return record
+
+
+def fitting(messages: list[dict[str, Any]], queue: Queue) -> int:
+    """How many of `messages`, from the first, make an SQS event within Lambda's payload limit
+    (at least one: SQS's own message limit is far below it)."""
+    size = len(json.dumps({"Records": []}))
+    for count, message in enumerate(messages):
+        size += len(json.dumps(sqs_record(message, queue)).encode()) + 2
+        if count and size > INVOKE_PAYLOAD_BYTES:
+            return count
+    return len(messages)
 
 
 def messages_to_delete(
@@ -100,6 +116,8 @@ class SqsPoller(BackgroundLoop):
         self.registry = registry
         self.log = log
         self._sqs: Any = boto3.session.Session().client("sqs", endpoint_url=endpoint, region_name=REGION)
+        # Received messages that did not fit the last invocation's payload: the next batch's start.
+        self._carried: list[dict[str, Any]] = []
         super().__init__(f"sqs:{queue.name}->{fn.name}")
 
     def _run(self) -> None:
@@ -125,7 +143,9 @@ class SqsPoller(BackgroundLoop):
         return list(response.get("Messages") or [])
 
     def _collect(self) -> list[dict[str, Any]]:
-        batch = self._receive(self.event.batch_size, WAIT_SECONDS)
+        batch, self._carried = self._carried, []
+        if not batch:
+            batch = self._receive(self.event.batch_size, WAIT_SECONDS)
         if not batch:
             return []
         window_end = time.monotonic() + self.event.batching_window_seconds
@@ -141,6 +161,8 @@ class SqsPoller(BackgroundLoop):
                 break
             if wait == 0:
                 self._stop.wait(min(0.05, remaining))
+        count = fitting(batch, self.queue)
+        batch, self._carried = batch[:count], batch[count:]
         return batch
 
     def _dispatch(self, messages: list[dict[str, Any]]) -> None:

@@ -12,13 +12,24 @@ from tests.e2e.harness import REPO, RunningStack, start_stack
 ROOT = REPO
 KEY_A = "bo_e2e_workspace_a_key_0000000001"
 KEY_B = "bo_e2e_workspace_b_key_0000000002"
+# A workspace on the free plan (5 requests/s, burst 10) that only the rate-limit test uses, and one on
+# enterprise for the property-based run (hundreds of requests that must not hit a plan budget).
+KEY_TIGHT = "bo_e2e_workspace_tight_key_00000003"
+KEY_BULK = "bo_e2e_workspace_enterprise_key_004"
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     running = start_stack(
         tmp_path_factory.mktemp("batchops-stack"),
-        {"BATCHOPS_LOCAL_API_KEYS": f"ws-a:pro:{KEY_A},ws-b:free:{KEY_B}"},
+        {
+            "BATCHOPS_LOCAL_API_KEYS": (
+                f"ws-a:pro:{KEY_A},ws-b:free:{KEY_B},ws-tight:free:{KEY_TIGHT},ws-bulk:enterprise:{KEY_BULK}"
+            ),
+            # The sweeper every 30 s, not 0.6 s: each sweep's queries scan moto's whole table, and
+            # with the tens of thousands of items the suite writes they would take a core.
+            "BATCHOPS_LOCAL_SCHEDULE_SCALE": "0.1",
+        },
     )
     try:
         yield running

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from batchops_local.sqs import lambda_message_attributes, messages_to_delete, sqs_record
+import json
+
+from batchops_local.sqs import INVOKE_PAYLOAD_BYTES, fitting, lambda_message_attributes, messages_to_delete, sqs_record
 from batchops_local.template import Queue
 
 MESSAGES = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": "{}"} for i in range(3)]
@@ -82,3 +84,16 @@ def test_record_shape() -> None:
         "awsRegion": "us-east-1",
     }
     assert lambda_message_attributes({}) == {}
+
+
+def test_a_batch_never_passes_lambdas_6_mb_payload() -> None:
+    queue = Queue("Q", False, {}, None, None, 30, "http://127.0.0.1:5000")
+    mib = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": "x" * (1024 * 1024 - 100)} for i in range(10)]
+    count = fitting(mib, queue)
+    assert count == 5  # ten 1 MiB messages take two invocations
+
+    def size(n: int) -> int:
+        return len(json.dumps({"Records": [sqs_record(m, queue) for m in mib[:n]]}))
+
+    assert size(count) <= INVOKE_PAYLOAD_BYTES < size(count + 1)
+    assert fitting(MESSAGES, queue) == 3

@@ -12,11 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from batchops.dal import batch, clients, keys
 from batchops.dal.items import deserialize, serialize
-from batchops.dal.queries import is_condition_failure, newest_first
+from batchops.dal.queries import conditional_write, newest_first
 from batchops.errors import StorageError
 from batchops.models.common import Caller
 from batchops.models.operations import JobStatus, Operation, OperationResult
@@ -203,36 +201,26 @@ class OperationJobRepository:
         for n, status in enumerate(allowed_from):
             values[f":from{n}"] = status.value
             conditions.append(f"#status = :from{n}")
-        try:
-            clients.dynamodb().update_item(
-                TableName=self.table,
-                Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.JOB_SK}),
-                UpdateExpression="SET " + ", ".join(updates) + removals,
-                ConditionExpression="attribute_exists(pk) AND (" + " OR ".join(conditions) + ")",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=serialize(values),
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        return conditional_write(
+            "update_item",
+            TableName=self.table,
+            Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.JOB_SK}),
+            UpdateExpression="SET " + ", ".join(updates) + removals,
+            ConditionExpression="attribute_exists(pk) AND (" + " OR ".join(conditions) + ")",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serialize(values),
+        )
 
     def claim_operation(self, workspace_id: str, job_id: str, index: int, at: str) -> bool:
         """True for the one caller that may run this operation; False when it was claimed before."""
-        try:
-            clients.dynamodb().update_item(
-                TableName=self.table,
-                Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.operation_sk(index)}),
-                UpdateExpression="SET claimed_at = :at",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(claimed_at)",
-                ExpressionAttributeValues=serialize({":at": at}),
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        return conditional_write(
+            "update_item",
+            TableName=self.table,
+            Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.operation_sk(index)}),
+            UpdateExpression="SET claimed_at = :at",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(claimed_at)",
+            ExpressionAttributeValues=serialize({":at": at}),
+        )
 
     def record_result(self, workspace_id: str, job_id: str, index: int, result: OperationResult) -> None:
         """Keep the first result recorded for an operation (a retry never overwrites it)."""

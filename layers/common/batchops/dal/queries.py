@@ -21,6 +21,18 @@ def is_condition_failure(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
+def conditional_write(operation: str, **request: Any) -> bool:
+    """One conditional write (`put_item`, `update_item`, `delete_item`); False when its condition
+    did not hold, any other error raised."""
+    try:
+        getattr(clients.dynamodb(), operation)(**request)
+    except ClientError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
 def query_gsi1(table: str, partition: str) -> Iterator[dict[str, Any]]:
     """Every item under one gsi1 partition, in sort-key order, as plain Python values."""
     paginator = clients.dynamodb().get_paginator("query")

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from batchops.dal import clients, keys
 from batchops.dal.batch import get_items, put_items
 from batchops.dal.items import deserialize, serialize
-from batchops.dal.queries import is_condition_failure, newest_first
+from batchops.dal.queries import conditional_write, is_condition_failure, newest_first
 from batchops.errors import StorageError
 from batchops.models.jobs import RunStatus
 
@@ -459,22 +459,17 @@ class RunRepository:
 
     def finish_batch(self, workspace_id: str, batch_id: str, finished_at: str) -> bool:
         """Set finished_at once, when no run of the batch is queued or running any more."""
-        try:
-            clients.dynamodb().update_item(
-                TableName=self.table,
-                Key=serialize(keys.batch_operation(workspace_id, batch_id)),
-                UpdateExpression="SET finished_at = :now",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND attribute_not_exists(finished_at) AND #q = :zero AND #r = :zero"
-                ),
-                ExpressionAttributeNames={"#q": _counter(RunStatus.QUEUED), "#r": _counter(RunStatus.RUNNING)},
-                ExpressionAttributeValues=serialize({":now": finished_at, ":zero": 0}),
-            )
-            return True
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
+        return conditional_write(
+            "update_item",
+            TableName=self.table,
+            Key=serialize(keys.batch_operation(workspace_id, batch_id)),
+            UpdateExpression="SET finished_at = :now",
+            ConditionExpression=(
+                "attribute_exists(pk) AND attribute_not_exists(finished_at) AND #q = :zero AND #r = :zero"
+            ),
+            ExpressionAttributeNames={"#q": _counter(RunStatus.QUEUED), "#r": _counter(RunStatus.RUNNING)},
+            ExpressionAttributeValues=serialize({":now": finished_at, ":zero": 0}),
+        )
 
     # ------------------------------------------------------------------ sweeping
     def overdue(self, before: str, limit: int) -> list[tuple[str, str, str]]:
@@ -502,19 +497,14 @@ class RunRepository:
         values: dict[str, Any] = {":check": keys.in_flight_run_sort(check_at, workspace_id, run_id)}
         if seen is not None:
             values[":seen"] = seen
-        try:
-            clients.dynamodb().update_item(
-                TableName=self.table,
-                Key=serialize(keys.run(workspace_id, run_id)),
-                UpdateExpression="SET gsi2sk = :check",
-                ConditionExpression=condition,
-                ExpressionAttributeValues=serialize(values),
-            )
-            return True
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
+        return conditional_write(
+            "update_item",
+            TableName=self.table,
+            Key=serialize(keys.run(workspace_id, run_id)),
+            UpdateExpression="SET gsi2sk = :check",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=serialize(values),
+        )
 
 
 def _result_of(item: dict[str, Any] | None) -> Any:

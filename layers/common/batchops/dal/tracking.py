@@ -7,12 +7,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from batchops.dal import clients, keys
 from batchops.dal.batch import put_items, put_new_items
 from batchops.dal.items import deserialize, serialize
-from batchops.dal.queries import is_condition_failure
+from batchops.dal.queries import conditional_write
 
 
 class TrackedEventRepository:
@@ -63,18 +61,13 @@ class TrackedEventRepository:
     def put_one(self, workspace_id: str, message_id: str, text: str, *, expires_at: int, now: int) -> bool:
         """One event with a conditional PutItem; False when its messageId is already stored."""
         (item,) = self._items(workspace_id, [(message_id, text)], expires_at)
-        try:
-            clients.dynamodb().put_item(
-                TableName=self.table,
-                Item=serialize(item),
-                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
-                ExpressionAttributeValues=serialize({":now": now}),
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        return conditional_write(
+            "put_item",
+            TableName=self.table,
+            Item=serialize(item),
+            ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
+            ExpressionAttributeValues=serialize({":now": now}),
+        )
 
 
 class TrackingUploadRepository:
@@ -141,17 +134,12 @@ class TrackingUploadRepository:
         values: dict[str, Any],
         names: dict[str, str] | None = None,
     ) -> bool:
-        try:
-            clients.dynamodb().update_item(
-                TableName=self.table,
-                Key=serialize(keys.tracking_upload(workspace_id, upload_id)),
-                UpdateExpression=update,
-                ConditionExpression=f"attribute_exists(pk) AND ({condition})",
-                ExpressionAttributeNames={"#status": "status", **(names or {})},
-                ExpressionAttributeValues=serialize(values),
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        return conditional_write(
+            "update_item",
+            TableName=self.table,
+            Key=serialize(keys.tracking_upload(workspace_id, upload_id)),
+            UpdateExpression=update,
+            ConditionExpression=f"attribute_exists(pk) AND ({condition})",
+            ExpressionAttributeNames={"#status": "status", **(names or {})},
+            ExpressionAttributeValues=serialize(values),
+        )

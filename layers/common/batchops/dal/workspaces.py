@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from batchops.dal import clients, keys
 from batchops.dal.items import deserialize, iso, serialize
-from batchops.dal.queries import is_condition_failure, query_gsi1
+from batchops.dal.queries import conditional_write, is_condition_failure, query_gsi1
 from batchops.errors import ConflictError
 from batchops.models.workspace import ApiKey, Workspace
 
@@ -68,19 +68,14 @@ class ApiKeyRepository:
 
     def revoke(self, key_hash: str, at: datetime) -> bool:
         """Mark a key revoked; False when no such key exists."""
-        try:
-            clients.dynamodb().update_item(
-                TableName=self.table,
-                Key=serialize(keys.api_key(key_hash)),
-                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :at)",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":at": {"S": iso(at)}},
-            )
-        except ClientError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        return conditional_write(
+            "update_item",
+            TableName=self.table,
+            Key=serialize(keys.api_key(key_hash)),
+            UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :at)",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":at": {"S": iso(at)}},
+        )
 
     def touch(self, key_hash: str, now: datetime, not_since: datetime) -> None:
         """Record last use, at most once per interval: one conditional write, skipped when fresh."""
