@@ -56,3 +56,19 @@ def test_batch_items_are_documented_as_event_log_entries():
     events = document["components"]["schemas"]["CreateEventBatchRequest"]["properties"]["events"]
     assert events["items"] == {"$ref": "#/components/schemas/EventLogEntry"}
     assert "EventLogEntry" in document["components"]["schemas"]
+
+
+def test_tracking_bodies_are_documented_though_the_routes_parse_them_themselves():
+    body = invoke(OPENAPI, api_event("openapi", workspace=None))[2]
+    bulk = body["paths"]["/v1/bulk-track"]["post"]["requestBody"]
+    assert bulk["required"] is True
+    schema = bulk["content"]["application/json"]["schema"]
+    assert (schema["type"], schema["minItems"]) == ("array", 1)
+    assert set(schema["items"]["required"]) == {"event", "properties", "timestamp"}
+    assert schema["items"]["additionalProperties"] is True
+    one = body["paths"]["/v1/track"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert one["properties"]["messageId"]["anyOf"][0]["maxLength"] == 100
+    # Every authenticated route may answer 429 (its workspace's request budget).
+    assert all(
+        "429" in op["responses"] for path, ops in body["paths"].items() for op in ops.values() if "security" in op
+    )

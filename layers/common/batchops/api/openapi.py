@@ -21,14 +21,23 @@ _DESCRIPTIONS = {
 }
 
 
-def responses(success: int, model: type[BaseModel], *errors: int) -> dict[int, Any]:
-    declared: dict[int, Any] = {
-        success: {"description": "Success", "content": {"application/json": {"model": model}}},
-    }
-    # Every authenticated route spends the workspace's request budget, so any may answer 429.
-    for status in (400, 401, 429, *errors):
-        declared[status] = {
+def errors(*statuses: int) -> dict[int, Any]:
+    return {
+        status: {
             "description": _DESCRIPTIONS.get(status, "Error"),
             "content": {"application/json": {"model": ErrorResponse}},
         }
-    return declared
+        for status in statuses
+    }
+
+
+# Every authenticated route answers a bad key with 401 and spends its workspace's request budget,
+# so any may answer 429: the resolver adds these where a route does not declare them.
+AUTHENTICATED_ERRORS = (401, 429)
+
+
+def responses(success: int, model: type[BaseModel], *errors_: int) -> dict[int, Any]:
+    return {
+        success: {"description": "Success", "content": {"application/json": {"model": model}}},
+        **errors(400, *AUTHENTICATED_ERRORS, *errors_),
+    }

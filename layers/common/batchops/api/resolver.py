@@ -16,6 +16,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchops.api.context import caller_from_event, handling
 from batchops.api.errors import JSON_ONLY, as_proxy_result, register_error_handlers
 from batchops.api.idempotency import idempotent
+from batchops.api.openapi import AUTHENTICATED_ERRORS
+from batchops.api.openapi import errors as openapi_errors
 from batchops.api.raw_event import body_size, header_value
 from batchops.api.router import Endpoint
 from batchops.encoding import decoded_body, too_large
@@ -129,6 +131,16 @@ def _spend_request(caller: Caller) -> dict[str, str]:
         return {}
 
 
+def _documented_responses(endpoint: Endpoint) -> dict[int, Any] | None:
+    if not endpoint.auth:
+        return endpoint.responses
+    declared = dict(endpoint.responses or {})
+    if endpoint.status_code not in declared:
+        # Declaring any response replaces Powertools' default success entry: keep one.
+        declared[endpoint.status_code] = {"description": "Success"}
+    return {**openapi_errors(*AUTHENTICATED_ERRORS), **declared}
+
+
 def powertools_rule(path: str) -> str:
     """API Gateway writes path parameters `{name}`; Powertools writes `<name>`."""
     return re.sub(r"\{(\w+)\}", r"<\1>", path)
@@ -160,7 +172,7 @@ def build_resolver(
             status_code=endpoint.status_code,
             summary=endpoint.summary or None,
             description=endpoint.description or None,
-            responses=endpoint.responses,
+            responses=_documented_responses(endpoint),
             tags=[endpoint.surface],
             include_in_schema=endpoint.include_in_schema,
             security=[{SECURITY_SCHEME: []}] if endpoint.auth else None,
