@@ -907,6 +907,8 @@ def test_other_gateway_responses() -> None:
     assert responses["THROTTLED"]["ResponseParameters"]["Headers"]["Retry-After"] == "'1'"
     assert int(responses["REQUEST_TOO_LARGE"]["StatusCode"]) == 413
     assert response_body("REQUEST_TOO_LARGE")["code"] == "PAYLOAD_TOO_LARGE"
+    assert int(responses["UNSUPPORTED_MEDIA_TYPE"]["StatusCode"]) == 415
+    assert response_body("UNSUPPORTED_MEDIA_TYPE")["code"] == "UNSUPPORTED_ENCODING"
     assert int(responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"]) == 404
     assert response_body("MISSING_AUTHENTICATION_TOKEN") == {"error": "Not found", "code": "NOT_FOUND"}
     assert "StatusCode" not in responses["DEFAULT_4XX"], "DEFAULT_4XX keeps the original status"
