@@ -1,4 +1,4 @@
-"""`batchops`: admin commands (workspaces, keys) and event-log calls.
+"""`batchops`: admin commands (workspaces, keys), event-log, batch and webhook calls.
 
 Admin commands write the domain table directly, against AWS or against the local
 stack (`--endpoint-url http://127.0.0.1:5000`, table `DomainTable`). API commands
@@ -11,7 +11,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +48,17 @@ def _admin(args: argparse.Namespace) -> Any:
     raise SystemExit(f"unknown admin command {args.admin_command}")
 
 
+def make_client(api_url: str, api_key: str | None) -> BatchopsClient:
+    """How every API command gets its client (tests replace it to script the replies)."""
+    return BatchopsClient(api_url, api_key)
+
+
+def _client(args: argparse.Namespace) -> BatchopsClient:
+    return make_client(args.api_url, args.api_key or os.environ.get("BATCHOPS_API_KEY"))
+
+
 def _events(args: argparse.Namespace) -> Any:
-    api_key = args.api_key or os.environ.get("BATCHOPS_API_KEY")
-    with BatchopsClient(args.api_url, api_key) as client:
+    with _client(args) as client:
         if args.events_command == "create-batch":
             source = sys.stdin if args.file == "-" else Path(args.file).open(encoding="utf-8")  # noqa: SIM115
             with source:
@@ -65,6 +73,111 @@ def _events(args: argparse.Namespace) -> Any:
         if args.events_command == "summary":
             return client.get_event_batch_summary(args.batch_id)
     raise SystemExit(f"unknown events command {args.events_command}")
+
+
+BATCH_FIELDS = {"name", "jobs", "description", "type", "priority", "options"}
+
+
+def _read_batch_config(file: str) -> dict[str, Any]:
+    source = sys.stdin if file == "-" else Path(file).open(encoding="utf-8")  # noqa: SIM115
+    with source:
+        config = json.load(source)
+    if not isinstance(config, dict) or "name" not in config or "jobs" not in config:
+        raise SystemExit(f"{file}: expected a JSON object with at least name and jobs")
+    unknown = sorted(set(config) - BATCH_FIELDS)
+    if unknown:
+        raise SystemExit(f"{file}: unknown fields {', '.join(unknown)} (allowed: {', '.join(sorted(BATCH_FIELDS))})")
+    return config
+
+
+def _show_progress(batch_id: str) -> Callable[[dict[str, Any]], None]:
+    def show(progress: dict[str, Any]) -> None:
+        remaining = progress.get("estimated_remaining")
+        line = f"{batch_id}: {progress.get('percentage', 0)}%" + (f", {remaining} left" if remaining else "")
+        # On stderr, so that stdout stays the final JSON alone.
+        print(line, file=sys.stderr, flush=True)
+
+    return show
+
+
+def _write_results(batch_id: str, result: dict[str, Any] | bytes, file_format: str, output: str | None) -> Any:
+    if output is None and isinstance(result, dict):
+        return result
+    folder = Path(output or ".")
+    folder.mkdir(parents=True, exist_ok=True)
+    # `.name`: a batch id cannot steer the file out of the folder.
+    target = folder / Path(f"{batch_id}.{file_format}").name
+    if isinstance(result, bytes):
+        target.write_bytes(result)
+    else:
+        target.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+def _batch(args: argparse.Namespace) -> Any:
+    with _client(args) as client:
+        if args.batch_command == "create":
+            config = _read_batch_config(args.config)
+            return client.create_batch(
+                config["name"],
+                config["jobs"],
+                description=config.get("description"),
+                type=config.get("type"),
+                priority=config.get("priority"),
+                options=config.get("options"),
+            )
+        if args.batch_command == "status":
+            if args.watch:
+                return client.wait_for_batch(
+                    args.batch_id,
+                    timeout=args.timeout,
+                    interval=args.interval,
+                    on_progress=_show_progress(args.batch_id),
+                )
+            return client.get_batch(args.batch_id)
+        if args.batch_command == "list":
+            return client.list_batches(
+                status=args.status,
+                type=args.type,
+                priority=args.priority,
+                page=args.page,
+                per_page=args.per_page,
+                sort=args.sort,
+            )
+        if args.batch_command == "results":
+            result = client.batch_results(
+                args.batch_id, format=args.format, include_raw=args.include_raw, jobs=args.jobs
+            )
+            return _write_results(args.batch_id, result, args.format, args.output)
+        if args.batch_command == "cancel":
+            return client.cancel_batch(args.batch_id, reason=args.reason, cancel_running_jobs=not args.keep_running)
+        if args.batch_command == "retry":
+            return client.retry_batch(
+                args.batch_id,
+                job_ids=args.job_ids,
+                max_retries=args.max_retries,
+                retry_delay_minutes=args.retry_delay_minutes,
+            )
+    raise SystemExit(f"unknown batch command {args.batch_command}")
+
+
+def _webhook(args: argparse.Namespace) -> Any:
+    with _client(args) as client:
+        if args.webhook_command == "create":
+            return client.create_webhook(args.url, args.events)
+        if args.webhook_command == "list":
+            return client.list_webhooks()
+        if args.webhook_command == "delete":
+            client.delete_webhook(args.webhook_id)
+            return {"deleted": args.webhook_id}
+        if args.webhook_command == "deliveries":
+            return client.webhook_deliveries(args.webhook_id)
+    raise SystemExit(f"unknown webhook command {args.webhook_command}")
+
+
+def _api_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-url", default=os.environ.get("BATCHOPS_API_URL", "http://127.0.0.1:3000"))
+    parser.add_argument("--api-key", help="API key (default: $BATCHOPS_API_KEY)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,8 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     list_keys.add_argument("--workspace", required=True)
 
     events = commands.add_parser("events", help="event-log API calls")
-    events.add_argument("--api-url", default=os.environ.get("BATCHOPS_API_URL", "http://127.0.0.1:3000"))
-    events.add_argument("--api-key", help="API key (default: $BATCHOPS_API_KEY)")
+    _api_options(events)
     events_commands = events.add_subparsers(dest="events_command", required=True)
     create_batch = events_commands.add_parser("create-batch", help="POST /v1/events/batch from a JSON file")
     create_batch.add_argument("file", help="JSON file ({events, batchId} or a list of events); - for stdin")
@@ -104,20 +216,70 @@ def build_parser() -> argparse.ArgumentParser:
     get_batch.add_argument("--status")
     summary = events_commands.add_parser("summary")
     summary.add_argument("batch_id")
+
+    batch = commands.add_parser("batch", help="Batches API calls")
+    _api_options(batch)
+    batch_commands = batch.add_subparsers(dest="batch_command", required=True)
+    create = batch_commands.add_parser("create", help="POST /v1/batches")
+    create.add_argument("--config", required=True, help="JSON file: {name, jobs, description?, ...}; - for stdin")
+    status = batch_commands.add_parser("status")
+    status.add_argument("batch_id")
+    status.add_argument("--watch", action="store_true", help="poll until the batch finishes (progress on stderr)")
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between polls with --watch")
+    status.add_argument("--timeout", type=float, default=600.0, help="give up watching after this many seconds")
+    listing = batch_commands.add_parser("list")
+    listing.add_argument("--status", choices=["queued", "running", "completed", "failed", "cancelled", "timed_out"])
+    listing.add_argument("--type")
+    listing.add_argument("--priority", choices=["low", "medium", "high", "urgent"])
+    listing.add_argument("--page", type=int)
+    listing.add_argument("--per-page", type=int)
+    listing.add_argument("--sort")
+    results = batch_commands.add_parser("results", help="print the JSON results, or write a file to --output")
+    results.add_argument("batch_id")
+    results.add_argument("--format", default="json", choices=["json", "csv", "xlsx", "pdf"])
+    results.add_argument("--output", help="folder for <batch_id>.<format> (default: print json, else .)")
+    results.add_argument("--include-raw", action="store_true")
+    results.add_argument("--jobs", help="comma-separated job ids")
+    cancel = batch_commands.add_parser("cancel")
+    cancel.add_argument("batch_id")
+    cancel.add_argument("--reason")
+    cancel.add_argument("--keep-running", action="store_true", help="let running jobs finish")
+    retry = batch_commands.add_parser("retry", help="retry failed jobs (all of them without --job-id)")
+    retry.add_argument("batch_id")
+    retry.add_argument("--job-id", dest="job_ids", action="append")
+    retry.add_argument("--max-retries", type=int)
+    retry.add_argument("--retry-delay-minutes", type=int)
+
+    webhook = commands.add_parser("webhook", help="webhook subscriptions")
+    _api_options(webhook)
+    webhook_commands = webhook.add_subparsers(dest="webhook_command", required=True)
+    create_hook = webhook_commands.add_parser("create")
+    create_hook.add_argument("--url", required=True)
+    create_hook.add_argument("--event", dest="events", action="append", required=True, help="e.g. batch.completed")
+    webhook_commands.add_parser("list")
+    for name in ("delete", "deliveries"):
+        webhook_commands.add_parser(name).add_argument("webhook_id")
     return parser
+
+
+COMMANDS = {"admin": _admin, "events": _events, "batch": _batch, "webhook": _webhook}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        result = _admin(args) if args.command == "admin" else _events(args)
+        result = COMMANDS[args.command](args)
     except ApiError as error:
         print(json.dumps(error.body, indent=2), file=sys.stderr)
         return 1
     except BatchopsError as error:
         print(json.dumps({"error": error.message, "code": error.code}), file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2))
+    except TimeoutError as error:
+        print(json.dumps({"error": str(error), "code": "TIMEOUT"}), file=sys.stderr)
+        return 1
+    # A written file is printed as its plain path, for the shell.
+    print(result if isinstance(result, Path) else json.dumps(result, indent=2))
     return 0
 
 

@@ -83,11 +83,17 @@ class ScheduleTimer(BackgroundLoop):
                 self.log(f"schedule {self.rule_name} -> {self.fn.name}: failed ({exc.error_type})")
 
 
+# The batch sweeper runs every minute on AWS; locally every BATCHOPS_LOCAL_SWEEP_SECONDS, so a
+# batch's timeout_minutes (fractions allowed) ends it promptly in development.
+SWEEP_FUNCTIONS = ("BatchSweeperFunction",)
+
+
 def start_schedules(
     functions: dict[str, Function],
     registry: FunctionRegistry,
     scale: float,
     log: Callable[[str], None],
+    sweep_seconds: float | None = None,
 ) -> list[ScheduleTimer]:
     timers: list[ScheduleTimer] = []
     for fn in functions.values():
@@ -99,6 +105,8 @@ def start_schedules(
                 log(f"schedule {where}: {event.expression} is not emulated locally, skipped")
                 continue
             interval = parse_rate(event.expression) * scale
+            if sweep_seconds is not None and fn.logical_id in SWEEP_FUNCTIONS:
+                interval = sweep_seconds
             timers.append(ScheduleTimer(fn, event, interval, registry, log))
     for timer in timers:
         timer.start()

@@ -44,6 +44,7 @@ class Settings:
     template: Path
     api_keys: str | None
     schedule_scale: float
+    sweep_seconds: float = 5.0
 
 
 def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Settings:
@@ -59,10 +60,15 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
     parser.add_argument(
         "--schedule-scale", type=float, default=float(environ.get("BATCHOPS_LOCAL_SCHEDULE_SCALE", "1.0"))
     )
+    parser.add_argument(
+        "--sweep-seconds", type=float, default=float(environ.get("BATCHOPS_LOCAL_SWEEP_SECONDS", "5"))
+    )
     args = parser.parse_args(argv)
     if args.schedule_scale <= 0:
         parser.error("the schedule scale must be positive")
-    return Settings(args.port, args.aws_port, args.template, args.api_keys, args.schedule_scale)
+    if args.sweep_seconds <= 0:
+        parser.error("the sweep interval must be positive")
+    return Settings(args.port, args.aws_port, args.template, args.api_keys, args.schedule_scale, args.sweep_seconds)
 
 
 class LocalStack:
@@ -93,7 +99,9 @@ class LocalStack:
         self.keys = seed_api_keys(function_env, specs)
         self.gateway.start()
         self.pollers = start_pollers(template.functions, template.queues, registry, endpoint, _stderr)
-        self.timers = start_schedules(template.functions, registry, self.settings.schedule_scale, _stderr)
+        self.timers = start_schedules(
+            template.functions, registry, self.settings.schedule_scale, _stderr, self.settings.sweep_seconds
+        )
         self._banner()
 
     def _banner(self) -> None:

@@ -451,6 +451,21 @@ EXPECTED_POLICIES = {
     "CreateTrackingUploadFunction": ["RateLimitPolicy", "inline"],
     "GetTrackingUploadFunction": ["RateLimitPolicy", "DynamoDBReadPolicy", "inline"],
     "TrackingUploadWorkerFunction": ["inline", "SQSSendMessagePolicy"],
+    # Batches (seed 002).
+    "CreateBatchFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy", "SQSSendMessagePolicy", "SQSSendMessagePolicy"],
+    "ListBatchesFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "GetBatchFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "GetBatchResultsFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "inline"],
+    "CancelBatchFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "RetryBatchFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy", "SQSSendMessagePolicy", "SQSSendMessagePolicy"],
+    "CreateWebhookFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
+    "ListWebhooksFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "DeleteWebhookFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
+    "ListWebhookDeliveriesFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
+    "BatchJobWorkerFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy", "SQSSendMessagePolicy", "SQSSendMessagePolicy", "inline"],
+    "BatchUrgentJobWorkerFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy", "SQSSendMessagePolicy", "SQSSendMessagePolicy", "inline"],
+    "WebhookDispatcherFunction": ["DynamoDBCrudPolicy", "inline", "inline"],
+    "BatchSweeperFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy", "SQSSendMessagePolicy", "SQSSendMessagePolicy"],
 }
 
 # What each SAM policy template is scoped to, in template order.
@@ -511,6 +526,20 @@ EXPECTED_POLICY_TARGETS = {
     "CreateTrackingUploadFunction": [],
     "GetTrackingUploadFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "TrackingUploadWorkerFunction": [("SQSSendMessagePolicy", "TrackingQueue")],
+    "CreateBatchFunction": [('DynamoDBCrudPolicy', 'DomainTable'), ('SQSSendMessagePolicy', 'BatchJobQueue'), ('SQSSendMessagePolicy', 'BatchUrgentJobQueue'), ('SQSSendMessagePolicy', 'WebhookQueue')],
+    "ListBatchesFunction": [('DynamoDBReadPolicy', 'DomainTable')],
+    "GetBatchFunction": [('DynamoDBReadPolicy', 'DomainTable')],
+    "GetBatchResultsFunction": [('DynamoDBCrudPolicy', 'DomainTable')],
+    "CancelBatchFunction": [('DynamoDBCrudPolicy', 'DomainTable'), ('SQSSendMessagePolicy', 'WebhookQueue')],
+    "RetryBatchFunction": [('DynamoDBCrudPolicy', 'DomainTable'), ('SQSSendMessagePolicy', 'BatchJobQueue'), ('SQSSendMessagePolicy', 'BatchUrgentJobQueue'), ('SQSSendMessagePolicy', 'WebhookQueue')],
+    "CreateWebhookFunction": [('DynamoDBCrudPolicy', 'DomainTable')],
+    "ListWebhooksFunction": [('DynamoDBReadPolicy', 'DomainTable')],
+    "DeleteWebhookFunction": [('DynamoDBCrudPolicy', 'DomainTable')],
+    "ListWebhookDeliveriesFunction": [('DynamoDBReadPolicy', 'DomainTable')],
+    "BatchJobWorkerFunction": [('DynamoDBCrudPolicy', 'DomainTable'), ('DynamoDBCrudPolicy', 'IdempotencyTable'), ('SQSSendMessagePolicy', 'RunQueue'), ('SQSSendMessagePolicy', 'WebhookQueue'), ('SQSSendMessagePolicy', 'BatchJobQueue')],
+    "BatchUrgentJobWorkerFunction": [('DynamoDBCrudPolicy', 'DomainTable'), ('DynamoDBCrudPolicy', 'IdempotencyTable'), ('SQSSendMessagePolicy', 'RunQueue'), ('SQSSendMessagePolicy', 'WebhookQueue'), ('SQSSendMessagePolicy', 'BatchUrgentJobQueue')],
+    "WebhookDispatcherFunction": [('DynamoDBCrudPolicy', 'DomainTable')],
+    "BatchSweeperFunction": [('DynamoDBCrudPolicy', 'DomainTable'), ('SQSSendMessagePolicy', 'BatchJobQueue'), ('SQSSendMessagePolicy', 'BatchUrgentJobQueue'), ('SQSSendMessagePolicy', 'WebhookQueue')],
 }
 
 

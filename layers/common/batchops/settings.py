@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     # (a crash between storing a run and queueing it, or a message lost to the DLQ); duplicates
     # are harmless, every run step being a conditional write.
     run_recheck_seconds: int = Field(default=3600, gt=0)
+    # Batches surface (seed 002): job queues (urgent/high jobs have their own), the webhook
+    # delivery queue, the bucket of result exports, and the sender of notification emails.
+    batch_job_queue_url: str = ""
+    batch_urgent_job_queue_url: str = ""
+    webhook_queue_url: str = ""
+    exports_bucket: str = ""
+    email_sender: str = "batchops@example.com"
+    # The webhook queue's maxReceiveCount: the last failed attempt marks a delivery failed and
+    # leaves its message to SQS's redrive into the DLQ.
+    webhook_max_receives: int = Field(default=8, gt=0)
+    # First webhook retry delay; each further retry doubles it (full jitter), Retry-After wins.
+    webhook_retry_base_seconds: int = Field(default=10, gt=0)
+    # Presigned download links of result exports stay valid this long.
+    export_link_seconds: int = Field(default=3600, gt=0)
     stage: str = "local"
     # Local mode (the no-Docker stack and tests) relaxes outbound-target rules; template.yaml never sets it.
     local_mode: bool = False

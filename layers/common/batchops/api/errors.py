@@ -94,6 +94,7 @@ def from_validation_error(error: RequestValidationError) -> Response[str]:
     if any(p.get("type") == "json_invalid" for p in problems):
         return error_response(400, "Malformed JSON body", "MALFORMED_JSON")
     details: list[dict[str, Any]] = []
+    in_jobs = 0
     for problem in problems:
         # loc is ("body"|"query"|"path"|"header", field, ...): the first part only says where.
         loc = list(problem.get("loc", ()))
@@ -101,8 +102,15 @@ def from_validation_error(error: RequestValidationError) -> Response[str]:
             # A problem inside one item of a list body is reported per index, like per-item errors.
             details.append({"index": loc[2], "error": describe(problem, field=field_path(loc[3:]))})
             continue
+        if len(loc) > 3 and loc[:2] == ["body", "jobs"] and isinstance(loc[2], int):
+            # A Batches job (seed 002): INVALID_JOB_CONFIG with the job's index.
+            details.append({"index": loc[2], "error": describe(problem, field=field_path(loc[3:]))})
+            in_jobs += 1
+            continue
         name = field_path(loc[1:]) if len(loc) > 1 else field_path(loc)
         details.append({"field": name, "error": describe(problem, field=name)})
+    if in_jobs and in_jobs == len(problems):
+        return error_response(422, "Invalid job configuration", "INVALID_JOB_CONFIG", details)
     return error_response(422, "Request validation failed", "VALIDATION_FAILED", details)
 
 

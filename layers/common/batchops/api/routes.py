@@ -10,7 +10,7 @@ from batchops.api.router import Endpoint
 
 def route_table() -> tuple[Endpoint, ...]:
     # Imported here so that loading the table costs nothing until a resolver is built.
-    from batchops.api import event_log, jobs, operations, runs, system, tracking
+    from batchops.api import batches, event_log, jobs, operations, runs, system, tracking
 
     return (
         *system.router.endpoints,
@@ -19,6 +19,7 @@ def route_table() -> tuple[Endpoint, ...]:
         *jobs.router.endpoints,
         *runs.router.endpoints,
         *tracking.router.endpoints,
+        *batches.router.endpoints,
     )
 
 

@@ -164,3 +164,73 @@ def sweeper_handler() -> LazyHandler:
         return handler
 
     return LazyHandler(build)
+
+
+def batch_job_worker_handler(*, expedited: bool) -> LazyHandler:
+    """A Batches job queue's consumer (seed 002): urgent/high jobs have their own queue and
+    function, so a backlog of low-priority jobs never delays them."""
+
+    def build() -> LambdaHandler:
+        # Imported here: only the job workers call out over HTTP.
+        from batchops.services import batch_worker
+
+        def run_job(record: SQSRecord, context: LambdaContext) -> None:
+            message = record.json_body
+            with logger().append_context_keys(batch_id=message["batch_id"], job_index=message["index"]):
+                delivery = batch_worker.run(
+                    message["workspace_id"],
+                    message["batch_id"],
+                    int(message["index"]),
+                    remaining_ms=context.get_remaining_time_in_millis(),
+                    target=InProcessTarget(request_id=record.message_id, context=context),
+                )
+            if delivery.retry_in_seconds is not None:
+                settings = get_settings()
+                queue = settings.batch_urgent_job_queue_url if expedited else settings.batch_job_queue_url
+                batch_worker.defer(queue, record.receipt_handle, delivery.retry_in_seconds)
+                raise RetryLaterError(f"retry in {delivery.retry_in_seconds} s")
+
+        return sqs_worker(run_job)
+
+    return LazyHandler(build)
+
+
+def webhook_dispatcher_handler() -> LazyHandler:
+    """WebhookQueue's consumer: one delivery attempt per message, signed and retried; on the
+    last receive a failing delivery is marked failed and its message left to the DLQ."""
+
+    def build() -> LambdaHandler:
+        from batchops.services import webhooks
+
+        def dispatch(record: SQSRecord, context: LambdaContext) -> None:
+            message = record.json_body
+            receives = int(record.attributes.approximate_receive_count or 1)
+            with logger().append_context_keys(delivery_id=message["delivery_id"]):
+                retry_in = webhooks.deliver(message["workspace_id"], message["delivery_id"], receive_count=receives)
+            if retry_in is not None:
+                webhooks.defer(record.receipt_handle, retry_in)
+                raise RetryLaterError(f"retry in {retry_in} s")
+
+        return sqs_worker(dispatch)
+
+    return LazyHandler(build)
+
+
+def batch_sweeper_handler() -> LazyHandler:
+    """Every minute: batches past timeout_minutes end timed_out; stuck jobs are sent again."""
+
+    def build() -> LambdaHandler:
+        from batchops.services import batch_worker
+
+        @logger().inject_lambda_context
+        @tracer().capture_lambda_handler(capture_response=False)
+        def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+            swept = batch_worker.sweep_batches()
+            if any(swept.values()):
+                logger().warning("Batches swept", extra=swept)
+            return swept
+
+        handler: LambdaHandler = handle
+        return handler
+
+    return LazyHandler(build)

@@ -137,3 +137,14 @@ _INTERNAL = {"pk", "sk", "type", "gsi1pk", "gsi1sk"}
 
 def _public(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in _INTERNAL}
+
+
+def jobs_by_name(table: str, workspace_id: str, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Registered jobs by name (Batches refer to jobs by name); names without a job are absent."""
+    from batchops.dal.batch import get_items
+    from batchops.dal.items import deserialize
+
+    found = [deserialize(i) for i in get_items(table, [keys.job_name(workspace_id, n) for n in set(names)])]
+    ids = {item["job_id"]: item["pk"].rsplit("#JOBNAME#", 1)[-1] for item in found}
+    jobs = [deserialize(i) for i in get_items(table, [keys.job(workspace_id, job_id) for job_id in ids])]
+    return {job["name"]: _public(job) for job in jobs}

@@ -163,3 +163,91 @@ def rate_bucket(workspace_id: str, bucket: str) -> KeyDict:
 def tracking_upload(workspace_id: str, upload_id: str) -> KeyDict:
     """A bulk-track upload (a body sent through S3): its status and result counts."""
     return {"pk": f"{workspace_prefix(workspace_id)}#TUPLOAD#{upload_id}", "sk": "UPLOAD"}
+
+
+# ---------------------------------------------------------------- Batches surface (seed 002)
+def batch(workspace_id: str, batch_id: str) -> KeyDict:
+    """A batch (POST /v1/batches): its counters live on this item; its jobs share the partition,
+    so one Query reads a batch and all its jobs."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#BATCH#{batch_id}", "sk": BATCH_SK}
+
+
+BATCH_SK = "BATCH"
+BATCH_JOB_SK_PREFIX = "JOB#"
+BATCH_RESULT_SK_PREFIX = "RESULT#"
+
+
+def batch_prefix(workspace_id: str) -> str:
+    return f"{workspace_prefix(workspace_id)}#BATCH#"
+
+
+def batch_job(workspace_id: str, batch_id: str, index: int) -> KeyDict:
+    return {"pk": batch(workspace_id, batch_id)["pk"], "sk": f"{BATCH_JOB_SK_PREFIX}{index:04d}"}
+
+
+def batch_job_result(workspace_id: str, batch_id: str, index: int) -> KeyDict:
+    """A job's result beside the job: config (256 KB) and result (256 KB) together would pass
+    DynamoDB's 400 KB item limit."""
+    return {"pk": batch(workspace_id, batch_id)["pk"], "sk": f"{BATCH_RESULT_SK_PREFIX}{index:04d}"}
+
+
+def batches_of_workspace(workspace_id: str) -> str:
+    """gsi1pk listing a workspace's batches; gsi1sk is created_at#batch_id."""
+    return f"{workspace_prefix(workspace_id)}#BATCHES"
+
+
+# Unfinished batches, on shards of the sparse gsi2 (beside in-flight runs), sorted by when the
+# sweeper should look at them next.
+ACTIVE_BATCH_SHARDS = 4
+
+
+def active_batches(shard: int) -> str:
+    return f"ACTIVE#BATCH#{shard:02d}"
+
+
+def active_batch_sort(check_at: str, workspace_id: str, batch_id: str) -> str:
+    return f"{check_at}#{workspace_prefix(workspace_id)}#{batch_id}"
+
+
+def batch_quota(workspace_id: str) -> KeyDict:
+    """The workspace's count of unfinished batches (plan quota: concurrent batches)."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#BATCHQUOTA", "sk": "ACTIVE"}
+
+
+def batch_day(workspace_id: str, day: str) -> KeyDict:
+    """Batches created on one UTC day (plan quota: batches per day)."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#BATCHDAY#{day}", "sk": "COUNT"}
+
+
+def job_stats(workspace_id: str) -> KeyDict:
+    """Recorded job durations per job type, for estimated_completion."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#JOBSTATS", "sk": "STATS"}
+
+
+def webhook(workspace_id: str, webhook_id: str) -> KeyDict:
+    """A workspace webhook subscription (POST /v1/webhooks)."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#WEBHOOK#{webhook_id}", "sk": "WEBHOOK"}
+
+
+def webhook_prefix(workspace_id: str) -> str:
+    return f"{workspace_prefix(workspace_id)}#WEBHOOK#"
+
+
+def webhooks_of_workspace(workspace_id: str) -> str:
+    """gsi1pk listing a workspace's subscriptions; gsi1sk is created_at#webhook_id."""
+    return f"{workspace_prefix(workspace_id)}#WEBHOOKS"
+
+
+def webhook_delivery(workspace_id: str, delivery_id: str) -> KeyDict:
+    """One event to one target (a subscription, a batch's own webhook, or an email)."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#WHDELIVERY#{delivery_id}", "sk": "DELIVERY"}
+
+
+def webhook_delivery_prefix(workspace_id: str) -> str:
+    return f"{workspace_prefix(workspace_id)}#WHDELIVERY#"
+
+
+def deliveries_of(workspace_id: str, target: str) -> str:
+    """gsi1pk of a target's delivery log (target: a webhook id, or batch:<batch id>);
+    gsi1sk is created_at#delivery_id."""
+    return f"{workspace_prefix(workspace_id)}#WHDELIVERIES#{target}"

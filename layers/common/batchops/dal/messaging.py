@@ -28,12 +28,16 @@ def send_messages(
     *,
     per_call: int = SEND_CHUNK,
     max_attempts: int = 6,
+    delay_seconds: int = 0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[int]:
     """SendMessageBatch in tens (or `per_call`: one for messages near 1 MiB, the limit of a whole
     batch call), retrying the entries SQS refused (or a failed call) with backoff; return the
     indexes still unsent after the last attempt, so the caller can report them."""
     chunks = [list(range(n, min(n + per_call, len(bodies)))) for n in range(0, len(bodies), per_call)]
+
+    # Only when asked: a FIFO queue refuses a per-message delay.
+    delay = {"DelaySeconds": delay_seconds} if delay_seconds else {}
 
     def send_chunk(indexes: list[int]) -> list[int]:
         pending = indexes
@@ -43,7 +47,7 @@ def send_messages(
             try:
                 response = clients.client("sqs").send_message_batch(
                     QueueUrl=queue_url,
-                    Entries=[{"Id": str(i), "MessageBody": _text(bodies[i])} for i in pending],
+                    Entries=[{"Id": str(i), "MessageBody": _text(bodies[i]), **delay} for i in pending],
                 )
             except (BotoCoreError, ClientError):
                 logger().warning("SendMessageBatch failed; retrying", exc_info=True)

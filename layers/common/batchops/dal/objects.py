@@ -67,3 +67,14 @@ def presigned_get(bucket: str, key: str, *, expires_seconds: int) -> str:
 
 def delete_object(bucket: str, key: str) -> None:
     clients.client("s3").delete_object(Bucket=bucket, Key=key)
+
+
+def put_file(bucket: str, key: str, data: bytes, *, content_type: str, filename: str) -> None:
+    """An export, downloaded under `filename` through its presigned link."""
+    clients.client("s3").put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=data,
+        ContentType=content_type,
+        ContentDisposition=f'attachment; filename="{filename}"',
+    )

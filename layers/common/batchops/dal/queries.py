@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import random
+import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from batchops.dal import clients
 from batchops.dal.items import deserialize
-from batchops.errors import ValidationFailedError
+from batchops.errors import StorageError, ValidationFailedError
 
 _BAD_CURSOR = [{"field": "cursor", "error": "not a cursor we issued"}]
 
@@ -113,3 +116,30 @@ def newest_first(
     found = found[:limit]
     next_cursor = encode_cursor({k: found[-1][k] for k in _cursor_keys(index)}) if more else None
     return [deserialize(i) for i in found], next_cursor
+
+
+def cancellation_reasons(error: ClientError) -> list[str] | None:
+    """The per-action reasons of a cancelled TransactWriteItems (None for any other error)."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return None
+    return [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons", [])]
+
+
+def transact(actions: list[dict[str, Any]], *, max_attempts: int = 8) -> list[str] | None:
+    """TransactWriteItems with one idempotency token for all its retries; None when it was
+    applied, else the per-action reasons of the condition that failed. Conflicts with other
+    transactions and throttling are retried with backoff (many items of one batch finish at
+    once and all update its counters)."""
+    token = uuid.uuid4().hex
+    for attempt in range(max_attempts):
+        try:
+            clients.dynamodb().transact_write_items(TransactItems=actions, ClientRequestToken=token)
+            return None
+        except ClientError as error:
+            reasons = cancellation_reasons(error)
+            if reasons is None:
+                raise
+            if "ConditionalCheckFailed" in reasons:
+                return reasons
+            time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
+    raise StorageError("DynamoDB kept refusing a transaction; it will be retried")

@@ -1,0 +1,5 @@
+"""POST /v1/batches"""
+
+from batchops.api.handler import endpoint_handler
+
+lambda_handler = endpoint_handler(("POST", "/v1/batches"))
