@@ -21,6 +21,14 @@ BATCH_DONE = frozenset({"completed", "failed", "cancelled", "timed_out"})
 RESULT_FORMATS = ("json", "csv", "xlsx", "pdf")
 
 
+ACCEPT = {
+    "json": "application/json",
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+
+
 class ApiError(Exception):
     """A non-2xx answer, with batchops' error shape unpacked."""
 
@@ -258,7 +266,10 @@ class BatchopsClient:
         params: dict[str, Any] = {"format": format, "include_raw": _flag(include_raw)}
         if jobs:
             params["jobs"] = jobs if isinstance(jobs, str) else ",".join(jobs)
-        response = self._send("GET", f"{_batch_path(batch_id)}/results", params=params)
+        # API Gateway returns a binary body as bytes only when Accept names its type.
+        response = self._send(
+            "GET", f"{_batch_path(batch_id)}/results", params=params, headers={"Accept": ACCEPT[format]}
+        )
         if response.is_error:
             raise ApiError(response.status_code, _body(response))
         if 300 <= response.status_code < 400:

@@ -60,9 +60,7 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
     parser.add_argument(
         "--schedule-scale", type=float, default=float(environ.get("BATCHOPS_LOCAL_SCHEDULE_SCALE", "1.0"))
     )
-    parser.add_argument(
-        "--sweep-seconds", type=float, default=float(environ.get("BATCHOPS_LOCAL_SWEEP_SECONDS", "5"))
-    )
+    parser.add_argument("--sweep-seconds", type=float, default=float(environ.get("BATCHOPS_LOCAL_SWEEP_SECONDS", "5")))
     args = parser.parse_args(argv)
     if args.schedule_scale <= 0:
         parser.error("the schedule scale must be positive")

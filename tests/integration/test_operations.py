@@ -233,6 +233,9 @@ def test_limits_come_from_the_validators_settings():
             "/v1/bulk-track",
             "/v1/track",
             "/v1/bulk-track/uploads",
+            # Webhook subscriptions; /v1/batches routes are batch routes, never operations.
+            "/v1/webhooks",
+            "/v1/webhooks/{webhook_id}",
         ],
         "maxBodyBytes": 5 * 1024 * 1024,
         "maxOperationBodyBytes": 100 * 1024,

@@ -426,7 +426,9 @@ def test_completion_email_through_ses(endpoints):
 
 
 def test_an_ses_refusal_is_retried(endpoints, monkeypatch):
-    # The sender is not verified yet: SES answers MessageRejected.
+    # A sender that is not verified yet (the template's one is): SES answers MessageRejected.
+    monkeypatch.setenv("BATCHOPS_EMAIL_SENDER", "not-yet-verified@example.com")
+    reset_settings()
     assert webhooks.emit(WS, "batch.failed", BATCH, {}, event_key="failed", email="team@company.com") == 1
     delivery_id = only_delivery_id()
 

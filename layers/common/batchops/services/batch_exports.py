@@ -105,7 +105,7 @@ def to_csv(job_results: list[dict[str, Any]]) -> bytes:
 def to_xlsx(
     batch: dict[str, Any], summary: dict[str, Any], aggregated: dict[str, Any], job_results: list[dict[str, Any]]
 ) -> bytes:
-    import xlsxwriter
+    import xlsxwriter  # type: ignore[import-untyped]
 
     buffer = io.BytesIO()
     book = xlsxwriter.Workbook(buffer, {"in_memory": True})
