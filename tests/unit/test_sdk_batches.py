@@ -353,3 +353,16 @@ def test_cli_api_errors_go_to_stderr_and_exit_1(api, capsys):
     queue.append(httpx.Response(404, json={"error": "Batch not found", "code": "NOT_FOUND", "details": None}))
     assert cli.main(["batch", "status", "missing"]) == 1
     assert json.loads(capsys.readouterr().err)["code"] == "NOT_FOUND"
+
+
+def test_result_files_are_asked_for_by_their_type() -> None:
+    # API Gateway hands a binary body back as bytes only when Accept names its type.
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"%PDF-1.7", headers={"Content-Type": "application/pdf"})
+
+    client = BatchopsClient("http://api.test", "bo_test", transport=httpx.MockTransport(handle))
+    assert client.batch_results("batch_1", format="pdf") == b"%PDF-1.7"
+    assert seen[0].headers["Accept"] == "application/pdf"
