@@ -474,3 +474,34 @@ def test_concurrent_workers_keep_the_window_and_send_each_threshold_once(
     progress = sorted(e["data"]["progress"]["percentage"] for e in events if e["event"] == "batch.progress")
     assert progress == [25, 50, 75]
     assert [e["event"] for e in events].count("batch.completed") == 1
+
+
+def test_the_sweeper_repairs_a_job_whose_worker_died(endpoints: JobEndpoints, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = create([http_job("j", endpoints.url("/ok"))], options={"retry_failed": True, "max_retries": 1})
+    url_q = get_settings().batch_job_queue_url
+    (lost,) = sqs().receive_message(QueueUrl=url_q, MaxNumberOfMessages=1)["Messages"]
+    sqs().delete_message(QueueUrl=url_q, ReceiptHandle=lost["ReceiptHandle"])
+    # The worker claimed the job and died mid-call: running, attempt 1, its message gone.
+    table = boto3.client("dynamodb", region_name="us-east-1")
+    soon = (datetime.now(UTC) + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    table.update_item(
+        TableName=get_settings().table_name,
+        Key=serialize(keys.batch_job("ws-a", data["batch_id"], 0)),
+        UpdateExpression="SET #s = :running, attempts = :one, lease_until = :soon, check_at = :soon",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues=serialize({":running": "running", ":one": 1, ":soon": soon}),
+    )
+    table.update_item(
+        TableName=get_settings().table_name,
+        Key=serialize(keys.batch("ws-a", data["batch_id"])),
+        UpdateExpression="ADD jc_running :one, jc_queued :minus",
+        ExpressionAttributeValues=serialize({":one": 1, ":minus": -1}),
+    )
+    later = datetime.now(UTC) + timedelta(minutes=6)
+    monkeypatch.setattr(batch_engine, "now_utc", lambda: later)
+    assert batch_worker.sweep_batches() == {"timed_out": 0, "resent": 1}
+    drain()
+    view = get(data["batch_id"], include_jobs="true")
+    assert view["status"] == "completed"
+    assert view["individual_jobs"][0]["attempts"] == 2
+    assert len(endpoints.calls_to("/ok")) == 1
