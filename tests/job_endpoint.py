@@ -2,7 +2,8 @@
 
 Each path answers from a script (status, headers, body, delay; the last reply repeats) and,
 once given the job's signing secret, verifies every request's Standard Webhooks signature with
-the `standardwebhooks` library, answering 401 when it does not verify.
+the `standardwebhooks` library, answering 401 when it does not verify. It also counts the requests
+each path is serving at once (`peak`), for tests of concurrency limits.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Call:
     headers: dict[str, str]
     body: dict[str, Any]
     verified: bool
+    raw: bytes = b""  # as received, to verify a signature whose secret was known only afterwards
 
 
 class JobEndpoints:
@@ -44,6 +46,8 @@ class JobEndpoints:
         self._lock = threading.Lock()
         self._scripts: dict[str, list[Reply]] = {}
         self._secrets: dict[str, str] = {}
+        self._in_flight: dict[str, int] = {}
+        self._peaks: dict[str, int] = {}
         self.calls: list[Call] = []
 
     def url(self, path: str) -> str:
@@ -62,7 +66,23 @@ class JobEndpoints:
         with self._lock:
             return [c for c in self.calls if c.path == path]
 
+    def peak(self, path: str) -> int:
+        """The most requests to `path` that were being served at the same time."""
+        with self._lock:
+            return self._peaks.get(path, 0)
+
     def answer(self, request: BaseHTTPRequestHandler) -> None:
+        path = request.path
+        with self._lock:
+            self._in_flight[path] = self._in_flight.get(path, 0) + 1
+            self._peaks[path] = max(self._peaks.get(path, 0), self._in_flight[path])
+        try:
+            self._answer(request)
+        finally:
+            with self._lock:
+                self._in_flight[path] -= 1
+
+    def _answer(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length)
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -79,7 +99,7 @@ class JobEndpoints:
             except WebhookVerificationError:
                 reply = Reply(401, {"error": "bad signature"})
         with self._lock:
-            self.calls.append(Call(path, request.command, headers, json.loads(raw or b"null"), verified))
+            self.calls.append(Call(path, request.command, headers, json.loads(raw or b"null"), verified, raw))
         if reply.delay:
             time.sleep(reply.delay)
         payload = (
