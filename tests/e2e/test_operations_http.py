@@ -108,6 +108,8 @@ def test_dry_run_and_limits(stack):
             "/v1/bulk-track",
             "/v1/track",
             "/v1/bulk-track/uploads",
+            "/v1/webhooks",
+            "/v1/webhooks/{webhook_id}",
         ]
         assert limits["plan"] == "pro"
         assert limits["rateLimits"]["requestsPerSecond"] == 50

@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchops.api.context import caller_from_event, handling
@@ -91,12 +94,41 @@ def _with_headers(result: dict[str, Any], headers: Mapping[str, str]) -> dict[st
 class BatchopsResolver(APIGatewayRestResolver):
     """A REST resolver that, before any route code runs, authenticates the caller (401 before the
     body is read), spends the workspace's request budget (429) and checks the body (413, 415,
-    400), then adds the RateLimit-* headers to every authenticated response."""
+    400), then adds the RateLimit-* headers to every authenticated response.
+
+    Powertools keeps the request being handled on the BaseRouter class, shared by every resolver
+    in the process; a parallel batch resolves operations on several threads at once (and a
+    sequential one inside the batch request), so each resolver keeps its own, per thread."""
 
     def __init__(self, endpoints: Iterable[Endpoint], *, limit_requests: bool = True, **kwargs: Any):
+        self._request = threading.local()
         super().__init__(**kwargs)
         self._endpoints = {endpoint.key: endpoint for endpoint in endpoints}
         self._limit_requests = limit_requests
+
+    @property  # type: ignore[override]
+    def current_event(self) -> APIGatewayProxyEvent:
+        event: APIGatewayProxyEvent = self._request.event
+        return event
+
+    @current_event.setter
+    def current_event(self, value: APIGatewayProxyEvent) -> None:
+        self._request.event = value
+
+    @property
+    def lambda_context(self) -> LambdaContext:
+        context: LambdaContext = self._request.lambda_context
+        return context
+
+    @lambda_context.setter
+    def lambda_context(self, value: LambdaContext) -> None:
+        self._request.lambda_context = value
+
+    def _to_proxy_event(self, event: dict[str, Any]) -> BaseProxyEvent:
+        # resolve() assigns the result to the shared class attribute; this is where it is made.
+        proxy = super()._to_proxy_event(event)
+        self._request.event = proxy
+        return proxy
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         endpoint = self._endpoints.get((str(event.get("httpMethod") or "").upper(), str(event.get("resource") or "")))
@@ -111,6 +143,7 @@ class BatchopsResolver(APIGatewayRestResolver):
             checked = check_body(event, endpoint.max_body_bytes if endpoint else None)
         except BatchopsError as error:
             return _with_headers(as_proxy_result(error, cors), budget)
+        self.lambda_context = context
         with handling(checked, context, caller):
             return _with_headers(super().resolve(checked, context), budget)
 
