@@ -347,9 +347,9 @@ def cold_start_ms(function: str, invoke: bool = False) -> tuple[float, float]:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from batchops_local.moto_transactions import install as install_moto_transactions
+    from batchops_local.moto_dynamodb import install as install_moto_dynamodb
 
-    install_moto_transactions()  # moto would copy whole tables per TransactWriteItems
+    install_moto_dynamodb()  # moto would copy whole tables per TransactWriteItems
     print("## AWS requests (exact counts)")
     for label, counts in requests_per_1000_entries().items():
         detail = ", ".join(f"{op} {n}" for op, n in sorted(counts.items()))

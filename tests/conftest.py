@@ -26,7 +26,8 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-# moto copies whole tables for every TransactWriteItems (see local/batchops_local/moto_transactions.py).
-from batchops_local.moto_transactions import install as install_moto_transactions
+# moto's conditional writes are not atomic across threads, and it copies whole tables for every
+# TransactWriteItems (see local/batchops_local/moto_dynamodb.py).
+from batchops_local.moto_dynamodb import install as install_moto_dynamodb
 
-install_moto_transactions()
+install_moto_dynamodb()

@@ -24,7 +24,7 @@ from batchops_local.aws import LOCALHOST, MotoServer, apply_environment
 from batchops_local.functions import FunctionRegistry, install_lambda_bridge
 from batchops_local.gateway import GatewayApp, GatewayServer
 from batchops_local.keys import SeededKey, parse_key_specs, seed_api_keys
-from batchops_local.moto_transactions import install as install_moto_transactions
+from batchops_local.moto_dynamodb import install as install_moto_dynamodb
 from batchops_local.resources import create_all
 from batchops_local.schedule import ScheduleTimer, start_schedules
 from batchops_local.sqs import SqsPoller, start_pollers
@@ -82,7 +82,7 @@ class LocalStack:
 
     def start(self) -> None:
         specs = parse_key_specs(self.settings.api_keys)
-        install_moto_transactions()
+        install_moto_dynamodb()
         self.moto = MotoServer(self.settings.aws_port)
         self.moto.start()
         endpoint = self.moto.endpoint

@@ -4,6 +4,7 @@ completion, cancel, retry, results, quotas and the sweeper."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -13,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import openpyxl
 import pytest
+from pypdf import PdfReader
 
 from batchops.dal import keys
 from batchops.dal.items import serialize
@@ -384,6 +387,20 @@ def test_results_in_every_format(endpoints: JobEndpoints) -> None:
     rows = list(csv.reader(io.StringIO(text if isinstance(text, str) else text.decode())))
     assert rows[0][:5] == ["job_id", "type", "status", "duration_ms", "error"]
     assert [r[0] for r in rows[1:]] == ["j0", "j2"]
+    # The binary formats leave the handler as base64, as API Gateway wants them.
+    workbook = openpyxl.load_workbook(io.BytesIO(results_file(data["batch_id"], "xlsx")), read_only=True)
+    assert workbook.active is not None
+    assert sorted(row[0] for row in list(workbook.active.iter_rows(values_only=True))[1:]) == ["j0", "j1", "j2"]
+    pdf = PdfReader(io.BytesIO(results_file(data["batch_id"], "pdf")))
+    assert data["batch_id"] in "".join(page.extract_text() for page in pdf.pages)
+
+
+def results_file(batch_id: str, fmt: str) -> bytes:
+    event = api_event("get_batch_results", path_params={"batch_id": batch_id}, query={"format": fmt})
+    result = load_function("get_batch_results").lambda_handler(event, _Context())
+    assert result["statusCode"] == 200 and result["isBase64Encoded"] is True, result
+    assert result["multiValueHeaders"]["Content-Disposition"] == [f'attachment; filename="{batch_id}.{fmt}"']
+    return base64.b64decode(result["body"])
 
 
 def test_another_workspace_sees_nothing(endpoints: JobEndpoints) -> None:

@@ -90,6 +90,7 @@ def get_batch(
 @router.get(
     "/v1/batches/{batch_id}/results",
     summary="A batch's results: JSON, or a CSV, XLSX or PDF file",
+    returns_files=True,
     responses={
         200: {
             "description": "JSON results, or the file (Content-Disposition: attachment)",
@@ -116,10 +117,13 @@ def get_batch_results(
             {"success": True, "data": {"download_url": found.link}},
             headers={"Location": str(found.link)},
         )
+    # Bytes leave Lambda base64-encoded, which API Gateway decodes only for its BinaryMediaTypes
+    # (PDF, XLSX); CSV is text and goes as text.
+    text = found.content_type.startswith("text/")
     return Response(
         200,
         found.content_type,
-        found.data,
+        found.data.decode("utf-8") if text else found.data,
         headers={"Content-Disposition": f'attachment; filename="{found.filename}"'},
     )
 

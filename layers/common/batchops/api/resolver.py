@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import functools
+import inspect
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
@@ -184,6 +186,22 @@ def validated_only(app: APIGatewayRestResolver, next_middleware: NextMiddleware)
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps({"valid": True}))
 
 
+def _answering_files(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """The handler without its return annotation. With one, Powertools' validation serializes
+    every body through pydantic's JSON mode, which decodes bytes as UTF-8: an XLSX or PDF answer
+    would fail. Without one, a non-JSON response passes untouched and a JSON one is encoded.
+    Annotations are resolved here, in the handler's module, for Powertools reads them from the
+    callable it is given."""
+
+    @functools.wraps(handler)
+    def route(*args: Any, **kwargs: Any) -> Any:
+        return handler(*args, **kwargs)
+
+    signature = inspect.signature(handler, eval_str=True)
+    route.__signature__ = signature.replace(return_annotation=inspect.Signature.empty)  # type: ignore[attr-defined]
+    return route
+
+
 def build_resolver(
     endpoints: Iterable[Endpoint], *, validate_only: bool = False, limit_requests: bool = True
 ) -> BatchopsResolver:
@@ -211,5 +229,5 @@ def build_resolver(
             security=[{SECURITY_SCHEME: []}] if endpoint.auth else None,
             middlewares=middlewares,
             openapi_extensions={"requestBody": endpoint.request_body} if endpoint.request_body else None,
-        )(endpoint.handler)
+        )(_answering_files(endpoint.handler) if endpoint.returns_files else endpoint.handler)
     return app

@@ -33,6 +33,8 @@ class Endpoint:
     max_body_bytes: int | None = None
     # OpenAPI requestBody for a route that parses its own body instead of a pydantic parameter.
     request_body: dict[str, Any] | None = None
+    # The route may answer with a file (bytes): its response is not serialized as JSON.
+    returns_files: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -58,6 +60,7 @@ class SurfaceRouter:
         include_in_schema: bool = True,
         max_body_bytes: int | None = None,
         request_body: dict[str, Any] | None = None,
+        returns_files: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(func: Handler) -> Handler:
             self.endpoints.append(
@@ -75,6 +78,7 @@ class SurfaceRouter:
                     include_in_schema=include_in_schema,
                     max_body_bytes=max_body_bytes,
                     request_body=request_body,
+                    returns_files=returns_files,
                 )
             )
             return func

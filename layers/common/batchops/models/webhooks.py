@@ -4,19 +4,10 @@ for the OpenAPI document."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-BATCH_EVENTS = (
-    "batch.created",
-    "batch.started",
-    "batch.progress",
-    "batch.job_completed",
-    "batch.completed",
-    "batch.failed",
-    "batch.cancelled",
-)
 BatchEvent = Literal[
     "batch.created",
     "batch.started",
@@ -26,6 +17,7 @@ BatchEvent = Literal[
     "batch.failed",
     "batch.cancelled",
 ]
+BATCH_EVENTS: tuple[BatchEvent, ...] = get_args(BatchEvent)
 # The events that also send the batch's notification email (options.notification.email): the
 # batch is over and someone may be waiting for it. A cancellation was asked for by a client, who
 # knows already, so it sends none.

@@ -1,9 +1,11 @@
-"""The local stack's TransactWriteItems for moto (installed by tests/conftest.py): moto's own
-conditions and cancellation reasons, with item backups instead of whole-table copies."""
+"""moto's DynamoDB as the local stack installs it (tests/conftest.py too): atomic conditional writes,
+and TransactWriteItems with moto's own conditions and cancellation reasons, with item backups
+instead of whole-table copies."""
 
 from __future__ import annotations
 
 import copy
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +17,7 @@ from moto import mock_aws
 from moto.dynamodb import models
 from moto.dynamodb.models.table import Table
 
-from batchops_local.moto_transactions import install
+from batchops_local.moto_dynamodb import install
 
 
 @pytest.fixture
@@ -107,3 +109,36 @@ def test_transactions_and_plain_writes_on_many_threads(table):
         thread.join(timeout=120)
     assert errors == []
     assert len(items(table)) == 4 * 20 * 10 + 300
+
+
+def test_one_conditional_update_has_one_winner_however_threads_interleave(table: Any) -> None:
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # a thread switch at nearly every bytecode: races show at once
+    try:
+        trials = []
+        for _ in range(50):
+            table.put_item(TableName="T", Item={"pk": {"S": "race"}, "sk": {"S": "s"}, "n": {"N": "0"}})
+            winners: list[int] = []
+
+            def claim(winners: list[int] = winners) -> None:
+                try:
+                    table.update_item(
+                        TableName="T",
+                        Key={"pk": {"S": "race"}, "sk": {"S": "s"}},
+                        UpdateExpression="SET n = :one",
+                        ConditionExpression="n = :zero",
+                        ExpressionAttributeValues={":one": {"N": "1"}, ":zero": {"N": "0"}},
+                    )
+                    winners.append(1)
+                except ClientError as error:
+                    assert error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+            threads = [threading.Thread(target=claim) for _ in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+            trials.append(len(winners))
+    finally:
+        sys.setswitchinterval(switch)
+    assert trials == [1] * 50

@@ -1,13 +1,19 @@
-"""TransactWriteItems for moto's DynamoDB without copying whole tables.
+"""moto's DynamoDB made to keep two promises DynamoDB makes, for the many threads of the local
+stack (requests and pollers) and of the test suites.
 
-moto 5.2.5 backs up every table a transaction names with `copy.deepcopy`, once per item of the
-transaction, before it runs anything: 100 conditional puts into a table of 10,000 items copy a
-million items (seconds per call, growing with the table), and a copy taken while another thread
-writes fails with "dictionary changed size during iteration" (the local stack serves requests and
-pollers on many threads). This keeps moto's own transaction code (conditions, cancellation
+Conditional writes are atomic. moto checks a ConditionExpression and then writes, with nothing
+held in between: two threads updating one item on the same condition can both succeed (measured:
+4 threads racing on `n = 0` both won in 79 of 100 trials), so a claim taken twice would send a
+webhook or release a job twice. Every write (put, update, delete, batch, PartiQL and
+transactions) here runs under one lock; reads do not wait.
+
+TransactWriteItems without copying whole tables. moto 5.2.5 backs up every table a transaction
+names with `copy.deepcopy`, once per item of the transaction, before it runs anything: 100
+conditional puts into a table of 10,000 items copy a million items (seconds per call, growing
+with the table), and a copy taken while another thread writes fails with "dictionary changed
+size during iteration". This keeps moto's own transaction code (conditions, cancellation
 reasons, validation) and replaces only the backup: the items the transaction names are saved
-before it runs and put back when it is cancelled. Transactions run one at a time, as DynamoDB
-serializes the ones that touch the same items.
+before it runs and put back when it is cancelled.
 
 Installed by the local stack, the test suites and the benchmarks (`install()`; idempotent).
 """
@@ -15,7 +21,9 @@ Installed by the local stack, the test suites and the benchmarks (`install()`; i
 from __future__ import annotations
 
 import copy
+import functools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from moto.dynamodb import models
@@ -23,7 +31,17 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 
-_transactions = threading.Lock()
+# Re-entrant: moto's transaction code calls the backend's own put/update/delete.
+_writes = threading.RLock()
+_WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "batch_write_item",
+    "execute_statement",
+    "batch_execute_statement",
+    "execute_transaction",
+)
 _install = threading.Lock()
 _installed = False
 
@@ -73,6 +91,15 @@ def _restore(saved: list[Saved]) -> None:
             table.items[hash_value] = item  # type: ignore[assignment]
 
 
+def _one_at_a_time(write: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(write)
+    def locked(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with _writes:
+            return write(self, *args, **kwargs)
+
+    return locked
+
+
 def install() -> None:
     global _installed
     with _install:
@@ -81,7 +108,7 @@ def install() -> None:
         original = DynamoDBBackend.transact_write_items
 
         def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-            with _transactions:
+            with _writes:
                 saved = _named_items(self, transact_items)
                 try:
                     original(self, transact_items)
@@ -89,6 +116,8 @@ def install() -> None:
                     _restore(saved)
                     raise
 
+        for name in _WRITES:
+            setattr(DynamoDBBackend, name, _one_at_a_time(getattr(DynamoDBBackend, name)))
         models.copy = _TablesNotCopied  # type: ignore[attr-defined,assignment]
         DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
         _installed = True
