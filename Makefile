@@ -31,7 +31,9 @@ run: $(BIN)/.installed ## start the local stack on 127.0.0.1 (Ctrl-C stops it)
 
 test: $(BIN)/.installed $(SAM_VENV)/.installed ## every static check and every test
 	$(MAKE) static
-	$(BIN)/pytest -q tests
+	# Two workers, a file each at a time (a file's tests share its fixtures; each worker starts its
+	# own local stack for the e2e files): 10.5 min instead of 15 on 2 cores.
+	$(BIN)/pytest -q -n 2 --dist loadfile tests
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

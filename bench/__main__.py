@@ -180,6 +180,87 @@ def requests_per_bulk_trigger() -> dict[str, Counter[str]]:
     return results
 
 
+def requests_per_batch() -> dict[str, Counter[str]]:
+    """AWS requests of a 100-job Batches batch (seed 002, `max_parallel` 5): creating it, one job
+    run by the worker (its release of the next job and its webhook emission included), all 100,
+    and reading the results (the first read of a finished batch stores the four exports)."""
+    import boto3
+    from moto import mock_aws
+
+    from batchops.api.dispatch import InProcessTarget
+    from batchops.dal import clients
+    from batchops.models.batches import BatchCreate
+    from batchops.models.common import Caller, Plan
+    from batchops.services import batch_worker, batches
+    from batchops.settings import reset_settings
+    from tests.job_endpoint import job_endpoints
+    from tests.support import create_template_resources
+
+    caller = Caller(workspace_id="bench", key_id="key_bench", plan=Plan.TEAM)
+    results: dict[str, Counter[str]] = {}
+    variables = {
+        "BATCHOPS_LOCAL_MODE": "true",
+        "BATCHOPS_EXPORTS_BUCKET": "exportsbucket",
+    }
+    with mock_aws(), job_endpoints() as server:
+        create_template_resources()
+        sqs = boto3.client("sqs")
+        for variable, queue in (
+            ("BATCHOPS_BATCH_JOB_QUEUE_URL", "BatchJobQueue"),
+            ("BATCHOPS_BATCH_URGENT_JOB_QUEUE_URL", "BatchUrgentJobQueue"),
+            ("BATCHOPS_WEBHOOK_QUEUE_URL", "WebhookQueue"),
+        ):
+            variables[variable] = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        os.environ.update(variables)
+        reset_settings()
+        clients.reset_clients()
+        request = BatchCreate.model_validate(
+            {
+                "name": "bench",
+                "jobs": [
+                    {"id": f"j{n}", "type": "http", "config": {"url": server.url("/job"), "body": {"n": n}}}
+                    for n in range(100)
+                ],
+                "options": {"max_parallel": 5},
+            }
+        )
+        counts = counting_clients("dynamodb", "sqs", "s3")
+        batch_id = batches.create_batch(caller, request)["batch_id"]
+        results["create, 100 http jobs, max_parallel 5"] = Counter(counts)
+
+        queue = variables["BATCHOPS_BATCH_JOB_QUEUE_URL"]
+
+        def run_next() -> bool:
+            got = sqs.receive_message(QueueUrl=queue).get("Messages", [])
+            if not got:
+                return False
+            body = json.loads(got[0]["Body"])
+            batch_worker.run(
+                body["workspace_id"], body["batch_id"], body["index"], remaining_ms=900_000, target=InProcessTarget()
+            )
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=got[0]["ReceiptHandle"])
+            return True
+
+        counts.clear()
+        run_next()
+        results["worker, one job (call, record, release the next, events)"] = Counter(counts)
+        counts.clear()
+        while run_next():
+            pass
+        results["worker, the other 99 jobs"] = Counter(counts)
+        counts.clear()
+        batches.results("bench", batch_id, fmt="json", include_raw=False, jobs=None)
+        results["results JSON of the finished batch, first read (stores the exports)"] = Counter(counts)
+        counts.clear()
+        batches.results("bench", batch_id, fmt="xlsx", include_raw=False, jobs=None)
+        results["results XLSX"] = Counter(counts)
+    clients.reset_clients()
+    for name in variables:
+        os.environ.pop(name, None)
+    reset_settings()
+    return results
+
+
 def validation_cpu_per_entry() -> float:
     from batchops.services.event_log import _validate
 
@@ -360,6 +441,10 @@ def main() -> None:
         print(f"- {label}: {sum(counts.values())} requests ({detail})")
     print("\n## AWS requests of bulk triggers and runs (exact counts)")
     for label, counts in requests_per_bulk_trigger().items():
+        detail = ", ".join(f"{op} {n}" for op, n in sorted(counts.items()))
+        print(f"- {label}: {sum(counts.values())} requests ({detail})")
+    print("\n## AWS requests of a Batches batch (exact counts; the bench receives the job messages itself, uncounted)")
+    for label, counts in requests_per_batch().items():
         detail = ", ".join(f"{op} {n}" for op, n in sorted(counts.items()))
         print(f"- {label}: {sum(counts.values())} requests ({detail})")
     print("\n## Validation CPU")
