@@ -18,7 +18,7 @@ import httpx
 import openpyxl
 import pytest
 from pypdf import PdfReader
-from standardwebhooks import Webhook
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from batchops.models.webhooks import BATCH_EVENTS
 from tests.e2e.conftest import KEY_A, KEY_B, KEY_BULK
@@ -77,7 +77,7 @@ def finished(http: httpx.Client, batch_id: str, timeout: float = 120) -> dict[st
 def signed_by(call: Call, secret: str) -> bool:
     try:
         Webhook(secret).verify(call.raw, call.headers)
-    except Exception:
+    except WebhookVerificationError:
         return False
     return True
 

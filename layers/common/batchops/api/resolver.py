@@ -93,6 +93,19 @@ def _with_headers(result: dict[str, Any], headers: Mapping[str, str]) -> dict[st
     return result
 
 
+class _PerThread:
+    """An attribute each thread of each resolver holds on its own (in the resolver's `_request`)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, resolver: Any, owner: type | None = None) -> Any:
+        return self if resolver is None else getattr(resolver._request, self.name)
+
+    def __set__(self, resolver: Any, value: Any) -> None:
+        setattr(resolver._request, self.name, value)
+
+
 class BatchopsResolver(APIGatewayRestResolver):
     """A REST resolver that, before any route code runs, authenticates the caller (401 before the
     body is read), spends the workspace's request budget (429) and checks the body (413, 415,
@@ -102,34 +115,19 @@ class BatchopsResolver(APIGatewayRestResolver):
     in the process; a parallel batch resolves operations on several threads at once (and a
     sequential one inside the batch request), so each resolver keeps its own, per thread."""
 
+    current_event: APIGatewayProxyEvent = _PerThread()  # type: ignore[assignment]
+    lambda_context: LambdaContext = _PerThread()  # type: ignore[assignment]
+
     def __init__(self, endpoints: Iterable[Endpoint], *, limit_requests: bool = True, **kwargs: Any):
         self._request = threading.local()
         super().__init__(**kwargs)
         self._endpoints = {endpoint.key: endpoint for endpoint in endpoints}
         self._limit_requests = limit_requests
 
-    @property  # type: ignore[override]
-    def current_event(self) -> APIGatewayProxyEvent:
-        event: APIGatewayProxyEvent = self._request.event
-        return event
-
-    @current_event.setter
-    def current_event(self, value: APIGatewayProxyEvent) -> None:
-        self._request.event = value
-
-    @property
-    def lambda_context(self) -> LambdaContext:
-        context: LambdaContext = self._request.lambda_context
-        return context
-
-    @lambda_context.setter
-    def lambda_context(self, value: LambdaContext) -> None:
-        self._request.lambda_context = value
-
     def _to_proxy_event(self, event: dict[str, Any]) -> BaseProxyEvent:
         # resolve() assigns the result to the shared class attribute; this is where it is made.
         proxy = super()._to_proxy_event(event)
-        self._request.event = proxy
+        self.current_event = proxy  # type: ignore[assignment]
         return proxy
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
