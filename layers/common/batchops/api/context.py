@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from batchops.api.raw_event import body_size
+from batchops.api.raw_event import body_size, header_value
 from batchops.errors import UnauthorizedError
 from batchops.models.common import Caller
 
@@ -41,6 +41,25 @@ def current_lambda_context() -> LambdaContext | None:
 def current_body_size() -> int:
     """Bytes of the request body being handled (decoded when it came base64-encoded)."""
     return body_size(_event.get() or {})
+
+
+# Both names are in use: Stripe-style clients send Idempotency-Key, Strait's documentation shows
+# X-Idempotency-Key (its server reads either, preferring Idempotency-Key).
+IDEMPOTENCY_HEADERS = ("Idempotency-Key", "X-Idempotency-Key")
+
+
+def idempotency_key_of(event: Mapping[str, Any]) -> str | None:
+    """The request's idempotency key, from either header name (Idempotency-Key first)."""
+    for name in IDEMPOTENCY_HEADERS:
+        value = header_value(event, name)
+        if value is not None:
+            return value
+    return None
+
+
+def current_idempotency_key() -> str | None:
+    """The idempotency key of the request being handled, if it sent one."""
+    return idempotency_key_of(_event.get() or {})
 
 
 def current_body() -> str:
