@@ -26,7 +26,8 @@ $(SAM_VENV)/.installed:
 
 venv: $(BIN)/.installed
 
-run: $(BIN)/.installed ## start the local stack on 127.0.0.1 (Ctrl-C stops it)
+# The local stack expands each function's IAM role with the SAM CLI's aws-sam-translator.
+run: $(BIN)/.installed $(SAM_VENV)/.installed ## start the local stack on 127.0.0.1 (Ctrl-C stops it)
 	$(BIN)/python -m batchops_local
 
 test: $(BIN)/.installed $(SAM_VENV)/.installed ## every static check and every test
@@ -54,10 +55,10 @@ validate: $(BIN)/.installed $(SAM_VENV)/.installed ## template and state machine
 unit: $(BIN)/.installed
 	$(BIN)/pytest -q tests/unit
 
-integration: $(BIN)/.installed
+integration: $(BIN)/.installed $(SAM_VENV)/.installed
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(BIN)/.installed
+e2e: $(BIN)/.installed $(SAM_VENV)/.installed
 	$(BIN)/pytest -q tests/e2e
 
 bench: $(BIN)/.installed

@@ -13,7 +13,10 @@ import os
 import socket
 import threading
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
+
+from batchops_local.enforcement import EnforcingApp
 
 LOCALHOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -23,8 +26,14 @@ REGION = "us-east-1"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
+# Defaults a function's own Environment may override: X-Ray has no daemon here, so Powertools'
+# Tracer would only log failed sends.
+LOCAL_DEFAULTS = {"POWERTOOLS_TRACE_DISABLED": "true"}
+
+
 def local_environment(endpoint: str, port: int) -> dict[str, str]:
-    """Variables every function (and boto3 in this process) gets."""
+    """The AWS wiring every function's sandbox (and boto3 in this process) gets, over the
+    function's own Environment: everything goes to moto, nothing can reach real AWS."""
     no_proxy = ",".join(filter(None, [LOCALHOST, "localhost", os.environ.get("NO_PROXY", "")]))
     return {
         "AWS_ENDPOINT_URL": endpoint,
@@ -44,8 +53,9 @@ def local_environment(endpoint: str, port: int) -> dict[str, str]:
     }
 
 
-def apply_environment(endpoint: str, port: int, function_env: dict[str, str]) -> None:
-    """Set os.environ for the functions: theirs first, the local AWS wiring on top."""
+def apply_environment(endpoint: str, port: int, stack_env: Mapping[str, str]) -> None:
+    """Set this process's os.environ (the stack's own clients: pollers, key seeding): `stack_env`
+    first, the local AWS wiring on top. Functions do not see it: each runs in its own sandbox."""
     for key in list(os.environ):
         # Anything that could send a client elsewhere than moto, or pick real credentials.
         if key.startswith("AWS_ENDPOINT_URL_") or key in (
@@ -60,10 +70,8 @@ def apply_environment(endpoint: str, port: int, function_env: dict[str, str]) ->
             "AWS_ROLE_ARN",
         ):
             del os.environ[key]
-    os.environ.update(function_env)
+    os.environ.update(stack_env)
     os.environ.update(local_environment(endpoint, port))
-    # X-Ray has no daemon here; Powertools' Tracer would only log failed sends.
-    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 
 
 class MotoServer:
@@ -75,6 +83,7 @@ class MotoServer:
 
     def __init__(self, port: int) -> None:
         self.port = port
+        self.app = EnforcingApp()
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -102,12 +111,12 @@ class MotoServer:
                 raise OSError(f"cannot listen on {LOCALHOST}:{self.port} for moto: {exc.strerror}") from exc
             listener.listen(128)
             self.port = int(listener.getsockname()[1])  # the real one when asked for port 0
-            app = DomainDispatcherApplication(create_backend_app)
+            self.app.wrap(DomainDispatcherApplication(create_backend_app))
             # werkzeug duplicates the descriptor (fd=...), so closing ours below is safe.
             self._server = make_server(
                 LOCALHOST,
                 self.port,
-                app,
+                self.app,
                 threaded=True,
                 request_handler=MotoRequestHandler,
                 fd=listener.fileno(),

@@ -1,38 +1,43 @@
-"""Run the template's Lambda handlers in this process, the way the Lambda runtime would.
+"""Run the template's Lambda functions the way Lambda does: each in sandboxes of its own.
 
-Each handler module is loaded from its file on the first invoke (a cold start) under a unique module
-name, because every function's module is called app.py. Each invocation runs in its own daemon
-thread so a handler that overruns its Timeout can be abandoned (Python cannot kill a thread; the
-caller gets the timeout, as with Lambda, and the stack still exits cleanly). Events and results make
-a JSON round trip, so a handler sees a fresh copy and a result Lambda could not marshal fails here too.
+A sandbox is a process (`sandbox.py`) started on a function's first invocation (a cold start) and
+reused for the next ones. It sees only what Lambda would give it: the function's template
+Environment (with Globals), the runtime's variables (AWS_LAMBDA_FUNCTION_NAME, LAMBDA_TASK_ROOT,
+...), the local AWS wiring, and its role's credentials, so a missing variable or permission fails
+here as it would on AWS (`iam.py`, `enforcement.py`). One sandbox serves one invocation at a time;
+a function gets up to `concurrency` sandboxes at once. A handler that overruns its Timeout gets its
+sandbox killed, as Lambda does, and the next invocation cold-starts a new one. Events and results
+travel as JSON, so a handler sees a fresh copy and a result Lambda could not marshal fails here too.
 """
 
 from __future__ import annotations
 
 import contextlib
-import decimal
-import importlib.util
 import json
+import os
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
-import time
-import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
-from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import IO, Any, Protocol
 
+from batchops_local.iam import Role
+from batchops_local.runtime import MAX_PAYLOAD_BYTES, to_json
+from batchops_local.sandbox import receive_frame, send_frame
 from batchops_local.template import Function, function_name_from_arn
 
-# Lambda's synchronous invocation limits, as Lambda counts them (the response gets 100 bytes more).
-MAX_PAYLOAD_BYTES = 6_291_456
-MAX_RESPONSE_BYTES = 6_291_556
-
-Handler = Callable[[Any, Any], Any]
+# Compiled bytecode shared by every sandbox (and kept out of the source tree): without it each
+# cold start compiles the layer's ~800 modules again.
+PYCACHE = Path(tempfile.gettempdir()) / "batchops-local-pycache"
+# Lambda gives a function's init phase 10 s; a developer's machine, importing the layer from
+# source with other work going on, can need longer, and a slow init is not what is being tested.
+INIT_SECONDS = 60.0
+# What a process needs from the host to run at all; nothing AWS- or batchops-related passes.
+_HOST_VARIABLES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "PYTHONPATH", "SYSTEMROOT")
 
 
 class InvocationError(Exception):
@@ -57,55 +62,101 @@ class PayloadTooLarge(InvocationError):
     """The event is over Lambda's 6 MB invoke limit; Lambda rejects it before any handler runs."""
 
 
-class LambdaContext:
-    """The attributes and method of the Python runtime's context object that handlers use."""
+class Invoker(Protocol):
+    """What the gateway, the pollers, the schedules and the Step Functions bridge invoke through."""
 
-    def __init__(self, fn: Function, started: float) -> None:
-        self.function_name = fn.name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = fn.arn
-        self.memory_limit_in_mb = fn.memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{fn.name}"
-        self.log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        self.identity: Any = None
-        self.client_context: Any = None
-        self._deadline = started + fn.timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+    def invoke(self, name_or_arn: str, event: Any) -> Any: ...
 
 
-class _LambdaJSONEncoder(json.JSONEncoder):
-    """The Python runtime serialises Decimal (what DynamoDB returns) as a JSON number."""
+class _Sandbox:
+    def __init__(self, fn: Function, environment: Mapping[str, str], log: Callable[[str], None]) -> None:
+        self.fn = fn
+        parent, child = socket.socketpair()
+        spec = {
+            "function": fn.name,
+            "arn": fn.arn,
+            "handler": fn.handler,
+            "memory_mb": fn.memory_mb,
+            "code_dir": str(fn.code_dir),
+            "layers": [str(folder) for folder in fn.layer_dirs],
+        }
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - our own runtime module
+                [sys.executable, "-m", "batchops_local.sandbox", str(child.fileno()), json.dumps(spec)],
+                env=dict(environment),
+                cwd=fn.code_dir,
+                pass_fds=(child.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        finally:
+            child.close()
+        self.socket = parent
+        for stream in (self.process.stdout, self.process.stderr):
+            threading.Thread(target=_forward, args=(stream, fn.name, log), name=f"logs:{fn.name}", daemon=True).start()
 
-    def default(self, o: Any) -> Any:
-        if isinstance(o, decimal.Decimal):
-            return int(o) if o == o.to_integral_value() else float(o)
-        return super().default(o)
+    def ready(self) -> dict[str, Any] | None:
+        """None once the handler is loaded; the init failure otherwise."""
+        try:
+            self.socket.settimeout(INIT_SECONDS)
+            answer = receive_frame(self.socket)
+        except (TimeoutError, OSError) as exc:
+            return {"errorType": "Runtime.InitError", "errorMessage": f"init did not finish: {exc}"}
+        if answer is None:
+            code = self.process.wait()
+            return {"errorType": "Runtime.ExitError", "errorMessage": f"Runtime exited during init: exit status {code}"}
+        return None if answer.get("ready") else dict(answer)
+
+    def call(self, request: dict[str, Any], limit: float) -> Any:
+        """The sandbox's answer, or None if it died; raises TimeoutError after `limit` seconds."""
+        self.socket.settimeout(limit)
+        send_frame(self.socket, request)
+        return receive_frame(self.socket)
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.socket.close()
+        if self.process.poll() is None:
+            self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
 
 
-def to_json(value: Any) -> str:
-    return json.dumps(value, cls=_LambdaJSONEncoder)
+def _forward(stream: IO[bytes] | None, name: str, log: Callable[[str], None]) -> None:
+    """A sandbox's stdout and stderr (Powertools logs, prints, tracebacks), line by line."""
+    if stream is None:
+        return
+    with stream:
+        for raw in stream:
+            log(f"[{name}] {raw.decode(errors='replace').rstrip()}")
 
 
 class FunctionRegistry:
-    """Every function of the template, by name, invoked in-process."""
+    """Every function of the template, by name, each invoked in sandboxes of its own.
 
-    def __init__(self, functions: Iterable[Function], log: Callable[[str], None] | None = None) -> None:
+    `environment` is the local wiring every sandbox gets (endpoint, region, local mode); `roles`
+    gives each function its role's credentials (without a role a function keeps the wiring's
+    credentials and nothing is enforced)."""
+
+    def __init__(
+        self,
+        functions: Iterable[Function],
+        log: Callable[[str], None] | None = None,
+        *,
+        environment: Mapping[str, str] | None = None,
+        roles: Mapping[str, Role] | None = None,
+        concurrency: int = 1,
+    ) -> None:
         self._functions: dict[str, Function] = {fn.name: fn for fn in functions}
-        self._handlers: dict[str, Handler] = {}
-        # One lock for all cold starts: module-level code (boto3 clients, Powertools setup) then
-        # runs one function at a time, as it would in separate Lambda sandboxes.
-        self._load_lock = threading.Lock()
-        # A Lambda sandbox serves one invocation at a time, and handlers rely on it (Powertools'
-        # resolver keeps the current event on itself): one lock per function, like one sandbox.
-        self._sandboxes: dict[str, threading.Lock] = {name: threading.Lock() for name in self._functions}
         self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
-        for fn in self._functions.values():
-            for folder in fn.layer_dirs:  # a layer is on sys.path in Lambda (/opt/python)
-                if str(folder) not in sys.path:
-                    sys.path.append(str(folder))
+        self._environment = dict(environment or {})
+        self._roles = dict(roles or {})
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[_Sandbox]] = {name: [] for name in self._functions}
+        self._busy: set[_Sandbox] = set()
+        self._slots = {name: threading.BoundedSemaphore(concurrency) for name in self._functions}
+        self._closed = False
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and function_name_from_arn(name) in self._functions
@@ -115,6 +166,26 @@ class FunctionRegistry:
             return self._functions[function_name_from_arn(name_or_arn)]
         except KeyError:
             raise KeyError(f"no function {name_or_arn!r} in the template") from None
+
+    def environment_of(self, fn: Function) -> dict[str, str]:
+        """Exactly what the function's process sees in os.environ."""
+        host = {key: os.environ[key] for key in _HOST_VARIABLES if key in os.environ}
+        runtime = {
+            "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.name}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.11",
+            "LAMBDA_TASK_ROOT": str(fn.code_dir),
+            "_HANDLER": fn.handler,
+            "TZ": ":UTC",
+            "PYTHONPYCACHEPREFIX": str(PYCACHE),
+            "PYTHONUNBUFFERED": "1",
+        }
+        role = self._roles.get(fn.name)
+        credentials = role.environment() if role is not None else {}
+        return {**host, **runtime, **fn.environment, **self._environment, **credentials}
 
     def invoke(self, name_or_arn: str, event: Any, *, timeout: float | None = None, log_traceback: bool = True) -> Any:
         """Invoke synchronously and return the handler's JSON-decoded result.
@@ -131,84 +202,84 @@ class FunctionRegistry:
                 f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the InvokeFunction operation",
             )
         limit = fn.timeout if timeout is None else min(timeout, fn.timeout)
-        started = time.monotonic()
-        context = LambdaContext(fn, started)
-        result: Future[Any] = Future()
-        worker = threading.Thread(
-            target=self._run,
-            args=(fn, payload, context, result, log_traceback),
-            name=f"lambda:{fn.name}",
-            daemon=True,
-        )
-        worker.start()
-        try:
-            return result.result(timeout=limit)
-        except FutureTimeout:
-            self._log(f"[{fn.name}] {context.aws_request_id} Task timed out after {limit:.2f} seconds")
-            raise InvocationTimeout(fn.name, "Sandbox.Timedout", f"Task timed out after {limit:.2f} seconds") from None
-
-    def _run(
-        self, fn: Function, payload: str, context: LambdaContext, result: Future[Any], log_traceback: bool
-    ) -> None:
-        try:
-            handler = self._handler(fn)
-            with self._sandboxes[fn.name]:
-                output = handler(json.loads(payload), context)
+        request_id = str(uuid.uuid4())
+        with self._slots[fn.name]:
+            sandbox, init_failure = self._take(fn)
+            if init_failure is not None:
+                self._discard(sandbox)
+                return self._failed(fn, request_id, init_failure, log_traceback)
+            request = {"event": payload, "request_id": request_id, "remaining_ms": int(limit * 1000)}
             try:
-                encoded = to_json(output)
-            except (TypeError, ValueError) as exc:
-                raise _MarshalError(f"Unable to marshal response: {exc}") from exc
-            if len(encoded.encode()) > MAX_RESPONSE_BYTES:
-                limit = MAX_RESPONSE_BYTES
-                raise _MarshalError(f"Response payload size exceeded maximum allowed payload size ({limit} bytes).")
-            result.set_result(json.loads(encoded))
-        except BaseException as exc:  # noqa: BLE001 - a Lambda sandbox reports every failure
-            error_type = exc.error_type if isinstance(exc, _MarshalError) else type(exc).__name__
-            line = f"[{fn.name}] {context.aws_request_id} {error_type}: {exc}"
-            if log_traceback:
-                line += "\n" + "".join(traceback.format_exception(exc)).rstrip()
-            self._log(line)
-            result.set_exception(HandlerError(fn.name, error_type, str(exc)))
+                answer = sandbox.call(request, limit)
+            except TimeoutError:
+                # Lambda ends a timed-out sandbox; the next invocation starts a new one.
+                self._discard(sandbox)
+                message = f"Task timed out after {limit:.2f} seconds"
+                self._log(f"[{fn.name}] {request_id} {message}")
+                raise InvocationTimeout(fn.name, "Sandbox.Timedout", message) from None
+            except OSError as exc:
+                self._log(f"[{fn.name}] {request_id} lost its sandbox: {exc}")
+                answer = None
+            if answer is None:
+                self._discard(sandbox)
+                status = sandbox.process.returncode
+                message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}"
+                return self._failed(fn, request_id, {"errorType": "Runtime.ExitError", "errorMessage": message}, True)
+            self._release(sandbox)
+            if not answer.get("ok"):
+                return self._failed(fn, request_id, answer, log_traceback)
+            return json.loads(answer["result"])
 
-    def _handler(self, fn: Function) -> Handler:
-        handler = self._handlers.get(fn.name)
-        if handler is not None:
-            return handler
-        with self._load_lock:
-            if fn.name not in self._handlers:
-                self._handlers[fn.name] = _load_handler(fn)
-            return self._handlers[fn.name]
+    def _failed(self, fn: Function, request_id: str, answer: Mapping[str, Any], log_traceback: bool) -> Any:
+        """Log the failure (with the handler's traceback) and raise it as Lambda reports it."""
+        error_type, message = str(answer.get("errorType")), str(answer.get("errorMessage"))
+        line = f"[{fn.name}] {request_id} {error_type}: {message}"
+        if log_traceback and answer.get("stackTrace"):
+            line += "\n" + "".join(answer["stackTrace"]).rstrip()
+        self._log(line)
+        raise HandlerError(fn.name, error_type, message)
+
+    def _take(self, fn: Function) -> tuple[_Sandbox, dict[str, Any] | None]:
+        """An idle sandbox, or a new one once its init is over (with the init's failure, if any)."""
+        with self._lock:
+            if self._closed:
+                raise InvocationError(fn.name, "ServiceException", "the local stack is stopping")
+            idle = self._idle[fn.name]
+            if idle:
+                sandbox = idle.pop()
+                self._busy.add(sandbox)
+                return sandbox, None
+            sandbox = _Sandbox(fn, self.environment_of(fn), self._log)
+            self._busy.add(sandbox)
+        # The init runs outside the lock (other functions start meanwhile) and outside the
+        # invocation's Timeout, as Lambda's init phase does.
+        return sandbox, sandbox.ready()
+
+    def _release(self, sandbox: _Sandbox) -> None:
+        with self._lock:
+            self._busy.discard(sandbox)
+            if self._closed:
+                sandbox.kill()
+            else:
+                self._idle[sandbox.fn.name].append(sandbox)
+
+    def _discard(self, sandbox: _Sandbox) -> None:
+        with self._lock:
+            self._busy.discard(sandbox)
+        sandbox.kill()
+
+    def close(self) -> None:
+        """Stop every sandbox (the stack is stopping)."""
+        with self._lock:
+            self._closed = True
+            sandboxes = [*self._busy, *(s for idle in self._idle.values() for s in idle)]
+            for idle in self._idle.values():
+                idle.clear()
+        for sandbox in sandboxes:
+            sandbox.kill()
 
 
-class _MarshalError(Exception):
-    error_type = "Runtime.MarshalError"
-
-
-def _load_handler(fn: Function) -> Handler:
-    module_path, _, attribute = fn.handler.rpartition(".")
-    source = fn.code_dir / (module_path.replace(".", "/") + ".py")
-    module = _load_module(f"batchops_local_fn.{fn.logical_id}.{module_path}", source)
-    handler = getattr(module, attribute, None)
-    if not callable(handler):
-        raise ImportError(f"handler {fn.handler!r}: {source} has no callable {attribute!r}")
-    return handler  # type: ignore[no-any-return]
-
-
-def _load_module(name: str, source: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, source)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {source}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses and pickling look modules up by name
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]  # the next invoke retries the cold start, as a new sandbox would
-        raise
-    return module
-
-
-def install_lambda_bridge(registry: FunctionRegistry) -> None:
+def install_lambda_bridge(registry: Invoker) -> None:
     """Route moto's Lambda Invoke (Step Functions tasks, `aws lambda invoke`) to the registry.
 
     moto runs Lambda in Docker unless config `lambda.use_docker` is false, which selects
@@ -239,7 +310,7 @@ def install_lambda_bridge(registry: FunctionRegistry) -> None:
     setattr(LambdaSimpleBackend, "invoke", invoke)  # noqa: B010 - mypy rejects assigning to a method
 
 
-def _invoke_quietly(registry: FunctionRegistry, name: str, event: Any) -> None:
+def _invoke_quietly(registry: Invoker, name: str, event: Any) -> None:
     # Already logged by the registry; an async invoke has no caller to tell.
     with contextlib.suppress(InvocationError):
         registry.invoke(name, event)

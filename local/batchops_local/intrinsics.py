@@ -42,6 +42,14 @@ def queue_url(endpoint: str, name: str) -> str:
     return f"{endpoint.rstrip('/')}/{ACCOUNT_ID}/{name}"
 
 
+def managed_policy_arn(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT_ID}:policy/{name}"
+
+
+def role_arn(name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"
+
+
 def bucket_arn(name: str) -> str:
     # Bucket ARNs carry neither region nor account: bucket names are global.
     return f"arn:aws:s3:::{name}"
@@ -159,6 +167,8 @@ class Resolver:
                 return state_machine_arn(name)
             if rtype in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
                 return API_ID
+            if rtype == "AWS::IAM::ManagedPolicy":
+                return managed_policy_arn(name)
             if rtype in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
                 return f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:layer:{name}:1"
             # Tables, functions and everything else: the physical name is the logical ID.
@@ -189,6 +199,8 @@ class Resolver:
             value = {"Arn": state_machine_arn(name), "Name": name}.get(attribute)
         elif rtype in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
             value = {"RootResourceId": "root"}.get(attribute)
+        elif rtype == "AWS::IAM::Role":
+            value = {"Arn": role_arn(name)}.get(attribute)
         if value is None:
             raise TemplateError(f"{where}: !GetAtt {name}.{attribute} ({rtype}) is not emulated locally")
         return value

@@ -132,8 +132,7 @@ def create_all(template: Template, endpoint: str | None, *, functions: bool = Tr
     for bucket in template.buckets.values():
         create_bucket(s3, bucket)
     # SES sends only from a verified identity: the notification sender the functions use.
-    sender = template.environment().get("BATCHOPS_EMAIL_SENDER")
-    if sender:
+    for sender in template.values_of("BATCHOPS_EMAIL_SENDER"):
         session.client("ses", endpoint_url=endpoint).verify_email_identity(EmailAddress=sender)
     session.client("iam", endpoint_url=endpoint).create_role(
         RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(_TRUST)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from batchops_local.background import BackgroundLoop
 from batchops_local.functions import FunctionRegistry, InvocationError
+from batchops_local.iam import Role
 from batchops_local.template import REGION, Function, Queue, SqsEvent
 
 # Short long-polls keep shutdown quick while not spinning on an empty queue.
@@ -109,13 +110,26 @@ class SqsPoller(BackgroundLoop):
         registry: FunctionRegistry,
         endpoint: str,
         log: Callable[[str], None],
+        role: Role | None = None,
     ) -> None:
         self.fn = fn
         self.event = event
         self.queue = queue
         self.registry = registry
         self.log = log
-        self._sqs: Any = boto3.session.Session().client("sqs", endpoint_url=endpoint, region_name=REGION)
+        # Lambda's event source mapping polls with the function's execution role (hence SAM's
+        # AWSLambdaSQSQueueExecutionRole): a role that may not receive or delete fails here too.
+        session = (
+            boto3.session.Session(
+                aws_access_key_id=role.access_key_id,
+                aws_secret_access_key=role.secret_access_key,
+                aws_session_token=role.session_token,
+                region_name=REGION,
+            )
+            if role is not None
+            else boto3.session.Session(region_name=REGION)
+        )
+        self._sqs: Any = session.client("sqs", endpoint_url=endpoint)
         # Received messages that did not fit the last invocation's payload: the next batch's start.
         self._carried: list[dict[str, Any]] = []
         super().__init__(f"sqs:{queue.name}->{fn.name}")
@@ -195,6 +209,7 @@ def start_pollers(
     registry: FunctionRegistry,
     endpoint: str,
     log: Callable[[str], None],
+    roles: Mapping[str, Role] | None = None,
 ) -> list[SqsPoller]:
     by_arn = {q.arn: q for q in queues.values()}
     pollers: list[SqsPoller] = []
@@ -205,7 +220,7 @@ def start_pollers(
             queue = by_arn.get(event.queue_arn)
             if queue is None:
                 raise ValueError(f"{fn.logical_id}.Events.{event.name}: queue {event.queue_arn} is not in the template")
-            pollers.append(SqsPoller(fn, event, queue, registry, endpoint, log))
+            pollers.append(SqsPoller(fn, event, queue, registry, endpoint, log, (roles or {}).get(fn.name)))
     for poller in pollers:
         poller.start()
     return pollers

@@ -20,10 +20,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from batchops_local.aws import LOCALHOST, MotoServer, apply_environment
+from batchops_local.aws import LOCAL_DEFAULTS, LOCALHOST, MotoServer, apply_environment, local_environment
+from batchops_local.enforcement import Enforcer, table_keys
 from batchops_local.functions import FunctionRegistry, install_lambda_bridge
 from batchops_local.gateway import GatewayApp, GatewayServer
-from batchops_local.keys import SeededKey, parse_key_specs, seed_api_keys
+from batchops_local.iam import load_roles
+from batchops_local.keys import TABLE_VARIABLE, SeededKey, parse_key_specs, seed_api_keys
 from batchops_local.moto_dynamodb import install as install_moto_dynamodb
 from batchops_local.resources import create_all
 from batchops_local.schedule import ScheduleTimer, start_schedules
@@ -79,6 +81,7 @@ class LocalStack:
         self.timers: list[ScheduleTimer] = []
         self.keys: list[SeededKey] = []
         self.template: Template | None = None
+        self.registry: FunctionRegistry | None = None
 
     def start(self) -> None:
         specs = parse_key_specs(self.settings.api_keys)
@@ -87,16 +90,27 @@ class LocalStack:
         self.moto.start()
         endpoint = self.moto.endpoint
         template = self.template = load_template(self.settings.template, endpoint)
-        function_env = template.environment()  # raises on conflicting values
-        registry = FunctionRegistry(template.functions.values(), log=_stderr)
+        # Each function's role as `sam deploy` creates it; every call a function signs is judged
+        # against it from here on (the stack's own calls are not a function's).
+        roles = load_roles(self.settings.template, endpoint)
+        self.moto.app.enforcer = Enforcer(roles.values(), table_keys(template.tables.values()), _stderr)
+        registry = self.registry = FunctionRegistry(
+            template.functions.values(),
+            log=_stderr,
+            environment={**LOCAL_DEFAULTS, **local_environment(endpoint, self.moto.port)},
+            roles=roles,
+        )
         self.gateway = GatewayServer(GatewayApp(template, registry, log=_stderr), self.settings.port, LOCALHOST)
-        apply_environment(endpoint, self.moto.port, function_env)
+        # The stack seeds API keys with batchops' own service, on the table the functions use.
+        tables = template.values_of(TABLE_VARIABLE)
+        seed_env = {TABLE_VARIABLE: tables[0]} if tables else {}
+        apply_environment(endpoint, self.moto.port, seed_env)
         _prewarm_boto3()
         create_all(template, endpoint)
         install_lambda_bridge(registry)
-        self.keys = seed_api_keys(function_env, specs)
+        self.keys = seed_api_keys(seed_env, specs)
         self.gateway.start()
-        self.pollers = start_pollers(template.functions, template.queues, registry, endpoint, _stderr)
+        self.pollers = start_pollers(template.functions, template.queues, registry, endpoint, _stderr, roles)
         self.timers = start_schedules(
             template.functions, registry, self.settings.schedule_scale, _stderr, self.settings.sweep_seconds
         )
@@ -122,6 +136,8 @@ class LocalStack:
             worker.stop()
         for worker in workers:
             worker.join(timeout=3)
+        if self.registry is not None:
+            self.registry.close()
         if self.moto is not None:
             self.moto.stop()
 

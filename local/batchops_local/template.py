@@ -10,7 +10,7 @@ unsupported intrinsic in, say, an alarm never stops a local run.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,6 @@ __all__ = [
     "function_arn",
     "function_name_from_arn",
     "load_template",
-    "merged_environment",
     "state_machine_arn",
 ]
 
@@ -248,30 +247,11 @@ class Template:
     state_machines: dict[str, StateMachine]
     parameters: dict[str, Any] = field(default_factory=dict)
 
-    def environment(self) -> dict[str, str]:
-        """The union of every function's variables (all functions share one process)."""
-        return merged_environment(self.functions.values())
-
-
-def merged_environment(functions: Iterable[Function]) -> dict[str, str]:
-    """Union of the functions' environments; two different values for one name is an error,
-    because every function runs in this one process and shares os.environ."""
-    merged: dict[str, str] = {}
-    owner: dict[str, str] = {}
-    conflicts: list[str] = []
-    for fn in functions:
-        for key, value in fn.environment.items():
-            if key in merged and merged[key] != value:
-                conflicts.append(f"{key}: {owner[key]}={merged[key]!r} but {fn.logical_id}={value!r}")
-            else:
-                merged.setdefault(key, value)
-                owner.setdefault(key, fn.logical_id)
-    if conflicts:
-        raise TemplateError(
-            "functions set the same environment variable to different values, which one local "
-            "process cannot honour (move the variable to Globals or rename it): " + "; ".join(conflicts)
-        )
-    return merged
+    def values_of(self, variable: str) -> list[str]:
+        """The distinct values functions give an environment variable, in template order (each
+        function runs in its own sandbox with its own environment, so they may differ)."""
+        values = (fn.environment[variable] for fn in self.functions.values() if variable in fn.environment)
+        return list(dict.fromkeys(values))
 
 
 # --- loading -------------------------------------------------------------------------------------

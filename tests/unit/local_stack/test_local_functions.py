@@ -1,9 +1,12 @@
-"""The in-process Lambda runtime: cold starts, context, JSON marshalling, errors, timeouts."""
+"""The Lambda runtime: a sandbox process per function, its environment, context, JSON marshalling,
+errors, timeouts."""
 
 from __future__ import annotations
 
-import sys
+import os
+import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +18,10 @@ HANDLERS = Path(__file__).parent / "fixtures" / "functions" / "handlers"
 LAYER = Path(__file__).parent / "fixtures" / "layer"
 
 
-def fn(name: str, handler: str, timeout: float = 2.0, layers: tuple[Path, ...] = ()) -> Function:
-    return Function(name, HANDLERS, handler, timeout, 256, {}, layers)
+def fn(
+    name: str, handler: str, timeout: float = 2.0, layers: tuple[Path, ...] = (), env: dict[str, str] | None = None
+) -> Function:
+    return Function(name, HANDLERS, handler, timeout, 256, env or {}, layers)
 
 
 @pytest.fixture()
@@ -25,8 +30,8 @@ def logs() -> list[str]:
 
 
 @pytest.fixture()
-def registry(logs: list[str]) -> FunctionRegistry:
-    return FunctionRegistry(
+def registry(logs: list[str]) -> Iterator[FunctionRegistry]:
+    registry = FunctionRegistry(
         [
             fn("Echo", "app.echo"),
             fn("Ctx", "app.context_info", timeout=3),
@@ -38,9 +43,16 @@ def registry(logs: list[str]) -> FunctionRegistry:
             fn("Layered", "app.uses_layer", layers=(LAYER,)),
             fn("Missing", "app.no_such_handler"),
             fn("Exclusive", "app.exclusive"),
+            fn("Pid", "app.pid"),
+            fn("OtherPid", "app.pid"),
+            fn("SlowPid", "app.slow_pid", timeout=0.3),
+            fn("Say", "app.say"),
+            fn("Die", "app.die"),
         ],
         log=logs.append,
     )
+    yield registry
+    registry.close()
 
 
 def test_invoke_by_name_or_arn(registry: FunctionRegistry) -> None:
@@ -54,17 +66,54 @@ def test_invoke_by_name_or_arn(registry: FunctionRegistry) -> None:
         registry.invoke("Nope", {})
 
 
-def test_each_function_gets_its_own_module() -> None:
-    # Every function's file is app.py; each logical id loads its own copy, lazily.
-    registry = FunctionRegistry([fn("LazyOne", "app.echo"), fn("LazyTwo", "app.mutate")], log=lambda line: None)
-    assert "batchops_local_fn.LazyOne.app" not in sys.modules
-    registry.invoke("LazyOne", {})
-    assert "batchops_local_fn.LazyTwo.app" not in sys.modules
-    registry.invoke("LazyTwo", {})
-    one = sys.modules["batchops_local_fn.LazyOne.app"]
-    two = sys.modules["batchops_local_fn.LazyTwo.app"]
-    assert one is not two
-    assert Path(one.__file__) == HANDLERS / "app.py"  # type: ignore[arg-type]
+def test_each_function_runs_in_a_sandbox_process_of_its_own(registry: FunctionRegistry) -> None:
+    first = registry.invoke("Pid", {})
+    assert first != os.getpid()
+    # The sandbox stays warm: the second invocation is not a cold start.
+    assert registry.invoke("Pid", {}) == first
+    # Another function (even with the same code) has its own sandbox.
+    assert registry.invoke("OtherPid", {}) not in (first, os.getpid())
+
+
+def test_a_function_sees_only_its_own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCHOPS_TABLE_NAME", "the-stacks-own")
+    monkeypatch.setenv("AWS_PROFILE", "developer")
+    registry = FunctionRegistry(
+        [fn("A", "app.environ", env={"ONLY_A": "a"}), fn("B", "app.environ", env={"ONLY_B": "b"})],
+        log=lambda line: None,
+        environment={"AWS_ENDPOINT_URL": "http://127.0.0.1:1"},
+    )
+    try:
+        seen_a, seen_b = registry.invoke("A", {}), registry.invoke("B", {})
+    finally:
+        registry.close()
+    assert seen_a["ONLY_A"] == "a" and "ONLY_B" not in seen_a
+    assert seen_b["ONLY_B"] == "b" and "ONLY_A" not in seen_b
+    # Nothing of the stack's own environment leaks in; the runtime's variables are there.
+    assert "BATCHOPS_TABLE_NAME" not in seen_a and "AWS_PROFILE" not in seen_a
+    assert seen_a["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+    assert seen_a["AWS_LAMBDA_FUNCTION_NAME"] == "A"
+    assert seen_a["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    assert seen_a["LAMBDA_TASK_ROOT"] == str(HANDLERS)
+    assert seen_a["_HANDLER"] == "app.environ"
+
+
+def test_handler_output_reaches_the_log_with_the_function_name(registry: FunctionRegistry, logs: list[str]) -> None:
+    assert registry.invoke("Say", {"line": "line-42"}) == "said"
+    # A reader thread forwards the sandbox's output as it comes, apart from the answer.
+    deadline = time.monotonic() + 5
+    while "[Say] line-42" not in logs:
+        assert time.monotonic() < deadline, logs
+        time.sleep(0.01)
+
+
+def test_a_sandbox_that_dies_is_replaced(registry: FunctionRegistry) -> None:
+    with pytest.raises(HandlerError) as info:
+        registry.invoke("Die", {})
+    assert info.value.error_type == "Runtime.ExitError"
+    assert "exit status 3" in info.value.message
+    with pytest.raises(HandlerError):
+        registry.invoke("Die", {})  # a new sandbox, which dies again
 
 
 def test_context_object(registry: FunctionRegistry) -> None:
@@ -116,6 +165,24 @@ def test_timeout(registry: FunctionRegistry, logs: list[str]) -> None:
         registry.invoke("Slow", {"sleep": 5}, timeout=0.05)
 
 
+def test_a_timed_out_sandbox_is_killed_and_replaced(registry: FunctionRegistry) -> None:
+    before = registry.invoke("SlowPid", {"sleep": 0})
+    with pytest.raises(InvocationTimeout):
+        registry.invoke("SlowPid", {"sleep": 5})
+    assert not _alive(before)
+    assert registry.invoke("SlowPid", {"sleep": 0}) not in (before, os.getpid())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A killed child not yet reaped is a zombie: read its state.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
 def test_layer_folder_is_importable(registry: FunctionRegistry) -> None:
     assert registry.invoke("Layered", {}) == "from the layer"
 
@@ -124,6 +191,13 @@ def test_oversized_event_is_rejected(registry: FunctionRegistry) -> None:
     with pytest.raises(PayloadTooLarge) as info:
         registry.invoke("Echo", {"blob": "x" * (6 * 1024 * 1024)})
     assert info.value.error_type == "RequestEntityTooLargeException"
+
+
+def test_close_stops_every_sandbox(logs: list[str]) -> None:
+    registry = FunctionRegistry([fn("Pid", "app.pid")], log=logs.append)
+    pid = registry.invoke("Pid", {})
+    registry.close()
+    assert not _alive(pid)
 
 
 def test_one_invocation_at_a_time_per_function_like_one_sandbox(registry: FunctionRegistry) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,20 +19,32 @@ from batchops_local.template import Function, Route, load_template
 FIXTURE = Path(__file__).parent / "fixtures" / "template.yaml"
 
 
+class CountingRegistry(FunctionRegistry):
+    """Counts invocations per function (the handlers run in sandbox processes of their own)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: Counter[str] = Counter()
+
+    def invoke(self, name_or_arn: str, event: Any, **kwargs: Any) -> Any:
+        self.calls[self.get(name_or_arn).name] += 1
+        return super().invoke(name_or_arn, event, **kwargs)
+
+
 @pytest.fixture()
-def app() -> GatewayApp:
-    template = load_template(FIXTURE)
-    return GatewayApp(
-        template, FunctionRegistry(template.functions.values(), log=lambda line: None), log=lambda _: None
-    )
+def registry() -> Iterator[CountingRegistry]:
+    registry = CountingRegistry(load_template(FIXTURE).functions.values(), log=lambda line: None)
+    yield registry
+    registry.close()
+
+
+@pytest.fixture()
+def app(registry: CountingRegistry) -> GatewayApp:
+    return GatewayApp(load_template(FIXTURE), registry, log=lambda _: None)
 
 
 def get(app: GatewayApp, target: str, headers: list[tuple[str, str]] | None = None, method: str = "GET"):
     return app.handle(IncomingRequest(method, target, headers or [], b""))
-
-
-def authorizer_calls() -> int:
-    return int(sys.modules["batchops_local_fn.AuthFunction.app"].CALLS["authorizer"])
 
 
 def test_allowed_request_reaches_the_function_with_authorizer_context(app: GatewayApp) -> None:
@@ -71,13 +85,13 @@ def test_denied_and_failing_authorizers(app: GatewayApp) -> None:
         assert dict(reply.headers)["x-amzn-ErrorType"] == "AuthorizerConfigurationException"
 
 
-def test_cached_method_scoped_policy_denies_the_next_route(app: GatewayApp) -> None:
+def test_cached_method_scoped_policy_denies_the_next_route(app: GatewayApp, registry: CountingRegistry) -> None:
     assert get(app, "/items/1", [("X-Token", "tok-allow")]).status == 200
-    calls = authorizer_calls()
+    calls = registry.calls["AuthFunction"]
     # Cached for 60 s: the next path reuses the policy, which only allowed GET /items/1.
     assert get(app, "/items/1", [("X-Token", "tok-allow")]).status == 200
     assert get(app, "/items/2", [("X-Token", "tok-allow")]).status == 403
-    assert authorizer_calls() == calls
+    assert registry.calls["AuthFunction"] == calls == 1
 
 
 def test_request_authorizer_needs_all_identity_sources(app: GatewayApp) -> None:
@@ -121,7 +135,7 @@ def test_too_large_reply(app: GatewayApp) -> None:
     assert json.loads(reply.body) == {"error": "Request Too Long", "code": "CLIENT"}
 
 
-def test_integration_timeout_is_504_and_a_function_timeout_is_502() -> None:
+def test_integration_timeout_is_504_and_a_function_timeout_is_502(request: pytest.FixtureRequest) -> None:
     base = load_template(FIXTURE)
     slow = base.functions["ApiFunction"]
     handlers = slow.code_dir
@@ -133,6 +147,7 @@ def test_integration_timeout_is_504_and_a_function_timeout_is_502() -> None:
     )
     template = replace(base, functions={"Patient": patient, "Impatient": impatient}, routes=routes)
     registry = FunctionRegistry(template.functions.values(), log=lambda line: None)
+    request.addfinalizer(registry.close)
     app = GatewayApp(template, registry, log=lambda line: None, integration_timeout=0.2)
     # Over the (shortened) integration timeout while the function still runs: 504.
     timed_out = app.handle(IncomingRequest("GET", "/patient", [], b""))

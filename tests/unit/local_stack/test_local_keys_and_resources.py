@@ -98,7 +98,7 @@ def test_the_upload_bucket_notifies_its_queue_for_uploads_only() -> None:
     template = load_template(REPO_TEMPLATE)
     bucket = template.buckets["TrackingUploadBucket"].name
     # The functions get the local name through Globals (one environment for all of them).
-    assert template.environment()["BATCHOPS_TRACKING_UPLOAD_BUCKET"] == bucket == "trackinguploadbucket"
+    assert template.values_of("BATCHOPS_TRACKING_UPLOAD_BUCKET")[0] == bucket == "trackinguploadbucket"
     with mock_aws():
         create_all(template, endpoint=None, functions=False)
         session = boto3.session.Session(region_name="us-east-1")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batchops_local.template import TemplateError, load_template, merged_environment
+from batchops_local.template import TemplateError, load_template
 
 FIXTURE = Path(__file__).parent / "fixtures" / "template.yaml"
 ENDPOINT = "http://127.0.0.1:5555"
@@ -157,10 +157,10 @@ def test_bucket_refs_and_arns_resolve_to_local_names(template) -> None:
     assert env["ARCHIVE"] == "s3://batchops-v9-archive/"
 
 
-def test_the_union_of_environments(template) -> None:
-    env = template.environment()
-    assert env["TABLE"] == "DomainTable"
-    assert env["QUEUE_NAME"] == "WorkQueue"
+def test_values_of_a_variable_across_functions(template) -> None:
+    assert template.values_of("TABLE") == ["DomainTable"]
+    assert template.values_of("QUEUE_NAME") == ["WorkQueue"]
+    assert template.values_of("NOT_SET_ANYWHERE") == []
 
 
 def _write(tmp_path: Path, body: str) -> Path:
@@ -178,13 +178,14 @@ def _fn(name: str, env: str = "") -> str:
     )
 
 
-def test_conflicting_environment_values_fail_with_a_clear_message(tmp_path: Path) -> None:
+def test_functions_may_give_one_variable_different_values(tmp_path: Path) -> None:
+    # Each function runs in its own sandbox with its own environment, as on Lambda.
     env_a = "      Environment:\n        Variables:\n          MODE: fast\n"
     env_b = "      Environment:\n        Variables:\n          MODE: slow\n"
     template = load_template(_write(tmp_path, _fn("A", env_a) + _fn("B", env_b)))
-    with pytest.raises(TemplateError, match=r"MODE: A='fast' but B='slow'"):
-        template.environment()
-    assert merged_environment([template.functions["A"]]) == {"MODE": "fast"}
+    assert template.functions["A"].environment == {"MODE": "fast"}
+    assert template.functions["B"].environment == {"MODE": "slow"}
+    assert template.values_of("MODE") == ["fast", "slow"]
 
 
 @pytest.mark.parametrize(
@@ -231,8 +232,7 @@ def test_conflicting_environment_values_fail_with_a_clear_message(tmp_path: Path
 )
 def test_template_errors_say_where(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(TemplateError, match=message):
-        template = load_template(_write(tmp_path, body))
-        template.environment()
+        load_template(_write(tmp_path, body))
 
 
 _QUEUE = "  Q:\n    Type: AWS::SQS::Queue\n"
@@ -314,8 +314,7 @@ def _notify(entry: str) -> str:
 )
 def test_bucket_errors_say_where(tmp_path: Path, body: str, message: str) -> None:
     with pytest.raises(TemplateError, match=message):
-        template = load_template(_write(tmp_path, body))
-        template.environment()
+        load_template(_write(tmp_path, body))
 
 
 def test_not_a_template(tmp_path: Path) -> None:
