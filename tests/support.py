@@ -15,19 +15,44 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from tests import roles
+
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ROOT / "functions"
 EVENTS = ROOT / "events"
 
 
 def load_function(name: str) -> ModuleType:
-    """Import functions/<name>/app.py under a unique module name (every handler is app.py)."""
+    """Import functions/<name>/app.py under a unique module name (every handler is app.py). Its
+    lambda_handler runs as the template's function, with that function's role (tests/roles.py)."""
     path = FUNCTIONS / name / "app.py"
     spec = importlib.util.spec_from_file_location(f"function_{name}", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.lambda_handler = roles.as_function(roles.function_of(path.parent), module.lambda_handler)
     return module
+
+
+class InProcessFunctions:
+    """The template's functions invoked in the test process, as Lambda reports their outcome (for
+    moto's Step Functions, whose Lambda tasks the local stack's bridge routes here)."""
+
+    def __init__(self) -> None:
+        self._modules: dict[str, ModuleType] = {}
+
+    def invoke(self, name_or_arn: str, event: Any) -> Any:
+        from batchops_local.functions import HandlerError
+        from batchops_local.template import function_name_from_arn
+
+        name = function_name_from_arn(name_or_arn)
+        if name not in self._modules:
+            folder = next(path for path, function in roles.functions_by_folder().items() if function == name)
+            self._modules[name] = load_function(folder.name)
+        try:
+            return json.loads(json.dumps(self._modules[name].lambda_handler(event, LambdaContext(function_name=name))))
+        except Exception as exc:
+            raise HandlerError(name, type(exc).__name__, str(exc)) from exc
 
 
 @dataclass
@@ -138,9 +163,31 @@ def operation(
     return item
 
 
-def log_entry(corr: str = "c", status: str = "STARTED", **extra: Any) -> dict[str, Any]:
-    """An event-log entry (seed 000), the body most operation tests send."""
-    return {"correlationId": corr, "eventStatus": status, **extra}
+def log_entry(corr: str = "c", status: str = "IN_PROGRESS", **extra: Any) -> dict[str, Any]:
+    """An event-log entry (seed 000) as the platform's Java SDK builds it (its keys, in its order),
+    the body most operation tests send. `corr` names the process: unless it is already 32 lowercase
+    hex or a `${...}` reference, the correlationId is derived from it (read it back from the entry).
+    IN_PROGRESS is a PROCESS_START, any other status a PROCESS_END, as the SDK's process logger
+    sends them; `extra` overrides or adds fields."""
+    if "${" not in corr and not (len(corr) == 32 and all(c in "0123456789abcdef" for c in corr)):
+        corr = uuid.uuid5(uuid.NAMESPACE_URL, corr).hex
+    return {
+        "correlationId": corr,
+        "traceId": "0af7651916cd43dd8448eb211c80319c",
+        "spanId": "00f067aa0ba902b7",
+        "applicationId": "batchops-tests",
+        "targetSystem": "batchops",
+        "originatingSystem": "batchops-tests",
+        "processName": "TEST_PROCESS",
+        "eventType": "PROCESS_START" if status == "IN_PROGRESS" else "PROCESS_END",
+        "eventStatus": status,
+        "identifiers": {},
+        "summary": f"Test process {status}",
+        "result": status,
+        "metadata": {},
+        "eventTimestamp": "2026-03-01T10:00:00.000Z",
+        **extra,
+    }
 
 
 def events_in(batch_id: str, workspace: str = "ws-a") -> int:

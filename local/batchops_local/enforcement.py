@@ -70,7 +70,11 @@ class Denial:
         return 403, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, xml.encode()
 
     def log_line(self) -> str:
-        what = f"{self.request.action} on {self.request.resource}" if self.request else f"a {self.service} request"
+        if self.request is None:
+            what = f"a {self.service} request"
+        else:
+            keys = "".join(f" with {k}={list(v)}" for k, v in self.request.context.items())
+            what = f"{self.request.action} on {self.request.resource}{keys}"
         return f"IAM AccessDenied: {self.role.function} (role {self.role.name}) may not {what}: {self.reason}"
 
 
@@ -211,20 +215,28 @@ def install_botocore_hook(enforcer: Enforcer) -> None:
             BUILTIN_HANDLERS.insert(0, ("before-send", _before_send))
 
 
-def _before_send(request: Any, **_: Any) -> Any:
-    if not _hook_enforcer:
-        return None
+def from_botocore(request: Any) -> HttpRequest:
+    """A botocore AWSPreparedRequest as the enforcer reads it."""
     body = request.body
     if hasattr(body, "read"):
         body = b""  # a streamed upload; no authorization decision reads an object's bytes
     raw = body.encode() if isinstance(body, str) else bytes(body or b"")
     headers = {str(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
-    denial = _hook_enforcer[0].check(HttpRequest(request.method, request.url, headers, raw))
-    if denial is None:
-        return None
+    return HttpRequest(request.method, request.url, headers, raw)
+
+
+def to_botocore(request: Any, denial: Denial) -> Any:
+    """The denial as the AWSResponse botocore parses."""
     from botocore.awsrequest import AWSResponse
     from botocore.compat import HTTPHeaders
     from moto.core.botocore_stubber import MockRawResponse
 
     status, headers, payload = denial.response()
     return AWSResponse(request.url, status, HTTPHeaders.from_dict(headers), MockRawResponse(payload))
+
+
+def _before_send(request: Any, **_: Any) -> Any:
+    if not _hook_enforcer:
+        return None
+    denial = _hook_enforcer[0].check(from_botocore(request))
+    return None if denial is None else to_botocore(request, denial)

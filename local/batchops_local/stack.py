@@ -33,6 +33,26 @@ from batchops_local.sqs import SqsPoller, start_pollers
 from batchops_local.template import Template, TemplateError, load_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# What the template's functions import on their first invocation, imported once by the zygote the
+# sandboxes fork from (none has import-time side effects: the layer's rule). Measured: a function's
+# first invocation spent 0.9 s on these imports and 0.4 s on X-Ray's SDK (imported by Powertools'
+# Tracer even with tracing off); forked from the zygote it starts in about 10 ms.
+PRELOAD = (
+    "boto3",
+    "botocore.session",
+    "aws_xray_sdk.core",
+    "batchops.api.authorizer",
+    "batchops.api.handler",
+    "batchops.api.routes",
+    "batchops.api.workers",
+    "batchops.api.batches",
+    "batchops.api.event_log",
+    "batchops.api.jobs",
+    "batchops.api.operations",
+    "batchops.api.runs",
+    "batchops.api.system",
+    "batchops.api.tracking",
+)
 
 
 def _stderr(line: str) -> None:
@@ -99,6 +119,7 @@ class LocalStack:
             log=_stderr,
             environment={**LOCAL_DEFAULTS, **local_environment(endpoint, self.moto.port)},
             roles=roles,
+            preload=PRELOAD,
         )
         self.gateway = GatewayServer(GatewayApp(template, registry, log=_stderr), self.settings.port, LOCALHOST)
         # The stack seeds API keys with batchops' own service, on the table the functions use.

@@ -9,7 +9,11 @@ from moto import mock_aws
 
 from batchops.dal import clients
 from batchops.settings import reset_settings
+from tests import roles
 from tests.support import create_template_resources
+
+# Every handler runs with its function's role; a call the role does not allow fails as on AWS.
+roles.install()
 
 
 @pytest.fixture

@@ -13,9 +13,8 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from batchops.dal import clients
 from batchops.settings import reset_settings
 from batchops_local.aws import MOTO_CONFIG
-from batchops_local.functions import FunctionRegistry, install_lambda_bridge
-from batchops_local.template import load_template
-from tests.support import ROOT, api_event, events_in, invoke, load_function
+from batchops_local.functions import install_lambda_bridge
+from tests.support import InProcessFunctions, api_event, events_in, invoke, load_function
 from tests.support import log_entry as event
 from tests.support import operation as op
 
@@ -34,7 +33,7 @@ def step_functions(monkeypatch) -> Iterator[None]:
         from tests.support import create_template_resources
 
         create_template_resources(functions=True)
-        install_lambda_bridge(FunctionRegistry(load_template(ROOT / "template.yaml").functions.values()))
+        install_lambda_bridge(InProcessFunctions())
         try:
             yield
         finally:
@@ -75,7 +74,7 @@ def test_stops_at_the_first_failure_and_skips_the_rest_without_rollback():
         {
             "operations": [
                 op("first", "/v1/events/batch", {"events": [event()], "batchId": "fail-fast"}),
-                op("broken", body={"eventStatus": "STARTED"}),
+                op("broken", body={"eventStatus": "SUCCESS"}),
                 op("never", "/v1/events/batch", {"events": [event()], "batchId": "never"}),
             ],
             "continueOnError": True,  # a transaction is fail-fast whatever this says
@@ -119,7 +118,7 @@ def test_references_work_even_when_parallel_is_sent():
         }
     )
     assert status == 200 and [r["status"] for r in body["results"]] == [201, 201]
-    assert body["results"][1]["body"]["correlationId"] == "ref-1"
+    assert body["results"][1]["body"]["correlationId"] == event("ref-1")["correlationId"]
 
 
 @pytest.mark.usefixtures("step_functions")
@@ -158,7 +157,7 @@ def test_a_step_reads_its_own_operation_and_only_the_results_it_references(monke
     operations[4]["body"] = event("${o1.body.correlationId}")
     _, _, body = transaction({"operations": operations})
     assert [r["status"] for r in body["results"]] == [201] * 5
-    assert body["results"][4]["body"]["correlationId"] == "c1"
+    assert body["results"][4]["body"]["correlationId"] == event("c1")["correlationId"]
     partial = [r for r in reads if r is not None]
     assert partial == [[0], [1], [2], [3], [4], [1]]
     assert reads.count(None) == 2  # the summary at the end, and the endpoint's answer
