@@ -57,12 +57,18 @@ def _client(args: argparse.Namespace) -> BatchopsClient:
     return make_client(args.api_url, args.api_key or os.environ.get("BATCHOPS_API_KEY"))
 
 
+def _read_json(name: str) -> Any:
+    source = sys.stdin if name == "-" else Path(name).open(encoding="utf-8")  # noqa: SIM115
+    with source:
+        return json.load(source)
+
+
 def _events(args: argparse.Namespace) -> Any:
     with _client(args) as client:
+        if args.events_command == "create":
+            return client.create_event(_read_json(args.file), idempotency_key=args.idempotency_key)
         if args.events_command == "create-batch":
-            source = sys.stdin if args.file == "-" else Path(args.file).open(encoding="utf-8")  # noqa: SIM115
-            with source:
-                payload = json.load(source)
+            payload = _read_json(args.file)
             events = payload["events"] if isinstance(payload, dict) else payload
             batch_id = args.batch_id or (payload.get("batchId") if isinstance(payload, dict) else None)
             return client.create_event_batch(events, batch_id, idempotency_key=args.idempotency_key)
@@ -205,15 +211,22 @@ def build_parser() -> argparse.ArgumentParser:
     events = commands.add_parser("events", help="event-log API calls")
     _api_options(events)
     events_commands = events.add_subparsers(dest="events_command", required=True)
+    create_event = events_commands.add_parser("create", help="POST /v1/events: one EventLogEntry from a JSON file")
+    create_event.add_argument("file", help="JSON file holding one EventLogEntry; - for stdin")
+    create_event.add_argument(
+        "--idempotency-key", help="Idempotency-Key header (the entry's idempotencyKey also works)"
+    )
     create_batch = events_commands.add_parser("create-batch", help="POST /v1/events/batch from a JSON file")
     create_batch.add_argument("file", help="JSON file ({events, batchId} or a list of events); - for stdin")
-    create_batch.add_argument("--batch-id")
+    create_batch.add_argument("--batch-id", help="overrides every entry's own batchId")
     create_batch.add_argument("--idempotency-key")
-    get_batch = events_commands.add_parser("get-batch")
+    get_batch = events_commands.add_parser("get-batch", help="one page of a batch's entries, newest first")
     get_batch.add_argument("batch_id")
     get_batch.add_argument("--page", type=int, default=1)
     get_batch.add_argument("--page-size", type=int, default=20)
-    get_batch.add_argument("--status")
+    get_batch.add_argument(
+        "--status", help="only entries with this eventStatus: SUCCESS, FAILURE, IN_PROGRESS, SKIPPED, WARNING"
+    )
     summary = events_commands.add_parser("summary")
     summary.add_argument("batch_id")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import json
 import time
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +29,101 @@ ACCEPT = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
 }
+
+
+# The keys of an event-log entry in the order the platform's Java SDK sends them (snake_case here).
+_ENTRY_FIELDS = (
+    "correlation_id",
+    "account_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "span_links",
+    "batch_id",
+    "application_id",
+    "target_system",
+    "originating_system",
+    "process_name",
+    "step_sequence",
+    "step_name",
+    "event_type",
+    "event_status",
+    "identifiers",
+    "summary",
+    "result",
+    "metadata",
+    "event_timestamp",
+    "execution_time_ms",
+    "endpoint",
+    "http_method",
+    "http_status_code",
+    "error_code",
+    "error_message",
+    "request_payload",
+    "response_payload",
+    "idempotency_key",
+)
+
+
+def new_correlation_id() -> str:
+    """32 lowercase hex characters (W3C Trace Context), as the event log requires."""
+    return uuid.uuid4().hex
+
+
+def new_trace_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_span_id() -> str:
+    """16 lowercase hex characters."""
+    return uuid.uuid4().hex[:16]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def event_log_entry(
+    *,
+    correlation_id: str,
+    trace_id: str,
+    application_id: str,
+    target_system: str,
+    originating_system: str,
+    process_name: str,
+    event_type: str,
+    event_status: str,
+    summary: str,
+    result: str,
+    **optional: Any,
+) -> dict[str, Any]:
+    """An event-log entry as the platform's Java SDK builds it: camelCase keys in its order, unset
+    fields left out, `identifiers` and `metadata` sent as `{}` when not given, and `spanId` and
+    `eventTimestamp` (UTC, milliseconds) filled in when not given. `optional` takes the other fields
+    in snake_case (`account_id`, `step_sequence`, `idempotency_key`, ...)."""
+    unknown = set(optional) - set(_ENTRY_FIELDS)
+    if unknown:
+        raise TypeError(f"not event-log entry fields: {', '.join(sorted(unknown))}")
+    given: dict[str, Any] = {
+        "correlation_id": correlation_id,
+        "trace_id": trace_id,
+        "application_id": application_id,
+        "target_system": target_system,
+        "originating_system": originating_system,
+        "process_name": process_name,
+        "event_type": event_type,
+        "event_status": event_status,
+        "summary": summary,
+        "result": result,
+        **optional,
+    }
+    given.setdefault("span_id", new_span_id())
+    given.setdefault("identifiers", {})
+    given.setdefault("metadata", {})
+    if given.get("event_timestamp") is None:
+        given["event_timestamp"] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {_camel(name): given[name] for name in _ENTRY_FIELDS if given.get(name) is not None}
 
 
 class ApiError(Exception):
@@ -121,6 +218,9 @@ class BatchopsClient:
         return result
 
     def create_event(self, entry: dict[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
+        """`POST /v1/events` (build `entry` with `event_log_entry`): `{"success", "executionIds":
+        [id], "correlationId"}`. An entry whose `idempotencyKey` is already stored answers that
+        entry's executionId."""
         result: dict[str, Any] = self._call("POST", "/v1/events", json=entry, idempotency_key=idempotency_key)
         return result
 
@@ -131,6 +231,9 @@ class BatchopsClient:
         *,
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
+        """`POST /v1/events/batch`: `{"success", "totalReceived", "totalInserted", "executionIds",
+        "correlationIds", "batchId"?, "errors"?}`, where `errors` lists refused entries by index.
+        `batch_id` overrides each entry's own `batchId`."""
         body: dict[str, Any] = {"events": list(events)}
         if batch_id is not None:
             body["batchId"] = batch_id
@@ -140,6 +243,7 @@ class BatchopsClient:
     def get_event_batch(
         self, batch_id: str, *, page: int = 1, page_size: int = 20, event_status: str | None = None
     ) -> dict[str, Any]:
+        """One page of a batch's stored entries, newest first, with its counts."""
         params: dict[str, Any] = {"page": page, "pageSize": page_size}
         if event_status:
             params["eventStatus"] = event_status

@@ -1,22 +1,52 @@
-"""The Event log surface over real HTTP through the local stack: gateway, authorizer, functions, moto."""
+"""The Event log surface over real HTTP through the local stack (gateway, authorizer, functions, moto),
+fed the bodies the platform's Java SDK sends and read back in the platform's shapes."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
+from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
 
 from batchops_client import ApiError, BatchopsClient
+from batchops_client.sdk import event_log_entry, new_correlation_id, new_trace_id
 from tests.e2e.conftest import KEY_A, KEY_B, ROOT
 from tests.e2e.harness import RunningStack
+from tests.event_log_sdk_bodies import ALL_FIELDS, BATCH, MINIMAL, RECORD_KEYS, unique
+from tests.support import log_entry
 
 UNAUTHORIZED = {"error": "Unauthorized", "code": "UNAUTHORIZED"}
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+JSON = {"Content-Type": "application/json", "Accept": "application/json"}  # the Java SDK's headers
+PAGE_KEYS = [
+    "batchId",
+    "events",
+    "totalCount",
+    "uniqueCorrelationIds",
+    "successCount",
+    "failureCount",
+    "page",
+    "pageSize",
+    "hasMore",
+]
+SUMMARY_KEYS = [
+    "batchId",
+    "totalProcesses",
+    "completed",
+    "inProgress",
+    "failed",
+    "correlationIds",
+    "startedAt",
+    "lastEventAt",
+]
 
 
 def client(stack: RunningStack, key: str | None = KEY_A) -> httpx.Client:
@@ -28,54 +58,150 @@ def batch_id() -> str:
     return f"e2e-{uuid.uuid4().hex[:12]}"
 
 
-def test_seed_flow_create_query_summarise(stack):
-    bid = batch_id()
+def entry(name: str, status: str = "IN_PROGRESS", **extra: Any) -> dict[str, Any]:
+    return log_entry(f"{name}-{uuid.uuid4().hex}", status, **extra)
+
+
+def test_the_java_sdks_bodies_are_taken_and_read_back_in_the_platforms_shapes(stack):
+    tag = uuid.uuid4().hex[:12]
+    sdk_batch = f"batch-hr-upload-{tag}"
     with client(stack) as http:
-        created = http.post(
-            "/v1/events/batch",
-            json={
-                "batchId": bid,
-                "events": [
-                    {
-                        "correlationId": "corr-1",
-                        "eventStatus": "STARTED",
-                        "timestamp": "2026-03-01T10:00:00Z",
-                    },
-                    {
-                        "correlationId": "corr-1",
-                        "eventStatus": "SUCCESS",
-                        "timestamp": "2026-03-01T10:05:30Z",
-                    },
-                    {
-                        "correlationId": "corr-2",
-                        "eventStatus": "FAILURE",
-                        "timestamp": "2026-03-01T10:01:00Z",
-                    },
-                    {"eventStatus": "SUCCESS"},
-                ],
-            },
-        )
+        # EventLogClient.createEvent(minimal): the bare entry
+        single = http.post("/v1/events", content=MINIMAL, headers=JSON)
+        assert single.status_code == 201, single.text
+        assert list(single.json()) == ["success", "executionIds", "correlationId"]
+        assert single.json()["success"] is True and UUID.match(single.json()["executionIds"][0])
+
+        # EventLogClient.createEvents([minimal, allFields]): no top-level batchId
+        body = unique(BATCH, tag)
+        created = http.post("/v1/events/batch", content=body, headers=JSON)
         assert created.status_code == 201, created.text
-        body = created.json()
-        assert body["totalReceived"] == 4 and body["totalInserted"] == 3 and body["batchId"] == bid
-        assert body["errors"] == [{"index": 3, "error": "Validation failed: correlationId is required"}]
+        answer = created.json()
+        assert list(answer) == ["success", "totalReceived", "totalInserted", "executionIds", "correlationIds"]
+        assert (answer["success"], answer["totalReceived"], answer["totalInserted"]) == (True, 2, 2)
+        assert answer["correlationIds"] == ["4bf92f3577b34da6a3ce929d0e0e4736"]
 
-        page = http.get(f"/v1/events/batch/{bid}", params={"pageSize": 2})
+        # the SDK retries a batch that failed in transit: the keyed entry is not stored twice
+        again = http.post("/v1/events/batch", content=body, headers=JSON).json()
+        assert again["executionIds"][1] == answer["executionIds"][1]
+        assert again["executionIds"][0] not in answer["executionIds"]
+
+        # EventLogClient.createEvent(allFields) with the same key: the stored entry's id
+        one = http.post("/v1/events", content=unique(ALL_FIELDS, tag), headers=JSON).json()
+        assert one["executionIds"] == [answer["executionIds"][1]]
+
+        page = http.get(f"/v1/events/batch/{sdk_batch}")
         assert page.status_code == 200
-        assert page.json()["totalCount"] == 3 and page.json()["hasMore"] is True
-        assert [e["eventStatus"] for e in page.json()["events"]] == ["STARTED", "FAILURE"]
+        assert list(page.json()) == PAGE_KEYS
+        (stored,) = page.json()["events"]
+        assert list(stored) == RECORD_KEYS
+        assert stored == {
+            **json.loads(unique(ALL_FIELDS, tag)),
+            "eventLogId": stored["eventLogId"],
+            "executionId": answer["executionIds"][1],
+            "createdAt": stored["createdAt"],
+            "isDeleted": False,
+        }
+        assert {k: page.json()[k] for k in PAGE_KEYS if k != "events"} == {
+            "batchId": sdk_batch,
+            "totalCount": 1,
+            "uniqueCorrelationIds": 1,
+            "successCount": 0,
+            "failureCount": 1,
+            "page": 1,
+            "pageSize": 20,
+            "hasMore": False,
+        }
 
-        summary = http.get(f"/v1/events/batch/{bid}/summary").json()
-        assert summary == {
-            "batchId": bid,
-            "totalProcesses": 2,
-            "completed": 1,
+        # BatchSummaryResponse, as the SDK's getBatchSummary reads it (URL-encoded id)
+        summary = http.get(f"/v1/events/batch/{quote(sdk_batch, safe='')}/summary")
+        assert summary.status_code == 200 and list(summary.json()) == SUMMARY_KEYS
+        assert summary.json() == {
+            "batchId": sdk_batch,
+            "totalProcesses": 1,
+            "completed": 0,
             "inProgress": 0,
             "failed": 1,
-            "correlationIds": ["corr-1", "corr-2"],
-            "startedAt": "2026-03-01T10:00:00.000Z",
-            "lastEventAt": "2026-03-01T10:05:30.000Z",
+            "correlationIds": ["4bf92f3577b34da6a3ce929d0e0e4736"],
+            "startedAt": "2026-03-01T10:00:01.500Z",
+            "lastEventAt": "2026-03-01T10:00:01.500Z",
         }
+
+
+def test_a_finished_a_failed_and_a_running_process_summarised_and_paged(stack):
+    bid = batch_id()
+    done, broken, running = entry("done"), entry("broken"), entry("running")
+
+    def at(base: dict[str, Any], second: int, **changes: Any) -> dict[str, Any]:
+        return {**base, "eventTimestamp": f"2026-03-01T10:00:{second:02d}Z", **changes}
+
+    events = [
+        at(done, 1),
+        at(done, 5, eventType="PROCESS_END", eventStatus="SUCCESS"),
+        at(broken, 2),
+        at(broken, 3, eventType="STEP", eventStatus="FAILURE"),
+        at(running, 4),
+        at(running, 6, eventType="STEP", eventStatus="SUCCESS"),
+        {"eventStatus": "SUCCESS"},
+    ]
+    with client(stack) as http:
+        created = http.post("/v1/events/batch", json={"batchId": bid, "events": events})
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert (body["totalReceived"], body["totalInserted"], body["batchId"]) == (7, 6, bid)
+        assert body["errors"][0]["index"] == 6
+        assert body["errors"][0]["error"].startswith("Validation failed: correlationId is required")
+
+        page = http.get(f"/v1/events/batch/{bid}", params={"pageSize": 4}).json()
+        assert [e["eventTimestamp"] for e in page["events"]] == [f"2026-03-01T10:00:0{s}.000Z" for s in (6, 5, 4, 3)]
+        assert (page["totalCount"], page["uniqueCorrelationIds"], page["hasMore"]) == (6, 3, True)
+        assert (page["successCount"], page["failureCount"]) == (2, 1)  # done and running; broken
+
+        failures = http.get(f"/v1/events/batch/{bid}", params={"eventStatus": "FAILURE"}).json()
+        assert failures["totalCount"] == 1 and failures["uniqueCorrelationIds"] == 3
+
+        summary = http.get(f"/v1/events/batch/{bid}/summary").json()
+        assert (summary["totalProcesses"], summary["completed"], summary["failed"], summary["inProgress"]) == (
+            3,
+            1,
+            1,
+            1,
+        )
+        assert summary["correlationIds"] == sorted(e["correlationId"] for e in (done, broken, running))
+        assert (summary["startedAt"], summary["lastEventAt"]) == (
+            "2026-03-01T10:00:01.000Z",
+            "2026-03-01T10:00:06.000Z",
+        )
+
+
+def test_per_item_errors_by_index_over_http(stack):
+    good = entry("good")
+    bad = [
+        {**good, "correlationId": "corr-1"},
+        {**good, "spanId": "XYZ"},
+        {**good, "eventStatus": "STARTED"},
+        {**good, "eventTimestamp": "2026-03-01 10:00:00"},
+    ]
+    with client(stack) as http:
+        body = http.post("/v1/events/batch", json={"events": [good, *bad]}).json()
+    assert body["totalInserted"] == 1 and "batchId" not in body
+    assert [e["index"] for e in body["errors"]] == [1, 2, 3, 4]
+    assert body["errors"][0]["error"] == (
+        "Validation failed: correlationId must be 32 lowercase hex characters (W3C Trace Context)"
+    )
+
+
+@pytest.mark.parametrize("name", ["hr upload 2026", "50%", "#1?x", "a+b", "Zürich"])
+def test_batch_ids_that_need_percent_encoding_can_be_read_back(stack, name):
+    bid = f"{name} {uuid.uuid4().hex[:8]}"
+    with client(stack) as http:
+        assert http.post("/v1/events/batch", json={"batchId": bid, "events": [entry("enc")]}).status_code == 201
+        page = http.get(f"/v1/events/batch/{quote(bid, safe='')}")
+        assert page.status_code == 200, page.text
+        assert page.json()["batchId"] == bid and page.json()["totalCount"] == 1
+        # the Java SDK's getBatchSummary: URLEncoder.encode(batchId, UTF_8), a space as "+"
+        summary = http.get(f"/v1/events/batch/{quote_plus(bid, safe='*')}/summary")
+        assert summary.status_code == 200 and summary.json()["batchId"] == bid
 
 
 def test_health_and_openapi_need_no_key(stack):
@@ -83,6 +209,20 @@ def test_health_and_openapi_need_no_key(stack):
         assert http.get("/v1/health").json()["status"] == "ok"
         document = http.get("/openapi.json").json()
         assert "/v1/events/batch/{batchId}/summary" in document["paths"]
+        assert set(document["components"]["schemas"]["EventLogEntry"]["required"]) == {
+            "correlationId",
+            "traceId",
+            "applicationId",
+            "targetSystem",
+            "originatingSystem",
+            "processName",
+            "eventType",
+            "eventStatus",
+            "identifiers",
+            "summary",
+            "result",
+            "eventTimestamp",
+        }
         assert document["servers"] == [{"url": "/"}]
         assert "SwaggerUIBundle" in http.get("/docs").text
         # the deployed URL form, with the stage, gets a document whose server carries it
@@ -131,7 +271,7 @@ def test_admin_cli_against_the_local_stack_and_revocation(stack):
     unused = admin(stack, "create-key", "--workspace", workspace)
 
     with client(stack, fresh["key"]) as http:
-        assert http.post("/v1/events", json={"correlationId": "c", "eventStatus": "STARTED"}).status_code == 201
+        assert http.post("/v1/events", json=entry("admin")).status_code == 201
 
     # never used, then revoked: refused at once
     admin(stack, "revoke-key", "--key", unused["key"])
@@ -147,14 +287,9 @@ def test_admin_cli_against_the_local_stack_and_revocation(stack):
 def test_another_workspaces_batch_is_404(stack):
     bid = batch_id()
     with client(stack, KEY_A) as http:
-        assert (
-            http.post(
-                "/v1/events/batch",
-                json={"batchId": bid, "events": [{"correlationId": "c", "eventStatus": "STARTED"}]},
-            ).status_code
-            == 201
-        )
+        assert http.post("/v1/events/batch", json={"batchId": bid, "events": [entry("mine")]}).status_code == 201
         assert http.get(f"/v1/events/batch/{bid}").status_code == 200
+        assert http.get(f"/v1/events/batch/{bid}/summary").status_code == 200
     with client(stack, KEY_B) as http:
         for path in (f"/v1/events/batch/{bid}", f"/v1/events/batch/{bid}/summary"):
             response = http.get(path)
@@ -168,16 +303,9 @@ def test_another_workspaces_batch_is_404(stack):
         (b"{not json", 400, "MALFORMED_JSON"),
         (b"[]", 422, "VALIDATION_FAILED"),
         (b'{"events": []}', 422, "VALIDATION_FAILED"),
-        (
-            json.dumps({"events": [{"correlationId": "c", "eventStatus": "STARTED"}] * 1001}).encode(),
-            422,
-            "VALIDATION_FAILED",
-        ),
-        (
-            b'{"events": [{"correlationId": "c", "eventStatus": "STARTED"}], "batchId": ""}',
-            422,
-            "VALIDATION_FAILED",
-        ),
+        (json.dumps({"events": [log_entry()] * 1001}).encode(), 422, "VALIDATION_FAILED"),
+        (json.dumps({"events": [log_entry()], "batchId": ""}).encode(), 422, "VALIDATION_FAILED"),
+        (json.dumps({"events": [{"eventStatus": "SUCCESS"}]}).encode(), 422, "VALIDATION_FAILED"),
     ],
 )
 def test_bad_bodies_get_the_documented_status(stack, content, status, code):
@@ -187,7 +315,9 @@ def test_bad_bodies_get_the_documented_status(stack, content, status, code):
     assert response.json()["code"] == code
 
 
-@pytest.mark.parametrize("query", [{"pageSize": "0"}, {"pageSize": "101"}, {"page": "0"}, {"eventStatus": "NOPE"}])
+@pytest.mark.parametrize(
+    "query", [{"pageSize": "0"}, {"pageSize": "101"}, {"page": "0"}, {"page": "1.5"}, {"eventStatus": "failure"}]
+)
 def test_bad_query_values_are_422(stack, query):
     with client(stack) as http:
         response = http.get("/v1/events/batch/any", params=query)
@@ -225,8 +355,8 @@ def test_unknown_route_is_404(stack):
     assert response.json()["code"] == "NOT_FOUND"
 
 
-def test_idempotency_key_over_http(stack):
-    body = {"batchId": batch_id(), "events": [{"correlationId": "c", "eventStatus": "STARTED"}]}
+def test_idempotency_key_header_over_http(stack):
+    body = {"batchId": batch_id(), "events": [entry("idem")]}
     with client(stack) as http:
         first = http.post("/v1/events/batch", json=body, headers={"Idempotency-Key": "e2e-idem"})
         again = http.post("/v1/events/batch", json=body, headers={"Idempotency-Key": "e2e-idem"})
@@ -240,47 +370,74 @@ def test_idempotency_key_over_http(stack):
 
 def test_sdk(stack):
     bid = batch_id()
+    process = new_correlation_id()
+
+    def built(event_type: str, status: str, **optional: Any) -> dict[str, Any]:
+        return event_log_entry(
+            correlation_id=process,
+            trace_id=new_trace_id(),
+            application_id="sdk-e2e",
+            target_system="batchops",
+            originating_system="sdk-e2e",
+            process_name="SDK_E2E",
+            event_type=event_type,
+            event_status=status,
+            summary=f"{event_type} {status}",
+            result=status,
+            **optional,
+        )
+
     with BatchopsClient(stack.api, KEY_A) as sdk:
-        created = sdk.create_event_batch([{"correlationId": "s", "eventStatus": "SUCCESS"}], bid)
-        assert created["totalInserted"] == 1
+        created = sdk.create_event_batch([built("PROCESS_START", "IN_PROGRESS", idempotency_key=f"start-{bid}")], bid)
+        assert created["totalInserted"] == 1 and created["batchId"] == bid
+        one = sdk.create_event(built("PROCESS_END", "SUCCESS", batch_id=bid, identifiers={"row": 1}))
+        assert one["correlationId"] == process and len(one["executionIds"]) == 1
         assert sdk.get_event_batch(bid, event_status="SUCCESS")["totalCount"] == 1
+        assert sdk.get_event_batch(bid, page_size=1)["hasMore"] is True
         assert sdk.get_event_batch_summary(bid)["completed"] == 1
         with pytest.raises(ApiError) as refused:
             sdk.get_event_batch("missing-batch")
         assert refused.value.status == 404 and refused.value.code == "BATCH_NOT_FOUND"
+        with pytest.raises(ApiError) as invalid:
+            sdk.create_event(built("STEP", "DONE"))
+        assert invalid.value.status == 422 and invalid.value.details[0]["field"] == "eventStatus"
 
 
 def test_cli_events_commands(stack, tmp_path):
     bid = batch_id()
-    source = tmp_path / "events.json"
-    source.write_text(json.dumps({"batchId": bid, "events": [{"correlationId": "cli", "eventStatus": "STARTED"}]}))
+    batch_file, entry_file = tmp_path / "events.json", tmp_path / "entry.json"
+    batch_file.write_text(json.dumps({"batchId": bid, "events": [entry("cli")]}))
+    entry_file.write_text(json.dumps(entry("cli-one", "SUCCESS", batchId=bid)))
     env = {**os.environ, "BATCHOPS_API_KEY": KEY_A}
     base = [sys.executable, "-m", "batchops_client.cli", "events", "--api-url", stack.api]
-    created = subprocess.run([*base, "create-batch", str(source)], capture_output=True, text=True, env=env, check=True)
-    assert json.loads(created.stdout)["totalInserted"] == 1
-    summary = subprocess.run([*base, "summary", bid], capture_output=True, text=True, env=env, check=True)
-    assert json.loads(summary.stdout)["totalProcesses"] == 1
+
+    def run(*args: str) -> Any:
+        return json.loads(subprocess.run([*base, *args], capture_output=True, text=True, env=env, check=True).stdout)
+
+    assert run("create-batch", str(batch_file))["totalInserted"] == 1
+    assert len(run("create", str(entry_file))["executionIds"]) == 1
+    assert run("get-batch", bid, "--status", "SUCCESS")["totalCount"] == 1
+    assert run("summary", bid)["totalProcesses"] == 2
 
 
-def test_curl_posts_a_batch(stack, tmp_path):
-    bid = batch_id()
-    body = json.dumps({"batchId": bid, "events": [{"correlationId": "curl", "eventStatus": "SUCCESS"}]})
+def test_curl_posts_the_java_sdks_batch(stack):
+    tag = uuid.uuid4().hex[:12]
     done = subprocess.run(
         [
             "curl", "-s", "-X", "POST", f"{stack.api}/v1/events/batch",
             "-H", f"Authorization: Bearer {KEY_A}", "-H", "Content-Type: application/json",
-            "-d", body,
+            "--data-binary", unique(BATCH, tag).replace('{"events":', '{"batchId":"curl-' + tag + '","events":', 1),
             "-w", "\n%{http_code}",
         ],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     answer, status = done.stdout.rsplit("\n", 1)
-    assert status == "201" and json.loads(answer)["batchId"] == bid
+    assert status == "201" and json.loads(answer)["batchId"] == f"curl-{tag}"
 
 
 def test_non_json_bodies_are_415_not_a_puzzle(stack):
     # A gzip file arrives intact (binary media type) and is refused clearly, not mangled into a 500.
-    payload = gzip.compress(json.dumps({"events": [{"correlationId": "g", "eventStatus": "STARTED"}]}).encode())
+    payload = gzip.compress(json.dumps({"events": [log_entry()]}).encode())
     with client(stack) as http:
         gzipped = http.post("/v1/events/batch", content=payload, headers={"Content-Type": "application/gzip"})
         # curl -d without -H sends a form content type

@@ -8,6 +8,7 @@ import signal
 import httpx
 
 from tests.e2e.harness import start_stack
+from tests.support import log_entry
 
 
 def test_default_dev_key_is_printed_and_works_and_ctrl_c_stops_cleanly(tmp_path, monkeypatch):
@@ -22,7 +23,7 @@ def test_default_dev_key_is_printed_and_works_and_ctrl_c_stops_cleanly(tmp_path,
         assert key.startswith("bo_")
         response = httpx.post(
             f"{stack.api}/v1/events",
-            json={"correlationId": "c", "eventStatus": "STARTED"},
+            json=log_entry(),
             headers={"Authorization": f"Bearer {key}"},
         )
         assert response.status_code == 201

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.support import LambdaContext, api_event, invoke, load_function
+from tests.support import LambdaContext, api_event, invoke, load_function, log_entry
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -29,7 +29,7 @@ def batch_size(batch_id, workspace="ws-a"):
     return body["totalCount"] if status == 200 else 0
 
 
-BODY = {"events": [{"correlationId": "c1", "eventStatus": "STARTED"}], "batchId": "idem"}
+BODY = {"events": [log_entry("c1")], "batchId": "idem"}
 
 
 def test_retry_returns_the_first_response_and_stores_once():
@@ -45,7 +45,7 @@ def test_retry_returns_the_first_response_and_stores_once():
 
 def test_same_key_with_a_different_body_is_422():
     post(BODY, "key-2")
-    other = {**BODY, "events": [{"correlationId": "c2", "eventStatus": "STARTED"}]}
+    other = {**BODY, "events": [log_entry("c2")]}
     status, _, body = post(other, "key-2")
     assert (status, body["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
     assert batch_size("idem") == 1
@@ -53,7 +53,7 @@ def test_same_key_with_a_different_body_is_422():
 
 def test_key_order_and_whitespace_do_not_make_a_different_body():
     post(BODY, "key-3")
-    reordered = {"batchId": "idem", "events": [{"eventStatus": "STARTED", "correlationId": "c1"}]}
+    reordered = {"batchId": "idem", "events": [dict(reversed(log_entry("c1").items()))]}
     status, headers, _ = post(reordered, "key-3")
     assert status == 201 and headers.get("Idempotent-Replayed") == "true"
 
@@ -84,7 +84,7 @@ def test_invalid_key_is_422():
 def test_single_event_post_is_idempotent_too():
     event = api_event(
         "create_event",
-        body={"correlationId": "one", "eventStatus": "STARTED"},
+        body=log_entry("one"),
         headers={"Idempotency-Key": "one-1"},
     )
     first = invoke(CREATE_ONE, event)
@@ -94,18 +94,13 @@ def test_single_event_post_is_idempotent_too():
 
 
 def test_a_large_answer_is_remembered_and_replayed():
-    # 1,000 entries with 200-character ids: over 400 KB of answer before compression
-    events = [
-        {
-            "correlationId": f"corr-{i:06d}-" + "c" * 188,
-            "executionId": f"exec-{i:06d}-" + "e" * 188,
-            "eventStatus": "STARTED",
-        }
-        for i in range(1000)
-    ]
+    # 1,000 entries, every other one refused with twenty problems: over 400 KB of answer before
+    # compression
+    bad_links = {"spanLinks": ["not-hex"] * 20}
+    events = [log_entry(f"c{i}", **(bad_links if i % 2 else {})) for i in range(1000)]
     body = {"events": events, "batchId": "large"}
     first = post(body, "large-key")
-    assert first[0] == 201 and first[2]["totalInserted"] == 1000
+    assert first[0] == 201 and first[2]["totalInserted"] == 500 and len(first[2]["errors"]) == 500
     assert len(json.dumps(first[2])) > 400_000  # more than a DynamoDB item holds, uncompressed
     again = post(body, "large-key")
     assert again[0] == 201 and again[1].get("Idempotent-Replayed") == "true"

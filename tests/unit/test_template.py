@@ -723,8 +723,11 @@ def test_long_operation_functions_get_their_timeouts() -> None:
 @pytest.mark.parametrize(
     ("function_id", "actions"),
     [
-        ("CreateEventFunction", ["dynamodb:PutItem"]),
-        ("CreateEventBatchFunction", ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"]),
+        ("CreateEventFunction", ["dynamodb:PutItem", "dynamodb:UpdateItem"]),
+        (
+            "CreateEventBatchFunction",
+            ["dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+        ),
     ],
 )
 def test_event_writers_may_only_write_entries(function_id: str, actions: list[str]) -> None:
@@ -733,6 +736,10 @@ def test_event_writers_may_only_write_entries(function_id: str, actions: list[st
     granted = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
     assert sorted(granted) == actions
     assert ref_target(statement["Resource"]) == "DomainTable"
+    # Event-log items only: entries, idempotencyKey claims and the workspace's entry counter.
+    assert statement["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["WS#*#EXEC#*", "WS#*#EVTKEY#*", "WS#*#EVTSEQ"]}
+    }
     crud = [p for p in FUNCTIONS[function_id]["Policies"] if isinstance(p, dict) and "DynamoDBCrudPolicy" in p]
     assert [ref_target(p["DynamoDBCrudPolicy"]["TableName"]) for p in crud] == ["IdempotencyTable"]
 

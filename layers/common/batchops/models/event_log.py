@@ -1,29 +1,167 @@
-"""Event log (seed 000): entries, batch requests and responses, in the seed's camelCase."""
+"""Event log (seed 000): the platform's EventLogEntry (srinathv31/logging-architecture), batch
+requests and the answers, in the platform's camelCase and field order."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 MAX_EVENTS_PER_BATCH = 1000
 MAX_PAGE_SIZE = 100
-# An entry is stored as one DynamoDB item (400 KB cap); leave room for keys and indexes.
+MAX_BATCH_ID_LENGTH = 200
+DEFAULT_PAGE_SIZE = 20
+# An entry is stored as one DynamoDB item (400 KB cap); leave room for keys and attribute names.
 MAX_ENTRY_BYTES = 100 * 1024
-MAX_METADATA_DEPTH = 32
-# Batch ids travel in URL paths: no "/", "?", "#", "%" or spaces, which could not be addressed back.
-BATCH_ID_PATTERN = r"^[A-Za-z0-9._:~@+=,-]{1,200}$"
+MAX_JSON_DEPTH = 32
+# The platform stores these in SQL Server `int` columns: a larger value could never be stored there.
+MAX_SQL_INT = 2**31 - 1
 
-EVENT_ID_FIELD = Annotated[str, Field(min_length=1, max_length=200)]
+HEX32_MESSAGE = "must be 32 lowercase hex characters (W3C Trace Context)"
+HEX16_MESSAGE = "must be 16 lowercase hex characters"
+NO_SLASH_MESSAGE = "must not contain '/' (the batch could never be read back at GET /v1/events/batch/{batchId})"
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+# zod 3.25's `z.string().datetime({ offset: true })`, which the platform validates with: a
+# Gregorian date (leap years included), `T`, hours and minutes, optional seconds with any fraction,
+# then `Z` or an offset `±hh:mm` / `±hhmm`. Nothing else: no lower-case `t`/`z`, no space, no
+# offset-less local time.
+_DATE = (
+    r"(?P<date>(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29"
+    r"|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)"
+    r"|02-(?:0[1-9]|1\d|2[0-8])))"
+)
+_TIME = r"(?P<hour>[01]\d|2[0-3]):(?P<minute>[0-5]\d)(?::(?P<second>[0-5]\d)(?:\.(?P<fraction>\d+))?)?"
+_ZONE = r"(?P<zone>Z|(?P<sign>[+-])(?P<oh>\d{2}):?(?P<om>\d{2}))"
+_TIMESTAMP = re.compile(f"{_DATE}T{_TIME}{_ZONE}", re.ASCII)
+TIMESTAMP_MESSAGE = "must be an ISO 8601 date-time with Z or an offset, e.g. 2026-03-01T10:00:00.000Z"
+
+
+class EventType(StrEnum):
+    PROCESS_START = "PROCESS_START"
+    STEP = "STEP"
+    PROCESS_END = "PROCESS_END"
+    ERROR = "ERROR"
 
 
 class EventStatus(StrEnum):
-    STARTED = "STARTED"
-    IN_PROGRESS = "IN_PROGRESS"
     SUCCESS = "SUCCESS"
     FAILURE = "FAILURE"
+    IN_PROGRESS = "IN_PROGRESS"
+    SKIPPED = "SKIPPED"
+    WARNING = "WARNING"
+
+
+class HttpMethod(StrEnum):
+    GET = "GET"
+    POST = "POST"
+    PUT = "PUT"
+    DELETE = "DELETE"
+    PATCH = "PATCH"
+    HEAD = "HEAD"
+    OPTIONS = "OPTIONS"
+
+
+def js_length(value: str) -> int:
+    """Length as JavaScript counts it (UTF-16 code units), which is how the platform bounds strings:
+    a character outside the BMP, such as an emoji, counts twice."""
+    return len(value.encode("utf-16-le")) // 2
+
+
+def _at_most(limit: int) -> Any:
+    def check(value: str) -> str:
+        # pydantic counts code points; this catches what only the UTF-16 count puts over the limit.
+        if js_length(value) > limit:
+            raise ValueError(f"must be at most {limit} characters")
+        return value
+
+    return check
+
+
+def _hex(pattern: re.Pattern[str], message: str) -> Any:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(message)
+        return value
+
+    return check
+
+
+def _addressable(value: str) -> str:
+    # API Gateway decodes %2F before it matches routes, so no URL can name a batch with a "/".
+    if "/" in value:
+        raise ValueError(NO_SLASH_MESSAGE)
+    return value
+
+
+def _whole_number(low: int, high: int) -> Any:
+    def check(value: Any) -> int:
+        # JSON has one number type: 2.0 is the integer 2 (as in JavaScript); true and "2" are not.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError("must be an integer")
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError("must be an integer")
+            value = int(value)
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return int(value)
+
+    return check
+
+
+def format_timestamp(value: datetime) -> str:
+    """UTC with milliseconds, as the platform answers (`Date#toISOString()`); four-digit years keep
+    it fixed-width, so lexical order is time order and it can sort keys."""
+    utc = value.astimezone(UTC)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}."
+        f"{utc.microsecond // 1000:03d}Z"
+    )
+
+
+def parse_timestamp(value: str) -> datetime:
+    """The instant a platform timestamp names, truncated to milliseconds as the platform stores it
+    (`datetime2(3)`); ValueError when the platform would refuse it or could not store it."""
+    match = _TIMESTAMP.fullmatch(value)
+    if not match:
+        raise ValueError(TIMESTAMP_MESSAGE)
+    year, month, day = (int(part) for part in match["date"].split("-"))
+    millis = int((match["fraction"] or "0")[:3].ljust(3, "0"))
+    if match["zone"] == "Z":
+        zone = UTC
+    else:
+        hours, minutes = int(match["oh"]), int(match["om"])
+        if hours > 23 or minutes > 59:
+            raise ValueError(TIMESTAMP_MESSAGE)
+        offset = timedelta(hours=hours, minutes=minutes)
+        zone = timezone(offset if match["sign"] == "+" else -offset)
+    try:
+        local = datetime(
+            year,
+            month,
+            day,
+            int(match["hour"]),
+            int(match["minute"]),
+            int(match["second"] or 0),
+            millis * 1000,
+            tzinfo=zone,
+        )
+        return local.astimezone(UTC)
+    except (ValueError, OverflowError):
+        # Year 0000, or an offset that moves the instant out of 0001-9999: SQL Server's datetime2
+        # (and Python) cannot hold it, so the platform could not have stored it either.
+        raise ValueError("must be between 0001-01-01 and 9999-12-31 in UTC") from None
+
+
+def _normalized_timestamp(value: str) -> str:
+    return format_timestamp(parse_timestamp(value))
 
 
 def json_depth(value: Any) -> int:
@@ -37,72 +175,178 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def format_timestamp(value: datetime) -> str:
-    """UTC with milliseconds, as the seed shows: lexical order is time order, so it can sort keys."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+def _finite(value: Any) -> bool:
+    """No NaN or Infinity anywhere: Python's JSON parser takes them, but they are not JSON and could
+    not be answered back."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return False
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return True
+
+
+def _text(low: int, high: int | None = None) -> Any:
+    """A string field's bounds for the schema and a first check (pydantic counts code points);
+    `_at_most` then applies the platform's UTF-16 count."""
+    if high is None:
+        return Field(min_length=low)
+    return Field(min_length=low, max_length=high)
+
+
+Hex32 = Annotated[
+    str, Field(json_schema_extra={"pattern": "^[0-9a-f]{32}$"}), AfterValidator(_hex(_HEX32, HEX32_MESSAGE))
+]
+Hex16 = Annotated[
+    str, Field(json_schema_extra={"pattern": "^[0-9a-f]{16}$"}), AfterValidator(_hex(_HEX16, HEX16_MESSAGE))
+]
+Text200 = Annotated[str, _text(1, 200), AfterValidator(_at_most(200))]
+Text510 = Annotated[str, _text(1, 510), AfterValidator(_at_most(510))]
+BatchIdText = Annotated[
+    str, _text(0, MAX_BATCH_ID_LENGTH), AfterValidator(_at_most(MAX_BATCH_ID_LENGTH)), AfterValidator(_addressable)
+]
+RequestBatchId = Annotated[
+    str, _text(1, MAX_BATCH_ID_LENGTH), AfterValidator(_at_most(MAX_BATCH_ID_LENGTH)), AfterValidator(_addressable)
+]
+Count = Annotated[int, BeforeValidator(_whole_number(0, MAX_SQL_INT)), Field(ge=0, le=MAX_SQL_INT)]
+StatusCode = Annotated[int, BeforeValidator(_whole_number(100, 599)), Field(ge=100, le=599)]
+Timestamp = Annotated[
+    str,
+    Field(json_schema_extra={"format": "date-time"}, description="ISO 8601 with Z or an offset; stored in UTC ms"),
+    AfterValidator(_normalized_timestamp),
+]
+
+# Optional fields the platform declares `.optional()`: absent is fine, an explicit null is refused
+# (only accountId is `.nullish()`).
+NOT_NULLABLE = (
+    "spanId",
+    "parentSpanId",
+    "spanLinks",
+    "batchId",
+    "stepSequence",
+    "stepName",
+    "metadata",
+    "executionTimeMs",
+    "endpoint",
+    "httpMethod",
+    "httpStatusCode",
+    "errorCode",
+    "errorMessage",
+    "requestPayload",
+    "responsePayload",
+    "idempotencyKey",
+)
 
 
 class EventLogEntry(BaseModel):
-    """One entry as a client sends it. Unknown fields are refused so typos surface."""
+    """One entry, as the platform's `eventLogEntrySchema` defines it and its Java SDK sends it.
+    Unknown fields are ignored, as the platform ignores them (a newer SDK may send more)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
-    correlationId: EVENT_ID_FIELD
-    executionId: EVENT_ID_FIELD | None = None
+    correlationId: Hex32
+    accountId: Annotated[str, _text(0, 64), AfterValidator(_at_most(64))] | None = None
+    traceId: Text200
+    spanId: Hex16 | None = None
+    parentSpanId: Hex16 | None = None
+    spanLinks: list[Hex16] | None = None
+    batchId: BatchIdText | None = Field(default=None, description="Overridden by the request's batchId")
+    applicationId: Text200
+    targetSystem: Text200
+    originatingSystem: Text200
+    processName: Text510
+    stepSequence: Count | None = None
+    stepName: Annotated[str, _text(0, 510), AfterValidator(_at_most(510))] | None = None
+    eventType: EventType
     eventStatus: EventStatus
-    eventName: str | None = Field(default=None, max_length=200)
-    timestamp: datetime | None = Field(
-        default=None,
-        description="ISO 8601, years 1000-9999, UTC when no offset is given; defaults to the time of receipt",
-    )
-    message: str | None = Field(default=None, max_length=10_000)
-    metadata: dict[str, Any] | None = Field(
-        default=None, description=f"Any JSON object, nested at most {MAX_METADATA_DEPTH} levels"
+    identifiers: dict[str, Any] = Field(description="Any JSON object ({} allowed)")
+    summary: Annotated[str, _text(1)]
+    result: Annotated[str, _text(1, 2048), AfterValidator(_at_most(2048))]
+    metadata: dict[str, Any] | None = None
+    eventTimestamp: Timestamp
+    executionTimeMs: Count | None = None
+    endpoint: Annotated[str, _text(0, 510), AfterValidator(_at_most(510))] | None = None
+    httpMethod: HttpMethod | None = None
+    httpStatusCode: StatusCode | None = None
+    errorCode: Annotated[str, _text(0, 100), AfterValidator(_at_most(100))] | None = None
+    errorMessage: Annotated[str, _text(0, 2048), AfterValidator(_at_most(2048))] | None = None
+    requestPayload: str | None = None
+    responsePayload: str | None = None
+    idempotencyKey: Annotated[str, _text(1, 128), AfterValidator(_at_most(128))] | None = Field(
+        default=None, description="Unique per workspace: a repeat answers the first entry's executionId"
     )
 
-    @field_validator("timestamp", mode="before")
+    @field_validator(*NOT_NULLABLE, mode="before")
     @classmethod
-    def _iso_text_only(cls, value: Any) -> Any:
-        # pydantic would also take epoch numbers; the contract is ISO 8601 text.
-        if value is not None and not isinstance(value, str):
-            raise ValueError("must be an ISO 8601 date-time string")
+    def _absent_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null (leave it out instead)")
         return value
 
-    @field_validator("timestamp")
+    @field_validator("identifiers", "metadata")
     @classmethod
-    def _to_utc(cls, value: datetime | None) -> datetime | None:
+    def _storable_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is None:
             return None
-        # A timestamp without an offset is taken as UTC rather than the server's zone.
-        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        try:
-            utc = aware.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("must be an ISO 8601 date-time between years 1000 and 9999") from None
-        # Four-digit years keep the stored form fixed-width, so it sorts as time.
-        if not 1000 <= utc.year <= 9999:
-            raise ValueError("must be an ISO 8601 date-time between years 1000 and 9999")
-        return utc
-
-    @field_validator("metadata")
-    @classmethod
-    def _shallow_enough(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and json_depth(value) > MAX_METADATA_DEPTH:
-            raise ValueError(f"must not nest deeper than {MAX_METADATA_DEPTH} levels")
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise ValueError(f"must not nest deeper than {MAX_JSON_DEPTH} levels")
+        if not _finite(value):
+            raise ValueError("must not contain NaN or Infinity")
         return value
 
 
-class StoredEvent(BaseModel):
-    """An entry as stored and returned: every field present, ids and timestamp filled in."""
+class EventLogRecord(BaseModel):
+    """A stored entry as the platform answers it: every key, in the platform's order (note
+    httpStatusCode before httpMethod), null where nothing was sent."""
 
-    correlationId: str
+    eventLogId: int
     executionId: str
-    eventStatus: EventStatus
-    eventName: str | None = None
-    timestamp: str
-    message: str | None = None
-    metadata: dict[str, Any] | None = None
+    correlationId: str
+    accountId: str | None = None
+    traceId: str
+    spanId: str | None = None
+    parentSpanId: str | None = None
+    spanLinks: list[str] | None = None
     batchId: str | None = None
+    applicationId: str
+    targetSystem: str
+    originatingSystem: str
+    processName: str
+    stepSequence: int | None = None
+    stepName: str | None = None
+    eventType: str
+    eventStatus: str
+    identifiers: Any = None
+    summary: str
+    result: str
+    metadata: Any = None
+    eventTimestamp: str
+    createdAt: str
+    executionTimeMs: int | None = None
+    endpoint: str | None = None
+    httpStatusCode: int | None = None
+    httpMethod: str | None = None
+    errorCode: str | None = None
+    errorMessage: str | None = None
+    requestPayload: str | None = None
+    responsePayload: str | None = None
+    idempotencyKey: str | None = None
+    isDeleted: bool = False
+
+
+@dataclass(frozen=True)
+class EventDigest:
+    """What counting and paging need of a stored entry; `ref` finds the whole entry again."""
+
+    ref: str
+    correlationId: str
+    eventType: str
+    eventStatus: str
+    eventTimestamp: str
 
 
 class CreateEventBatchRequest(BaseModel):
@@ -116,12 +360,8 @@ class CreateEventBatchRequest(BaseModel):
         # Typed as Any so one bad item is a per-item error, yet documented as entries.
         json_schema_extra={"items": {"$ref": "#/components/schemas/EventLogEntry"}},
     )
-    batchId: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=200,
-        pattern=BATCH_ID_PATTERN,
-        description="1-200 characters: letters, digits and . _ : ~ @ + = , -",
+    batchId: RequestBatchId | None = Field(
+        default=None, description="1-200 characters, no '/'; overrides every entry's batchId"
     )
 
 
@@ -133,22 +373,22 @@ class ItemError(BaseModel):
 class CreateEventBatchResponse(BaseModel):
     success: bool = True
     totalReceived: int
-    totalInserted: int
+    totalInserted: int = Field(description="Entries stored, and entries whose idempotencyKey was already stored")
     executionIds: list[str]
-    correlationIds: list[str]
+    correlationIds: list[str] = Field(description="Distinct, in order of first appearance")
     batchId: str | None = Field(default=None, description="Only present when the request had one")
-    errors: list[ItemError]
+    errors: list[ItemError] | None = Field(default=None, description="Only present when an item failed")
 
 
 class CreateEventResponse(BaseModel):
     success: bool = True
-    executionId: str
+    executionIds: list[str]
     correlationId: str
 
 
 class EventBatchPage(BaseModel):
     batchId: str
-    events: list[StoredEvent]
+    events: list[EventLogRecord]
     totalCount: int
     uniqueCorrelationIds: int
     successCount: int
@@ -165,5 +405,5 @@ class EventBatchSummary(BaseModel):
     inProgress: int
     failed: int
     correlationIds: list[str]
-    startedAt: str
-    lastEventAt: str
+    startedAt: str | None
+    lastEventAt: str | None

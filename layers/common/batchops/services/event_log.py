@@ -1,7 +1,9 @@
-"""Event log (seed 000): store entries with per-item errors, page through a batch, summarise it."""
+"""Event log (seed 000): store entries with per-item errors, page through a batch, summarise it, all
+counted as the platform (srinathv31/logging-architecture) counts."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,10 +20,12 @@ from batchops.models.event_log import (
     CreateEventResponse,
     EventBatchPage,
     EventBatchSummary,
+    EventDigest,
     EventLogEntry,
+    EventLogRecord,
     EventStatus,
+    EventType,
     ItemError,
-    StoredEvent,
     format_timestamp,
 )
 from batchops.models.validation import describe_all
@@ -29,6 +33,9 @@ from batchops.settings import get_settings
 
 VALIDATION_PREFIX = "Validation failed: "
 NOT_STORED = "Could not be stored after retries; send this event again"
+# Lambda answers at most 6 MB (the proxy result, whose body is JSON inside JSON); keep a page well
+# under it.
+PAGE_BUDGET_BYTES = 5 * 1024 * 1024
 
 
 def _repository() -> EventLogRepository:
@@ -37,93 +44,106 @@ def _repository() -> EventLogRepository:
 
 
 def new_execution_id() -> str:
-    return f"exec-{uuid.uuid4()}"
+    """Lowercase hyphenated UUID, as the platform's `LOWER(CONVERT(VARCHAR(36), NEWID()))`."""
+    return str(uuid.uuid4())
 
 
-@dataclass(frozen=True)
-class _Checked:
-    index: int
-    event: StoredEvent
-    explicit_id: bool
-
-
-def _validate(raw: Any) -> EventLogEntry | str:
-    """The entry, or the per-item error message."""
+def validate_entry(raw: Any) -> EventLogEntry | str:
+    """The entry, or its per-item error message."""
     if not isinstance(raw, dict):
         return f"{VALIDATION_PREFIX}event must be an object"
     try:
         entry = EventLogEntry.model_validate(raw)
     except ValidationError as error:
         return VALIDATION_PREFIX + describe_all(error.errors(include_url=False))
-    return _check_size(entry) or entry
+    return _size_problem(entry) or entry
 
 
-def _check_size(entry: EventLogEntry) -> str | None:
+def _size_problem(entry: EventLogEntry) -> str | None:
     # DynamoDB counts UTF-8 bytes, so the bound is on bytes, not characters.
-    if len(entry.model_dump_json(exclude_none=True).encode()) > MAX_ENTRY_BYTES:
+    if len(entry.model_dump_json(exclude_unset=True).encode()) > MAX_ENTRY_BYTES:
         return f"{VALIDATION_PREFIX}event exceeds {MAX_ENTRY_BYTES} bytes"
     return None
 
 
-def _to_stored(entry: EventLogEntry, batch_id: str | None, now: datetime) -> StoredEvent:
-    return StoredEvent(
-        correlationId=entry.correlationId,
-        executionId=entry.executionId or new_execution_id(),
-        eventStatus=entry.eventStatus,
-        eventName=entry.eventName,
-        timestamp=format_timestamp(entry.timestamp or now),
-        message=entry.message,
-        metadata=entry.metadata,
-        batchId=batch_id,
+def _record(entry: EventLogEntry, event_log_id: int, batch_id: str | None, created_at: str) -> EventLogRecord:
+    return EventLogRecord.model_validate(
+        {
+            **entry.model_dump(mode="json"),
+            "eventLogId": event_log_id,
+            "executionId": new_execution_id(),
+            "batchId": batch_id,
+            "createdAt": created_at,
+        }
     )
+
+
+@dataclass(frozen=True)
+class _Write:
+    """An entry to store: the request index of its first occurrence and every index it answers."""
+
+    entry: EventLogEntry
+    indexes: list[int]
+
+
+def _writes(valid: Sequence[tuple[int, EventLogEntry]]) -> list[_Write]:
+    """One write per entry, except that entries repeating an idempotencyKey of this request are
+    answered by the first one's write (the key then exists, so they get its executionId)."""
+    writes: list[_Write] = []
+    by_key: dict[str, _Write] = {}
+    for index, entry in valid:
+        key = entry.idempotencyKey
+        if key is not None and key in by_key:
+            by_key[key].indexes.append(index)
+            continue
+        write = _Write(entry, [index])
+        writes.append(write)
+        if key is not None:
+            by_key[key] = write
+    return writes
 
 
 def create_batch(workspace_id: str, events: Sequence[Any], batch_id: str | None) -> CreateEventBatchResponse:
     """Validate each entry on its own, store the valid ones, report the rest by index."""
-    now = datetime.now(UTC)
     errors: dict[int, str] = {}
-    checked: list[_Checked] = []
-    seen: set[str] = set()
+    valid: list[tuple[int, EventLogEntry]] = []
     for index, raw in enumerate(events):
-        entry = _validate(raw)
+        entry = validate_entry(raw)
         if isinstance(entry, str):
             errors[index] = entry
-            continue
-        explicit = entry.executionId is not None
-        result = _to_stored(entry, batch_id, now)
-        if result.executionId in seen:
-            errors[index] = f"Duplicate executionId {result.executionId} in this request"
-            continue
-        seen.add(result.executionId)
-        checked.append(_Checked(index, result, explicit))
-
-    repository = _repository()
-    explicit_ids = [c.event.executionId for c in checked if c.explicit_id]
-    existing = repository.existing_execution_ids(workspace_id, explicit_ids) if explicit_ids else set()
-    to_store: list[_Checked] = []
-    for item in checked:
-        if item.event.executionId in existing:
-            errors[item.index] = f"executionId {item.event.executionId} already exists"
         else:
-            to_store.append(item)
-
-    if not to_store:
+            valid.append((index, entry))
+    if not valid:
         raise ValidationFailedError("No valid events in the batch", details=_details(errors))
 
-    failed = set(repository.put_many(workspace_id, [c.event for c in to_store]))
-    for position in failed:
-        errors[to_store[position].index] = NOT_STORED
-    stored = [c.event for n, c in enumerate(to_store) if n not in failed]
-    if not stored:
+    writes = _writes(valid)
+    repository = _repository()
+    first_id = repository.allocate_ids(workspace_id, len(writes))
+    created_at = format_timestamp(datetime.now(UTC))
+    # The request's batchId overrides each entry's own, as on the platform.
+    records = [_record(w.entry, first_id + n, batch_id or w.entry.batchId, created_at) for n, w in enumerate(writes)]
+    outcome = repository.put_many(workspace_id, records)
+
+    unwritten = set(outcome.unwritten)
+    answered: dict[int, str] = {}
+    for n, (write, record) in enumerate(zip(writes, records, strict=True)):
+        for index in write.indexes:
+            if n in unwritten:
+                errors[index] = NOT_STORED
+            else:
+                answered[index] = outcome.existing.get(n, record.executionId)
+    if not answered:
         raise StorageError("No event could be stored; send the batch again", details=_details(errors))
 
+    entries = dict(valid)
+    order = sorted(answered)
     return CreateEventBatchResponse(
         totalReceived=len(events),
-        totalInserted=len(stored),
-        executionIds=[e.executionId for e in stored],
-        correlationIds=[e.correlationId for e in stored],
+        totalInserted=len(order),
+        executionIds=[answered[i] for i in order],
+        correlationIds=list(dict.fromkeys(entries[i].correlationId for i in order)),
         batchId=batch_id,
-        errors=[ItemError(index=i, error=errors[i]) for i in sorted(errors)],
+        errors=[ItemError(index=i, error=errors[i]) for i in sorted(errors)] or None,
     )
 
 
@@ -132,55 +152,95 @@ def _details(errors: dict[int, str]) -> list[dict[str, Any]]:
 
 
 def create_one(workspace_id: str, entry: EventLogEntry) -> CreateEventResponse:
-    """One entry, written conditionally: a duplicate executionId is a 409, never a second entry."""
-    too_large = _check_size(entry)
+    """One entry; an idempotencyKey already stored answers the stored entry's executionId."""
+    too_large = _size_problem(entry)
     if too_large:
         raise ValidationFailedError(too_large, details=[{"field": "body", "error": too_large}])
-    result = _to_stored(entry, None, datetime.now(UTC))
-    _repository().put_one(workspace_id, result)
-    return CreateEventResponse(executionId=result.executionId, correlationId=result.correlationId)
+    repository = _repository()
+    record = _record(
+        entry, repository.allocate_ids(workspace_id, 1), entry.batchId, format_timestamp(datetime.now(UTC))
+    )
+    execution_id = repository.put_one(workspace_id, record)
+    return CreateEventResponse(executionIds=[execution_id], correlationId=entry.correlationId)
 
 
-def _batch(workspace_id: str, batch_id: str) -> list[StoredEvent]:
-    events = _repository().batch_events(workspace_id, batch_id)
-    if not events:
+def _digests(workspace_id: str, batch_id: str) -> list[EventDigest]:
+    digests = _repository().batch_digests(workspace_id, batch_id)
+    if not digests:
         raise NotFoundError(f"Batch {batch_id} not found", code="BATCH_NOT_FOUND")
-    return events
+    return digests
+
+
+def _processes_with(digests: Sequence[EventDigest], status: EventStatus, event_type: EventType | None = None) -> int:
+    """Distinct correlationIds with at least one event of this status (and type): the platform's
+    `count(distinct case when ... then correlation_id end)`."""
+    return len(
+        {
+            d.correlationId
+            for d in digests
+            if d.eventStatus == status and (event_type is None or d.eventType == event_type)
+        }
+    )
 
 
 def get_batch(
     workspace_id: str, batch_id: str, *, page: int, page_size: int, status: EventStatus | None
 ) -> EventBatchPage:
-    events = _batch(workspace_id, batch_id)
-    matching = [e for e in events if status is None or e.eventStatus == status]
+    """One page of a batch, newest first. totalCount follows the eventStatus filter; the three
+    process counts are over the whole batch, filter or not."""
+    repository = _repository()
+    digests = _digests(workspace_id, batch_id)
+    matching = [d for d in digests if status is None or d.eventStatus == status]
     start = (page - 1) * page_size
-    return EventBatchPage(
+    result = EventBatchPage(
         batchId=batch_id,
-        events=matching[start : start + page_size],
+        events=repository.records([d.ref for d in matching[start : start + page_size]]),
         totalCount=len(matching),
-        uniqueCorrelationIds=len({e.correlationId for e in events}),
-        successCount=sum(e.eventStatus == EventStatus.SUCCESS for e in events),
-        failureCount=sum(e.eventStatus == EventStatus.FAILURE for e in events),
+        uniqueCorrelationIds=len({d.correlationId for d in digests}),
+        successCount=_processes_with(digests, EventStatus.SUCCESS),
+        failureCount=_processes_with(digests, EventStatus.FAILURE),
         page=page,
         pageSize=page_size,
         hasMore=start + page_size < len(matching),
     )
+    _check_page_size(result)
+    return result
+
+
+def _check_page_size(page: EventBatchPage) -> None:
+    """A page of large entries could pass what Lambda can answer: refuse it with the way out,
+    rather than fail in the runtime (a 502 with no body of ours)."""
+    sizes = [_answer_bytes(e.model_dump(mode="json")) for e in page.events]
+    if sum(sizes) + 1024 <= PAGE_BUDGET_BYTES:
+        return
+    fitting, used = 0, 1024
+    while fitting < len(sizes) and used + sizes[fitting] <= PAGE_BUDGET_BYTES:
+        used += sizes[fitting]
+        fitting += 1
+    message = f"This page is too large for one response (its first {fitting} events fit); ask for a smaller pageSize"
+    raise ValidationFailedError(message, code="PAGE_TOO_LARGE", details=[{"field": "pageSize", "error": message}])
+
+
+def _answer_bytes(value: Any) -> int:
+    # As sent: JSON with non-ASCII escaped, then escaped again as the proxy result's body string.
+    return len(json.dumps(json.dumps(value, separators=(",", ":"))))
 
 
 def summarize_batch(workspace_id: str, batch_id: str) -> EventBatchSummary:
-    events = _batch(workspace_id, batch_id)
-    # Events arrive oldest first, so the last one seen per process is its latest state.
-    latest: dict[str, EventStatus] = {}
-    for event in events:
-        latest[event.correlationId] = event.eventStatus
-    states = list(latest.values())
+    """The platform's summary: a process is a correlationId; `completed` has a PROCESS_END with
+    SUCCESS, `failed` has any FAILURE event, and `inProgress` is what is left (at least 0)."""
+    digests = _digests(workspace_id, batch_id)
+    processes = sorted({d.correlationId for d in digests})
+    completed = _processes_with(digests, EventStatus.SUCCESS, EventType.PROCESS_END)
+    failed = _processes_with(digests, EventStatus.FAILURE)
+    timestamps = [d.eventTimestamp for d in digests]
     return EventBatchSummary(
         batchId=batch_id,
-        totalProcesses=len(latest),
-        completed=states.count(EventStatus.SUCCESS),
-        failed=states.count(EventStatus.FAILURE),
-        inProgress=len(states) - states.count(EventStatus.SUCCESS) - states.count(EventStatus.FAILURE),
-        correlationIds=list(latest),
-        startedAt=events[0].timestamp,
-        lastEventAt=events[-1].timestamp,
+        totalProcesses=len(processes),
+        completed=completed,
+        inProgress=max(0, len(processes) - completed - failed),
+        failed=failed,
+        correlationIds=processes,
+        startedAt=min(timestamps),
+        lastEventAt=max(timestamps),
     )
