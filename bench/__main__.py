@@ -55,20 +55,23 @@ def requests_per_1000_entries() -> dict[str, Counter[str]]:
 
     from batchops.dal import clients
     from batchops.services import event_log
-    from tests.support import create_template_resources
+    from tests.support import create_template_resources, log_entry
 
     results: dict[str, Counter[str]] = {}
     with mock_aws():
         create_template_resources()
         clients.reset_clients()
         counts = counting_clients("dynamodb")
-        generated = [{"correlationId": f"c{i}", "eventStatus": "STARTED"} for i in range(1000)]
-        event_log.create_batch("bench", generated, "b1")
-        results["1,000 entries, generated executionIds"] = Counter(counts)
+        plain = [log_entry(f"c{i}") for i in range(1000)]
+        event_log.create_batch("bench", plain, "b1")
+        results["1,000 entries without idempotencyKey"] = Counter(counts)
         counts.clear()
-        explicit = [{**e, "executionId": f"e{i}"} for i, e in enumerate(generated)]
-        event_log.create_batch("bench", explicit, "b2")
-        results["1,000 entries, client executionIds (duplicate check)"] = Counter(counts)
+        keyed = [{**e, "idempotencyKey": f"k{i}"} for i, e in enumerate(plain)]
+        event_log.create_batch("bench", keyed, "b2")
+        results["1,000 entries with idempotencyKey (conditional writes)"] = Counter(counts)
+        counts.clear()
+        event_log.create_batch("bench", keyed, "b2")
+        results["the same 1,000 keyed entries again (all already stored)"] = Counter(counts)
         counts.clear()
         event_log.get_batch("bench", "b2", page=1, page_size=100, status=None)
         results["GET one page of a 1,000-entry batch"] = Counter(counts)
@@ -89,7 +92,7 @@ def requests_per_operation() -> dict[str, Counter[str]]:
     from batchops.services import operation_jobs, operations
     from batchops.services.operations import Deadline
     from batchops.settings import reset_settings
-    from tests.support import create_template_resources
+    from tests.support import create_template_resources, log_entry
 
     caller = Caller(workspace_id="bench", key_id="key_bench", plan=Plan.PRO)
 
@@ -99,7 +102,7 @@ def requests_per_operation() -> dict[str, Counter[str]]:
                 "id": f"o{i}",
                 "method": "POST",
                 "path": "/v1/events",
-                "body": {"correlationId": f"c{i}", "eventStatus": "STARTED"},
+                "body": log_entry(f"c{i}"),
             }
             for i in range(n)
         ]
@@ -155,9 +158,9 @@ def requests_per_bulk_trigger() -> dict[str, Counter[str]]:
         os.environ.update({"BATCHOPS_RUN_QUEUE_URL": queue, "BATCHOPS_LOCAL_MODE": "true"})
         reset_settings()
         clients.reset_clients()
-        plain = jobs.create_job("bench", JobCreate(name="plain", endpoint_url=server.url("/plain")))
+        plain = jobs.create_job(caller, JobCreate(name="plain", endpoint_url=server.url("/plain")))
         windowed = jobs.create_job(
-            "bench", JobCreate(name="windowed", endpoint_url=server.url("/w"), dedup_window_secs=600)
+            caller, JobCreate(name="windowed", endpoint_url=server.url("/w"), dedup_window_secs=600)
         )
         counts = counting_clients("dynamodb", "sqs")
         runs.trigger_bulk(caller, plain["id"], items(0))
@@ -262,24 +265,15 @@ def requests_per_batch() -> dict[str, Counter[str]]:
 
 
 def validation_cpu_per_entry() -> float:
-    from batchops.services.event_log import _validate
+    from batchops.services.event_log import validate_entry
+    from tests.support import log_entry
 
-    entries = [
-        {
-            "correlationId": f"corr-{i}",
-            "executionId": f"exec-{i}",
-            "eventStatus": "SUCCESS",
-            "eventName": "import",
-            "timestamp": "2026-03-01T10:00:00.000Z",
-            "metadata": {"row": i, "source": "bench"},
-        }
-        for i in range(10_000)
-    ]
+    entries = [log_entry(f"c{i}", "SUCCESS", metadata={"row": i, "source": "bench"}) for i in range(10_000)]
     runs = []
     for _ in range(5):
         start = time.process_time()
         for entry in entries:
-            _validate(entry)
+            validate_entry(entry)
         runs.append((time.process_time() - start) / len(entries))
     return statistics.median(runs)
 

@@ -37,6 +37,7 @@ def new_job(http: httpx.Client, endpoints: JobEndpoints, **fields) -> tuple[dict
 
 
 def batch_of(http: httpx.Client, batch_id: str) -> dict:
+    # project_id may name the caller's workspace, or be left out (Strait takes it from the key).
     response = http.get(f"/v1/batch-operations/{batch_id}", params={"project_id": "ws-a"})
     assert response.status_code == 200, response.text
     return response.json()
@@ -50,16 +51,19 @@ def test_bulk_trigger_of_200_runs_to_completion(stack, endpoints):
         response = http.post(f"/v1/jobs/{job['id']}/trigger-bulk", json={"items": items})
         assert response.status_code == 201, response.text
         created = response.json()
-        batch = created["batch_operation"]
-        assert (batch["item_count"], batch["created_count"], batch["finished_at"]) == (200, 200, None)
+        assert (created["total"], created["created"]) == (200, 200)
+        assert len({r["id"] for r in created["results"]}) == 200
+        assert not any(r["idempotency_hit"] for r in created["results"])
+        batch = batch_of(http, created["batch_id"])
+        assert (batch["item_count"], batch["created_count"]) == (200, 200)
         assert batch["created_by"].startswith("apikey:") and len(batch["created_by"]) > len("apikey:")
-        assert created["deduplicated_indexes"] == [] and len(created["runs"]) == 200
 
         done = wait_for(
             lambda: (b := batch_of(http, batch["id"]))["finished_at"] and b, timeout=240, what="200 runs to finish"
         )
         assert done["run_counts"] == {
-            "queued": 0, "running": 0, "completed": 200, "failed": 0, "cancelled": 0, "timed_out": 0,
+            "queued": 0, "delayed": 0, "executing": 0, "completed": 200,
+            "failed": 0, "canceled": 0, "timed_out": 0, "expired": 0,
         }  # fmt: skip
         calls = endpoints.calls_to(path)
         assert len(calls) == 200 and all(c.verified for c in calls)
@@ -74,24 +78,25 @@ def test_bulk_trigger_of_200_runs_to_completion(stack, endpoints):
             params = {"batch_id": batch["id"], "limit": 90, **({"cursor": cursor} if cursor else {})}
             page = http.get("/v1/runs", params=params).json()
             seen += page["data"]
-            cursor = page["next_cursor"]
+            cursor = page.get("next_cursor")
             if cursor is None:
                 break
         assert len({r["id"] for r in seen}) == 200
         assert all(r["status"] == "completed" and r["result"] == {"ok": True} for r in seen)
         assert [r["created_at"] for r in seen] == sorted((r["created_at"] for r in seen), reverse=True)
 
-        # Within the window the same payloads create nothing; new ones do.
+        # Within the window the same payloads create nothing (their results name the earlier
+        # runs); new ones do. Strait's path for the same call.
+        by_n = {r["payload"]["n"]: r["id"] for r in seen}
         again = [{"payload": {"n": n}} for n in range(190, 210)]
-        second = http.post(f"/v1/jobs/{job['id']}/trigger-bulk", json={"items": again}).json()
-        assert second["batch_operation"]["created_count"] == 10
-        assert second["deduplicated_indexes"] == list(range(10))
-        assert [r["index"] for r in second["runs"]] == list(range(10, 20))
-        listed = http.get("/v1/batch-operations", params={"project_id": "ws-a", "limit": 1}).json()
-        assert listed["data"][0]["id"] == second["batch_operation"]["id"] and listed["next_cursor"]
-        wait_for(
-            lambda: batch_of(http, second["batch_operation"]["id"])["finished_at"], timeout=60, what="second batch"
-        )
+        second = http.post(f"/v1/jobs/{job['id']}/trigger/bulk", json={"items": again}).json()
+        assert second["created"] == 10
+        assert [r["id"] for r in second["results"][:10]] == [by_n[n] for n in range(190, 200)]
+        assert all(r["status"] == "completed" for r in second["results"][:10])
+        assert not set(by_n.values()) & {r["id"] for r in second["results"][10:]}
+        listed = http.get("/v1/batch-operations", params={"limit": 1}).json()
+        assert listed["data"][0]["id"] == second["batch_id"] and listed["has_more"] and listed["next_cursor"]
+        wait_for(lambda: batch_of(http, second["batch_id"])["finished_at"], timeout=60, what="second batch")
         assert len(endpoints.calls_to(path)) == 210
 
 
@@ -100,17 +105,20 @@ def test_single_trigger_retries_then_completes_and_dedups(stack, endpoints):
         job, path = new_job(http, endpoints, max_attempts=3, retry_backoff_secs=1)
         endpoints.script(path, Reply(503, headers={"Retry-After": "1"}), Reply(200, {"sent": 1}))
         response = http.post(f"/v1/jobs/{job['id']}/trigger", json={"payload": {"to": "x"}, "idempotency_key": "once"})
-        assert response.status_code == 202
+        assert response.status_code == 201
         run = response.json()
         repeat = http.post(f"/v1/jobs/{job['id']}/trigger", json={"payload": {"to": "y"}, "idempotency_key": "once"})
-        assert repeat.status_code == 200 and repeat.json()["id"] == run["id"] and repeat.json()["deduplicated"]
+        assert (repeat.status_code, repeat.json()) == (
+            200,
+            {"id": run["id"], "status": repeat.json()["status"], "idempotency_hit": True},
+        )
 
         finished = wait_for(
             lambda: (r := http.get(f"/v1/runs/{run['id']}").json())["status"] == "completed" and r,
             timeout=60,
             what="the run to complete after a retry",
         )
-        assert finished["attempts"] == 2 and finished["result"] == {"sent": 1} and finished["error"] is None
+        assert finished["attempt"] == 2 and finished["result"] == {"sent": 1} and "error" not in finished
         calls = endpoints.calls_to(path)
         assert [c.body["attempt"] for c in calls] == [1, 2] and all(c.verified for c in calls)
         assert {c.headers["webhook-id"] for c in calls} == {run["id"]}
@@ -121,15 +129,19 @@ def test_other_workspaces_see_nothing(stack, endpoints):
         job, _ = new_job(http, endpoints)
         run = http.post(f"/v1/jobs/{job['id']}/trigger", json={"payload": {}}).json()
         batch = http.post(f"/v1/jobs/{job['id']}/trigger-bulk", json={"items": [{"payload": {"b": 1}}]}).json()
-    batch_id = batch["batch_operation"]["id"]
+    batch_id = batch["batch_id"]
     with client(stack, KEY_B) as other:
         assert other.get(f"/v1/runs/{run['id']}").status_code == 404
         assert other.post(f"/v1/jobs/{job['id']}/trigger", json={"payload": {}}).status_code == 404
         assert other.get(f"/v1/batch-operations/{batch_id}", params={"project_id": "ws-b"}).status_code == 404
         assert other.get(f"/v1/batch-operations/{batch_id}", params={"project_id": "ws-a"}).status_code == 404
-        assert other.get("/v1/runs", params={"job_id": job["id"]}).json() == {"data": [], "next_cursor": None}
-        assert other.get("/v1/runs", params={"batch_id": batch_id}).json() == {"data": [], "next_cursor": None}
-        assert other.get("/v1/batch-operations").status_code == 422  # project_id is required
+        assert other.get(f"/v1/batch-operations/{batch_id}").status_code == 404
+        assert other.get("/v1/runs", params={"job_id": job["id"]}).json() == {"data": [], "has_more": False}
+        assert other.get("/v1/runs", params={"batch_id": batch_id}).json() == {"data": [], "has_more": False}
+        # Without project_id: the caller's own project, which has none of ws-a's batches.
+        mine = other.get("/v1/batch-operations")
+        assert mine.status_code == 200 and batch_id not in {b["id"] for b in mine.json()["data"]}
+        assert other.get("/v1/batch-operations", params={"project_id": "ws-a"}).status_code == 404
     with client(stack) as http:
         wait_for(lambda: batch_of(http, batch_id)["finished_at"], timeout=60, what="the batch to finish")
         assert http.get(f"/v1/runs/{run['id']}").json()["status"] == "completed"

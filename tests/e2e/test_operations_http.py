@@ -60,7 +60,7 @@ def test_sync_sequential_with_references_and_parallel(stack):
         ).json()
         assert [r["status"] for r in sequential["results"]] == [201, 201]
         summary = http.get(f"/v1/events/batch/{batch_id}/summary").json()
-        assert summary["completed"] == 1 and summary["correlationIds"] == ["seq"]
+        assert summary["completed"] == 1 and summary["correlationIds"] == [event("seq")["correlationId"]]
 
         parallel = http.post(
             "/v1/batch", json={"operations": [op(f"p{i}", body=event(f"par{i}")) for i in range(10)], "parallel": True}
@@ -77,7 +77,7 @@ def test_transaction_runs_on_the_state_machine_and_stops_at_the_first_failure(st
             json={
                 "operations": [
                     op("first", "/v1/events/batch", {"events": [event("t")], "batchId": batch_id}),
-                    op("broken", body={"eventStatus": "STARTED"}),
+                    op("broken", body={"eventStatus": "SUCCESS"}),
                     op("never", "/v1/events/batch", {"events": [event("n")], "batchId": batch_id}),
                 ]
             },
@@ -105,6 +105,7 @@ def test_dry_run_and_limits(stack):
             "/v1/jobs/{jobID}",
             "/v1/jobs/{jobID}/trigger",
             "/v1/jobs/{jobID}/trigger-bulk",
+            "/v1/jobs/{jobID}/trigger/bulk",
             "/v1/bulk-track",
             "/v1/track",
             "/v1/bulk-track/uploads",

@@ -39,6 +39,11 @@ def listing(workspace="ws-a", **query):
 JOB = {"name": "send-welcome", "endpoint_url": "https://hooks.example.com/welcome"}
 
 
+def test_names_may_be_any_printable_text():
+    status, _, job = create({**JOB, "name": "Send Welcome Email — v2 (EU)"})
+    assert status == 201 and job["name"] == "Send Welcome Email — v2 (EU)"
+
+
 def test_create_shows_the_signing_secret_once_and_applies_defaults():
     status, _, job = create(JOB)
     assert status == 201
@@ -46,9 +51,152 @@ def test_create_shows_the_signing_secret_once_and_applies_defaults():
     assert job["project_id"] == "ws-a" and job["id"].startswith("job_")
     assert (job["method"], job["timeout_secs"], job["max_attempts"], job["retry_backoff_secs"]) == ("POST", 30, 3, 2)
     assert (job["dedup_window_secs"], job["enabled"], job["headers"]) == (0, True, {})
+    # Strait's fields every job has (domain/types.go Job).
+    assert (job["slug"], job["paused"], job["version"]) == (None, False, 1)
+    assert job["created_by"] == job["updated_by"] == "apikey:key_test"
+    assert "description" not in job and "tags" not in job  # unset settings are left out, as in Strait
     status, _, read = get(job["id"])
     assert status == 200 and "signing_secret" not in read
     assert read == {k: v for k, v in job.items() if k != "signing_secret"}
+
+
+# Strait's documented create body (apps/docs/examples/requests/create-http-job.json).
+STRAIT_JOB = {
+    "project_id": "ws-a",
+    "name": "Send Welcome Email",
+    "slug": "send-welcome-email",
+    "description": "Sends the welcome email",
+    "execution_mode": "http",
+    "endpoint_url": "https://jobs.example.com/strait/send-welcome-email",
+    "timeout_secs": 60,
+    "max_attempts": 5,
+    "retry_strategy": "exponential",
+    "max_concurrency": 10,
+    "rate_limit_max": 100,
+    "rate_limit_window_secs": 60,
+    "tags": {"team": "growth", "tier": "production"},
+    "default_run_metadata": {"service": "signup"},
+}
+
+
+def test_a_strait_job_body_is_accepted_and_returned():
+    status, _, job = create(STRAIT_JOB)
+    assert status == 201, job
+    assert job["project_id"] == "ws-a"
+    assert {k: job[k] for k in STRAIT_JOB} == STRAIT_JOB
+    _, _, read = get(job["id"])
+    assert {k: read[k] for k in STRAIT_JOB} == STRAIT_JOB
+    # Without project_id the caller's workspace is meant.
+    body = {k: v for k, v in STRAIT_JOB.items() if k != "project_id"}
+    status, _, second = create({**body, "name": "Second", "slug": "second"})
+    assert (status, second["project_id"]) == (201, "ws-a")
+
+
+def test_every_strait_job_setting_is_accepted_and_stored():
+    settings = {
+        "group_id": "g1",
+        "cron": "*/5 * * * *",
+        "payload_schema": {"type": "object", "properties": {"n": {"type": "number", "minimum": 0.5}}},
+        "fallback_endpoint_url": "https://fallback.example.com/hook",
+        "max_concurrency_per_key": 2,
+        "execution_window_cron": "0 9-17 * * 1-5",
+        "timezone": "Europe/Paris",
+        "run_ttl_secs": 600,
+        "retry_delays_secs": [1, 5, 30],
+        "retry_priority_boost": 2,
+        "environment_id": "env_prod",
+        "version_policy": "pin",
+        "result_schema": {"type": "object", "nested": [[[[{"deep": True}]]]]},
+        "cron_overlap_policy": "skip",
+        "debounce_window_secs": 0,
+        "batch_window_secs": 30,
+        "batch_max_size": 100,
+        "queue_name": "emails",
+        "poison_pill_threshold": 3,
+        "on_complete_trigger_workflow": "wf1",
+        "on_complete_trigger_job": "job2",
+        "on_complete_payload_mapping": {"x": "$.result.x"},
+        "on_failure_trigger_job": "job3",
+        "on_failure_trigger_workflow": "wf2",
+        "on_failure_payload_mapping": {"y": 1.25},
+        "webhook_url": "https://hooks.example.com/done",
+    }
+    status, _, job = create({**STRAIT_JOB, **settings})
+    assert status == 201, job
+    _, _, read = get(job["id"])
+    assert {k: read[k] for k in settings} == settings
+    # Write-only secrets never come back.
+    status, _, secret = create({**JOB, "name": "secret", "endpoint_signing_secret": "s" * 16})
+    assert status == 201 and "endpoint_signing_secret" not in get(secret["id"])[2]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"slug": "x" * 129}, "slug"),
+        ({"name": "x" * 256}, "name"),
+        ({"name": "   "}, "name"),
+        ({"name": "tab\there"}, "name"),
+        ({"description": "x" * 2001}, "description"),
+        ({"execution_mode": "worker"}, "execution_mode"),
+        ({"retry_strategy": "random"}, "retry_strategy"),
+        ({"retry_delays_secs": [0]}, "retry_delays_secs"),
+        ({"tags": {f"k{n}": "v" for n in range(21)}}, "tags"),
+        ({"cron": "* * *"}, "cron"),
+        ({"queue_name": "has space"}, "queue_name"),
+        ({"endpoint_signing_secret": "short"}, "endpoint_signing_secret"),
+        ({"payload_schema": {"blob": "x" * 40_000}}, "payload_schema"),
+        ({"run_ttl_secs": -1}, "run_ttl_secs"),
+        ({"fallback_endpoint_url": "http://10.0.0.1/"}, "fallback_endpoint_url"),
+    ],
+)
+def test_strait_settings_are_validated(change, field):
+    status, _, body = create({**STRAIT_JOB, **change})
+    assert status == 422 and body["details"][0]["field"] == field, body
+
+
+def test_project_id_must_be_the_callers_workspace():
+    status, _, body = create({**STRAIT_JOB, "project_id": "ws-b"})
+    assert (status, body["code"], body["details"][0]["field"]) == (403, "PROJECT_MISMATCH", "project_id")
+    _, _, job = create(STRAIT_JOB)
+    assert update(job["id"], {"project_id": "ws-b", "enabled": False})[0] == 403
+    assert update(job["id"], {"project_id": "ws-a", "enabled": False})[2]["enabled"] is False
+
+
+def test_slugs_are_unique_per_workspace_and_found_by_listing():
+    _, _, job = create(STRAIT_JOB)
+    status, _, body = create({**STRAIT_JOB, "name": "Other name"})
+    assert (status, body["code"]) == (409, "JOB_SLUG_TAKEN")
+    assert create({**STRAIT_JOB, "project_id": "ws-b"}, workspace="ws-b")[0] == 201
+    _, _, found = listing(slug="send-welcome-email")
+    assert [j["id"] for j in found["data"]] == [job["id"]] and found["has_more"] is False
+    assert listing(slug="nope")[2] == {"data": [], "has_more": False}
+    # A new slug frees the old one; deleting the job frees its slug.
+    assert update(job["id"], {"slug": "welcome"})[2]["slug"] == "welcome"
+    assert listing(slug="send-welcome-email")[2]["data"] == []
+    assert create({**STRAIT_JOB, "name": "Another"})[0] == 201
+    assert update(job["id"], {"slug": "send-welcome-email"})[2]["code"] == "JOB_SLUG_TAKEN"
+    assert delete(job["id"])[0] == 204
+    assert create({**STRAIT_JOB, "name": "Third", "slug": "welcome"})[0] == 201
+
+
+def test_listing_by_tag():
+    _, _, growth = create(STRAIT_JOB)
+    _, _, core = create({**JOB, "name": "core", "tags": {"team": "core"}})
+    create({**JOB, "name": "untagged"})
+    assert [j["id"] for j in listing(tag_key="team")[2]["data"]] == [core["id"], growth["id"]]
+    assert [j["id"] for j in listing(tag_key="team", tag_value="growth")[2]["data"]] == [growth["id"]]
+    assert listing(tag_value="growth")[0] == 422
+
+
+def test_patch_counts_versions_and_null_clears_optional_settings():
+    _, _, job = create(STRAIT_JOB)
+    status, _, changed = update(job["id"], {"description": None, "tags": {"team": "core"}, "name": None})
+    assert status == 200
+    assert "description" not in changed and changed["tags"] == {"team": "core"}
+    assert changed["name"] == "Send Welcome Email"  # batchops' own fields are never cleared
+    assert (changed["version"], changed["updated_by"]) == (2, "apikey:key_test")
+    assert update(job["id"], {"backwards_compatible": True})[2]["version"] == 3
 
 
 def test_names_are_unique_per_workspace():
@@ -85,7 +233,14 @@ def test_local_mode_allows_loopback(monkeypatch):
 
 @pytest.mark.parametrize(
     "change",
-    [{"timeout_secs": 0}, {"timeout_secs": 901}, {"max_attempts": 11}, {"dedup_window_secs": 86401}, {"colour": 1}],
+    [
+        {"timeout_secs": 0},
+        {"timeout_secs": 901},
+        {"max_attempts": 11},
+        {"dedup_window_secs": 86401},
+        {"colour": 1},
+        {"name": "bad\ud800"},
+    ],
 )
 def test_bad_settings_are_422(change):
     assert create({**JOB, **change})[0] == 422
@@ -126,10 +281,11 @@ def test_list_newest_first_with_cursor():
     _, _, second = listing(limit=2, cursor=first["next_cursor"])
     _, _, third = listing(limit=2, cursor=second["next_cursor"])
     assert [j["id"] for page in (first, second, third) for j in page["data"]] == ids[::-1]
-    assert third["next_cursor"] is None
+    assert (first["has_more"], third["has_more"]) == (True, False) and "next_cursor" not in third
     assert all("signing_secret" not in j for j in first["data"])
-    assert listing(workspace="ws-b")[2] == {"data": [], "next_cursor": None}
-    assert listing(limit=0)[0] == 422 and listing(limit=101)[0] == 422
+    assert listing(workspace="ws-b")[2] == {"data": [], "has_more": False}
+    assert listing(limit=0)[0] == 422
+    assert len(listing(limit=101)[2]["data"]) == 5  # more than 100 is served 100, as Strait does
     assert listing(cursor="garbage")[0] == 422
 
 

@@ -4,6 +4,7 @@ Standard Webhooks signatures."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -50,19 +51,54 @@ def create_job(endpoints: JobEndpoints, path: str = "/hook", workspace: str = "w
     return job
 
 
-def trigger(job_id: str, body: dict, workspace: str = "ws-a") -> tuple[int, Any]:
+def trigger(job_id: str, body: dict, workspace: str = "ws-a", headers: dict | None = None) -> tuple[int, Any]:
     status, _, out = invoke(
-        TRIGGER, api_event("trigger_job", body=body, path_params={"jobID": job_id}, workspace=workspace)
+        TRIGGER,
+        api_event("trigger_job", body=body, path_params={"jobID": job_id}, workspace=workspace, headers=headers),
     )
     return status, out
 
 
-def bulk(job_id: str, items: list[dict], workspace: str = "ws-a", key_id: str = "key_test") -> tuple[int, Any]:
-    event = api_event(
-        "trigger_job_bulk", body={"items": items}, path_params={"jobID": job_id}, workspace=workspace, key_id=key_id
-    )
+def bulk(
+    job_id: str, items: list[dict], workspace: str = "ws-a", key_id: str = "key_test", fixture: str = "trigger_job_bulk"
+) -> tuple[int, Any]:
+    event = api_event(fixture, body={"items": items}, path_params={"jobID": job_id}, workspace=workspace, key_id=key_id)
     status, _, out = invoke(BULK, event)
     return status, out
+
+
+def created_ids(out: dict) -> list[str]:
+    """Runs a bulk answer created (a repeat names a run that was not created by its own item)."""
+    seen: set[str] = set()
+    ids = []
+    for result in out["results"]:
+        if result["id"] not in seen and not result["idempotency_hit"]:
+            seen.add(result["id"])
+            ids.append(result["id"])
+    return ids
+
+
+def stored(run_id: str, workspace: str = "ws-a") -> dict:
+    from batchops.dal.runs import RunRepository
+
+    run = RunRepository("DomainTable").get(workspace, run_id, with_result=False)
+    assert run is not None
+    return run
+
+
+def set_attributes(run_id: str, workspace: str = "ws-a", **values: Any) -> None:
+    """Move a stored run's clock-driven attributes (time passing, without sleeping)."""
+    from batchops.dal import clients, keys
+    from batchops.dal.items import serialize
+
+    names = {f"#a{n}": name for n, name in enumerate(values)}
+    clients.dynamodb().update_item(
+        TableName="DomainTable",
+        Key=serialize(keys.run(workspace, run_id)),
+        UpdateExpression="SET " + ", ".join(f"#a{n} = :v{n}" for n in range(len(values))),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=serialize({f":v{n}": v for n, v in enumerate(values.values())}),
+    )
 
 
 def get_run(run_id: str, workspace: str = "ws-a") -> tuple[int, Any]:
@@ -76,7 +112,7 @@ def list_runs(workspace: str = "ws-a", **query: Any) -> tuple[int, Any]:
     return status, out
 
 
-def get_batch(batch_id: str, project_id: str | None = "ws-a", workspace: str = "ws-a") -> tuple[int, Any]:
+def get_batch(batch_id: str, project_id: str | None = None, workspace: str = "ws-a") -> tuple[int, Any]:
     query = {"project_id": project_id} if project_id is not None else {}
     event = api_event("get_batch_operation", path_params={"batchID": batch_id}, query=query, workspace=workspace)
     status, _, out = invoke(GET_BATCH, event)
@@ -118,28 +154,35 @@ def drain(limit: int = 1_000) -> int:
 def test_trigger_runs_and_completes_with_a_verified_signature(endpoints):
     job = create_job(endpoints, max_attempts=2)
     endpoints.script("/hook", Reply(200, {"sent": True, "id": 7}))
-    status, run = trigger(job["id"], {"payload": {"to": "a@example.com"}})
-    assert status == 202
-    assert run["status"] == "queued" and run["attempts"] == 0 and run["batch_id"] is None
-    assert set(run) == {
-        "id", "job_id", "project_id", "batch_id", "status", "payload", "attempts",
-        "result", "error", "created_at", "started_at", "finished_at",
+    status, answer = trigger(job["id"], {"payload": {"to": "a@example.com"}})
+    assert status == 201
+    # Strait's trigger answer (api/trigger_immediate.go triggerRunResponse).
+    assert set(answer) == {"id", "status", "payload_hash", "idempotency_hit"}
+    assert (answer["status"], answer["idempotency_hit"]) == ("queued", False)
+    assert answer["payload_hash"] == hashlib.sha256(b'{"to":"a@example.com"}').hexdigest()
+    _, queued = get_run(answer["id"])
+    assert set(queued) == {
+        "id", "job_id", "project_id", "status", "attempt", "payload", "priority", "triggered_by",
+        "created_by", "job_version", "execution_mode", "created_at", "updated_at",
     }  # fmt: skip
+    assert (queued["status"], queued["attempt"], queued["priority"], queued["triggered_by"]) == (
+        "queued",
+        1,
+        0,
+        "manual",
+    )
+    assert queued["created_by"] == "apikey:key_test" and queued["project_id"] == "ws-a"
     [message] = receive()
-    assert json.loads(message["Body"]) == {"workspace_id": "ws-a", "run_id": run["id"]}
+    assert json.loads(message["Body"]) == {"workspace_id": "ws-a", "run_id": answer["id"]}
     assert work([message]) == {"batchItemFailures": []}
     [call] = endpoints.calls_to("/hook")
     assert call.verified
-    assert call.body == {"run_id": run["id"], "job_id": job["id"], "attempt": 1, "payload": {"to": "a@example.com"}}
-    assert call.headers["webhook-id"] == run["id"]
-    _, done = get_run(run["id"])
-    assert (done["status"], done["attempts"], done["result"], done["error"]) == (
-        "completed",
-        1,
-        {"sent": True, "id": 7},
-        None,
-    )
-    assert done["started_at"] <= done["finished_at"]
+    assert call.body == {"run_id": answer["id"], "job_id": job["id"], "attempt": 1, "payload": {"to": "a@example.com"}}
+    assert call.headers["webhook-id"] == answer["id"]
+    _, done = get_run(answer["id"])
+    assert (done["status"], done["attempt"], done["result"]) == ("completed", 1, {"sent": True, "id": 7})
+    assert "error" not in done and done["completed_at"] == done["finished_at"]
+    assert done["started_at"] <= done["finished_at"] <= done["updated_at"]
 
 
 def test_duplicate_delivery_of_a_finished_run_calls_nothing(endpoints):
@@ -149,7 +192,7 @@ def test_duplicate_delivery_of_a_finished_run_calls_nothing(endpoints):
     work([message])
     work([message])  # SQS delivered it twice
     assert len(endpoints.calls_to("/hook")) == 1
-    assert get_run(run["id"])[1]["attempts"] == 1
+    assert get_run(run["id"])[1]["attempt"] == 1
 
 
 def test_a_delivery_while_another_holds_the_run_is_a_no_op(endpoints):
@@ -159,17 +202,16 @@ def test_a_delivery_while_another_holds_the_run_is_a_no_op(endpoints):
     job = create_job(endpoints)
     _, run = trigger(job["id"], {"payload": {}})
     repo = RunRepository("DomainTable")
-    stored = repo.get("ws-a", run["id"])
     # Another delivery claimed the run a moment ago and is calling the endpoint.
     assert repo.transition(
         "ws-a",
-        stored,
+        stored(run["id"]),
         Transition(RunStatus.QUEUED, 0, RunStatus.RUNNING, 1, {"lease_until": "2999-01-01T00:00:00.000000Z"}),
     )
     [message] = receive()
     assert work([message]) == {"batchItemFailures": []}
     assert endpoints.calls_to("/hook") == []
-    assert get_run(run["id"])[1]["status"] == "running"
+    assert get_run(run["id"])[1]["status"] == "executing"  # Strait's name for a running run
 
 
 def test_an_abandoned_running_run_is_taken_over_as_a_new_attempt(endpoints):
@@ -182,7 +224,7 @@ def test_an_abandoned_running_run_is_taken_over_as_a_new_attempt(endpoints):
     # A worker claimed attempt 1 and died: its lease is long over.
     assert repo.transition(
         "ws-a",
-        repo.get("ws-a", run["id"]),
+        stored(run["id"]),
         Transition(RunStatus.QUEUED, 0, RunStatus.RUNNING, 1, {"lease_until": "2000-01-01T00:00:00.000000Z"}),
     )
     [message] = receive()
@@ -200,16 +242,23 @@ def test_503_with_retry_after_is_retried_later_then_completes(endpoints):
     result = work([message])
     assert result == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
     _, waiting = get_run(run["id"])
-    assert (waiting["status"], waiting["attempts"]) == ("queued", 1)
-    assert waiting["error"] == {"code": "HTTP_ERROR", "message": "The endpoint answered HTTP 503", "http_status": 503}
-    # Retry-After: 120 hid the message for at least that long: nothing is visible now.
+    assert (waiting["status"], waiting["attempt"]) == ("queued", 1)
+    assert (waiting["error"], waiting["error_class"]) == ("The endpoint answered HTTP 503", "server")
+    assert waiting["error_detail"] == {
+        "code": "HTTP_ERROR",
+        "message": "The endpoint answered HTTP 503",
+        "http_status": 503,
+    }
+    # Retry-After: 120 hid the message for at least that long, and the run says when it retries.
+    assert waiting["next_retry_at"] > waiting["started_at"]
     assert receive() == []
     sqs = boto3.client("sqs")
     sqs.change_message_visibility(QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
     [again] = receive()
     assert work([again]) == {"batchItemFailures": []}
     _, done = get_run(run["id"])
-    assert (done["status"], done["attempts"], done["result"], done["error"]) == ("completed", 2, {"ok": 1}, None)
+    assert (done["status"], done["attempt"], done["result"]) == ("completed", 2, {"ok": 1})
+    assert not {"error", "error_class", "error_detail", "next_retry_at"} & set(done)
     assert [c.body["attempt"] for c in endpoints.calls_to("/hook")] == [1, 2]
 
 
@@ -224,7 +273,7 @@ def test_retries_stop_at_max_attempts_and_fail(endpoints):
             QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
         )
     _, done = get_run(run["id"])
-    assert (done["status"], done["attempts"], done["error"]["http_status"]) == ("failed", 2, 500)
+    assert (done["status"], done["attempt"], done["error_detail"]["http_status"]) == ("failed", 2, 500)
     assert len(endpoints.calls_to("/hook")) == 2
 
 
@@ -235,8 +284,12 @@ def test_a_4xx_fails_at_once_without_retry(endpoints):
     [message] = receive()
     assert work([message]) == {"batchItemFailures": []}
     _, done = get_run(run["id"])
-    assert (done["status"], done["attempts"]) == ("failed", 1)
-    assert done["error"] == {"code": "HTTP_ERROR", "message": "The endpoint answered HTTP 404", "http_status": 404}
+    assert (done["status"], done["attempt"], done["error_class"]) == ("failed", 1, "client")
+    assert done["error_detail"] == {
+        "code": "HTTP_ERROR",
+        "message": "The endpoint answered HTTP 404",
+        "http_status": 404,
+    }
 
 
 def test_a_timeout_on_the_last_attempt_ends_timed_out(endpoints):
@@ -246,7 +299,8 @@ def test_a_timeout_on_the_last_attempt_ends_timed_out(endpoints):
     [message] = receive()
     assert work([message]) == {"batchItemFailures": []}
     _, done = get_run(run["id"])
-    assert (done["status"], done["error"]["code"], done["result"]) == ("timed_out", "TIMEOUT", None)
+    assert (done["status"], done["error_detail"]["code"], done["error_class"]) == ("timed_out", "TIMEOUT", "timeout")
+    assert "result" not in done
 
 
 def test_a_redirect_is_not_followed(endpoints):
@@ -255,7 +309,7 @@ def test_a_redirect_is_not_followed(endpoints):
     _, run = trigger(job["id"], {"payload": {}})
     work(receive())
     _, done = get_run(run["id"])
-    assert done["status"] == "failed" and "redirects are not followed" in done["error"]["message"]
+    assert done["status"] == "failed" and "redirects are not followed" in done["error"]
     assert len(endpoints.calls) == 1
 
 
@@ -266,7 +320,7 @@ def test_call_time_check_refuses_loopback_outside_local_mode(endpoints, monkeypa
     reset_settings()
     work(receive())
     _, done = get_run(run["id"])
-    assert (done["status"], done["error"]["code"]) == ("failed", "UNSAFE_URL")
+    assert (done["status"], done["error_detail"]["code"]) == ("failed", "UNSAFE_URL")
     assert endpoints.calls == []
 
 
@@ -276,7 +330,7 @@ def test_a_run_of_a_deleted_job_fails(endpoints):
     invoke(DELETE_JOB, api_event("delete_job", path_params={"jobID": job["id"]}, workspace="ws-a"))
     work(receive())
     _, done = get_run(run["id"])
-    assert (done["status"], done["error"]["code"]) == ("failed", "JOB_NOT_FOUND")
+    assert (done["status"], done["error_detail"]["code"]) == ("failed", "JOB_NOT_FOUND")
 
 
 def test_oversized_and_non_json_results(endpoints):
@@ -286,34 +340,84 @@ def test_oversized_and_non_json_results(endpoints):
     _, text = trigger(job["id"], {"payload": {"n": 2}})
     drain()
     _, big = get_run(big["id"])
-    assert (big["status"], big["result"], big["error"]["code"]) == ("completed", None, "RESULT_TOO_LARGE")
+    assert (big["status"], big["error_detail"]["code"]) == ("completed", "RESULT_TOO_LARGE")
+    assert "result" not in big and "error_class" not in big
     _, text = get_run(text["id"])
-    assert (text["status"], text["result"], text["error"]) == ("completed", "plain text", None)
+    assert (text["status"], text["result"]) == ("completed", "plain text") and "error" not in text
 
 
-# ---------------------------------------------------------------- de-duplication
+def test_strait_fields_are_stored_on_the_run(endpoints):
+    job = create_job(
+        endpoints, slug="hook-job", tags={"team": "growth", "tier": "free"}, default_run_metadata={"s": "1"}
+    )
+    body = {
+        "payload": {"n": 1},
+        "priority": 7,
+        "tags": {"tier": "pro", "region": "eu"},
+        "concurrency_key": "tenant-42",
+        "debounce_key": "d",
+        "batch_key": "b",
+    }
+    status, answer = trigger(job["id"], body)
+    assert status == 201
+    _, run = get_run(answer["id"])
+    assert run["tags"] == {"team": "growth", "tier": "pro", "region": "eu"}  # the trigger's win (Strait)
+    assert (run["priority"], run["concurrency_key"], run["metadata"]) == (7, "tenant-42", {"s": "1"})
+    assert (run["job_slug"], run["job_version"]) == ("hook-job", 1)
+    assert stored(answer["id"])["debounce_key"] == "d"  # stored only
+
+
+# ---------------------------------------------------------------- de-duplication and idempotency
 
 
 def test_idempotency_key_returns_the_same_run_with_200(endpoints):
     job = create_job(endpoints)
     status, first = trigger(job["id"], {"payload": {"a": 1}, "idempotency_key": "k-1"})
-    assert status == 202
+    assert status == 201
     status, again = trigger(job["id"], {"payload": {"a": 2}, "idempotency_key": "k-1"})
-    assert status == 200 and again["deduplicated"] is True
-    assert again["id"] == first["id"] and again["payload"] == {"a": 1}
+    # Strait's run-level idempotency hit (api/trigger_idempotency.go): no payload_hash.
+    assert (status, again) == (200, {"id": first["id"], "status": "queued", "idempotency_hit": True})
+    assert get_run(first["id"])[1]["payload"] == {"a": 1}
     assert len(receive()) == 1
+
+
+@pytest.mark.parametrize("header", ["Idempotency-Key", "X-Idempotency-Key"])
+def test_the_header_key_is_the_runs_idempotency_key_for_good(endpoints, header):
+    job = create_job(endpoints)
+    # A bulk item's key and a trigger's header key are the same run-level key (as in Strait).
+    _, out = bulk(job["id"], [{"payload": {"n": 1}, "idempotency_key": "order-1"}])
+    [made] = out["results"]
+    status, hit = trigger(job["id"], {"payload": {"n": 2}}, headers={header: "order-1"})
+    assert (status, hit) == (200, {"id": made["id"], "status": "queued", "idempotency_hit": True})
+    status, fresh = trigger(job["id"], {"payload": {"n": 3}}, headers={header: "order-2"})
+    assert status == 201 and fresh["id"] != made["id"]
+    assert get_run(fresh["id"])[1]["idempotency_key"] == "order-2"
+    # The key is per job: another job's run may have it too.
+    other = create_job(endpoints, "/other")
+    assert trigger(other["id"], {"payload": {}}, headers={header: "order-1"})[0] == 201
+    assert len(receive()) == 3
+
+
+def test_header_and_body_keys_must_agree(endpoints):
+    job = create_job(endpoints)
+    status, err = trigger(job["id"], {"payload": {}, "idempotency_key": "a"}, headers={"Idempotency-Key": "b"})
+    assert (status, err["code"], err["details"][0]["field"]) == (422, "VALIDATION_FAILED", "idempotency_key")
+    assert trigger(job["id"], {"payload": {}, "idempotency_key": "a"}, headers={"Idempotency-Key": "a"})[0] == 201
+    assert receive() and list_runs()[1]["data"][0]["idempotency_key"] == "a"
 
 
 def test_payload_dedup_applies_only_within_the_window(endpoints):
     windowed = create_job(endpoints, "/windowed", dedup_window_secs=3600)
     plain = create_job(endpoints, "/plain")
     status, first = trigger(windowed["id"], {"payload": {"b": 1, "a": [1, 2]}})
-    assert status == 202
+    assert status == 201
     status, same = trigger(windowed["id"], {"payload": {"a": [1, 2], "b": 1}})  # key order differs
-    assert (status, same["id"], same["deduplicated"]) == (200, first["id"], True)
-    assert trigger(windowed["id"], {"payload": {"a": [2, 1], "b": 1}})[0] == 202
-    assert trigger(plain["id"], {"payload": {"b": 1}})[0] == 202
-    assert trigger(plain["id"], {"payload": {"b": 1}})[0] == 202  # window 0: no payload de-duplication
+    # Strait answers a payload de-duplication hit like a new run (201), naming the existing one.
+    assert (status, same) == (201, first)
+    assert trigger(windowed["id"], {"payload": {"a": [2, 1], "b": 1}})[0] == 201
+    assert trigger(plain["id"], {"payload": {"b": 1}})[0] == 201
+    assert trigger(plain["id"], {"payload": {"b": 1}})[1]["id"] != first["id"]  # window 0: no de-duplication
+    assert len(list_runs()[1]["data"]) == 4
 
 
 def test_an_expired_window_lets_the_payload_run_again(endpoints):
@@ -334,7 +438,7 @@ def test_an_expired_window_lets_the_payload_run_again(endpoints):
         ExpressionAttributeValues=serialize({":past": 1}),
     )
     status, second = trigger(job["id"], {"payload": {"p": 1}})
-    assert status == 202 and second["id"] != first["id"]
+    assert status == 201 and second["id"] != first["id"]
 
 
 def test_a_claim_whose_run_was_never_stored_is_reclaimed(endpoints):
@@ -344,13 +448,162 @@ def test_a_claim_whose_run_was_never_stored_is_reclaimed(endpoints):
     job = create_job(endpoints)
     repo = RunRepository("DomainTable")
     # A trigger claimed the key long ago and died before storing its run.
-    claim = Claim("key", __import__("hashlib").sha256(b"k-9").hexdigest(), "run_never_stored")
+    claim = Claim("key", hashlib.sha256(b"k-9").hexdigest(), "run_never_stored")
     refused = repo.write_claims(
         "ws-a", job["id"], [[claim]], now=0, claimed_at="2000-01-01T00:00:00.000000Z", expires_at=10**10, voids={}
     )
     assert refused == set() and ABANDONED_CLAIM_SECONDS < 10**9
     status, run = trigger(job["id"], {"payload": {}, "idempotency_key": "k-9"})
-    assert status == 202 and run["id"] != "run_never_stored"
+    assert status == 201 and run["id"] != "run_never_stored"
+
+
+def test_dry_run_creates_nothing(endpoints):
+    job = create_job(endpoints, slug="dry", run_ttl_secs=600)
+    status, out = trigger(job["id"], {"payload": {"n": 1}, "dry_run": True, "priority": 3})
+    assert status == 200
+    assert out["job"] == {
+        "id": job["id"], "name": "hook", "slug": "dry", "execution_mode": "http", "queue": "default",
+        "timeout_secs": 30, "max_attempts": 3, "version": 1,
+    }  # fmt: skip
+    assert out["payload"] == {"n": 1} and out["scheduled_at"] is None and out["expires_at"]
+    assert out["payload_hash"] == hashlib.sha256(b'{"n":1}').hexdigest() and out["validation_warnings"] == []
+    assert receive() == [] and list_runs()[1]["data"] == []
+
+
+# ---------------------------------------------------------------- priority, ttl and scheduled runs
+
+
+def test_priority_orders_the_queue_within_a_request(endpoints):
+    job = create_job(endpoints)
+    priorities = [0, 10, 3, 10, 5, 0, 7, 3, 1, 9, 2, 10]  # more than one SendMessageBatch of 10
+    status, out = bulk(job["id"], [{"payload": {"n": n}, "priority": p} for n, p in enumerate(priorities)])
+    assert status == 201
+    by_run = {r["id"]: n for n, r in enumerate(out["results"])}
+    order = []
+    while messages := receive(visibility=600):
+        order += [by_run[json.loads(m["Body"])["run_id"]] for m in messages]
+    assert [priorities[n] for n in order] == sorted(priorities, reverse=True)
+    # Equal priorities keep their order in the request.
+    assert [n for n in order if priorities[n] == 10] == [1, 3, 11]
+
+
+def test_a_run_not_started_within_its_ttl_expires_at_delivery(endpoints):
+    job = create_job(endpoints)
+    status, answer = trigger(job["id"], {"payload": {}, "ttl_secs": 60})
+    assert status == 201
+    _, run = get_run(answer["id"])
+    assert run["expires_at"] > run["created_at"]
+    set_attributes(answer["id"], start_by="2000-01-01T00:00:00.000000Z")  # the 60 s went by
+    assert work(receive()) == {"batchItemFailures": []}
+    _, done = get_run(answer["id"])
+    assert (done["status"], done["error"], done["error_detail"]["code"]) == ("expired", "run expired", "EXPIRED")
+    assert done["finished_at"] and endpoints.calls == []
+
+
+def test_the_jobs_run_ttl_applies_and_a_started_run_never_expires(endpoints):
+    job = create_job(endpoints, run_ttl_secs=30, max_attempts=2, retry_backoff_secs=1)
+    endpoints.script("/hook", Reply(503), Reply(200, {"ok": True}))
+    _, answer = trigger(job["id"], {"payload": {}})
+    assert get_run(answer["id"])[1]["expires_at"]
+    [message] = receive()
+    work([message])  # attempt 1 fails: the run waits for its retry
+    set_attributes(answer["id"], start_by="2000-01-01T00:00:00.000000Z")
+    boto3.client("sqs").change_message_visibility(
+        QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
+    work(receive())
+    assert get_run(answer["id"])[1]["status"] == "completed"  # it had started: ttl no longer applies
+
+
+def test_the_sweeper_expires_runs_still_queued_and_closes_their_batch(endpoints):
+    job = create_job(endpoints)
+    _, out = bulk(job["id"], [{"payload": {"n": 1}, "ttl_secs": 30}, {"payload": {"n": 2}}])
+    expiring, lasting = (r["id"] for r in out["results"])
+    from batchops.dal.runs import RunRepository
+
+    # The queue is backed up: nobody has started the first run when its ttl runs out.
+    set_attributes(expiring, start_by="2000-01-01T00:00:00.000000Z")
+    RunRepository("DomainTable").recheck_later("ws-a", expiring, None, "2000-01-01T00:00:00.000000Z")
+    assert SWEEPER.lambda_handler(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 0
+    _, gone = get_run(expiring)
+    assert (gone["status"], gone["error"]) == ("expired", "run expired")
+    _, batch = get_batch(out["batch_id"])
+    assert (batch["run_counts"]["expired"], batch["run_counts"]["queued"], batch["finished_at"]) == (1, 1, None)
+    drain()  # the expired run's message is a no-op; the other completes
+    assert [c.body["payload"] for c in endpoints.calls_to("/hook")] == [{"n": 2}]
+    _, batch = get_batch(out["batch_id"])
+    assert (batch["run_counts"]["completed"], batch["run_counts"]["expired"]) == (1, 1)
+    assert batch["finished_at"] is not None and get_run(lasting)[1]["status"] == "completed"
+
+
+def test_a_scheduled_run_waits_until_it_is_due(endpoints):
+    from datetime import UTC, datetime, timedelta
+
+    from batchops.services import run_worker
+
+    job = create_job(endpoints)
+    due = datetime.now(UTC) + timedelta(seconds=120)
+    status, answer = trigger(job["id"], {"payload": {}, "scheduled_at": due.isoformat()})
+    assert (status, answer["status"]) == (201, "delayed")
+    _, run = get_run(answer["id"])
+    assert run["status"] == "delayed" and run["scheduled_at"].startswith(due.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert receive() == []  # sent with DelaySeconds: invisible until it is due
+    # A delivery before it is due (a duplicate) claims nothing and hides itself until then.
+    early = run_worker.deliver("ws-a", answer["id"], remaining_ms=890_000)
+    assert early.retry_in_seconds is not None and 100 <= early.retry_in_seconds <= 120
+    assert endpoints.calls == []
+    set_attributes(answer["id"], scheduled_at="2000-01-01T00:00:00.000000Z")  # it is due
+    assert run_worker.deliver("ws-a", answer["id"], remaining_ms=890_000).retry_in_seconds is None
+    assert get_run(answer["id"])[1]["status"] == "completed" and len(endpoints.calls) == 1
+
+
+def test_a_run_scheduled_far_ahead_is_sent_by_the_sweeper(endpoints):
+    from datetime import UTC, datetime, timedelta
+
+    from batchops.dal.runs import RunRepository
+
+    job = create_job(endpoints)
+    due = datetime.now(UTC) + timedelta(days=2)
+    status, out = bulk(job["id"], [{"payload": {}, "scheduled_at": due.isoformat()}])
+    [result] = out["results"]
+    assert (status, result["status"]) == (201, "delayed")
+    # Kept (DynamoDB TTL) for the 30 days of retention from when it is due, and so is its batch.
+    kept = int(due.timestamp()) + 30 * 24 * 3600
+    assert stored(result["id"])["expires_at"] >= kept - 1
+    assert RunRepository("DomainTable").get_batch("ws-a", out["batch_id"])["expires_at"] >= kept - 1
+    # More than SQS's 15 minutes of delay: nothing is sent yet; the sweeper will, shortly before.
+    sweep = SWEEPER.lambda_handler
+    assert receive() == [] and sweep(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 0
+    _, batch = get_batch(out["batch_id"])
+    assert (batch["run_counts"]["delayed"], batch["finished_at"]) == (1, None)
+    # Two days later, the sweep before it is due.
+    set_attributes(result["id"], scheduled_at="2000-01-01T00:00:00.000000Z")
+    RunRepository("DomainTable").recheck_later("ws-a", result["id"], None, "2000-01-01T00:00:00.000000Z")
+    assert sweep(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 1
+    drain()
+    _, batch = get_batch(out["batch_id"])
+    assert (batch["run_counts"]["completed"], batch["run_counts"]["delayed"]) == (1, 0) and batch["finished_at"]
+
+
+def test_strait_run_fields_are_validated(endpoints):
+    job = create_job(endpoints)
+    for body, field in [
+        ({"priority": 11}, "priority"),
+        ({"priority": -1}, "priority"),
+        ({"ttl_secs": 2_592_001}, "ttl_secs"),
+        ({"scheduled_at": "2000-01-01T00:00:00Z"}, "scheduled_at"),
+        ({"scheduled_at": "2999-01-01T00:00:00Z"}, "scheduled_at"),
+        ({"tags": {f"k{n}": "v" for n in range(21)}}, "tags"),
+        ({"tags": {"": "v"}}, "tags"),
+        ({"concurrency_key": "x" * 257}, "concurrency_key"),
+        ({"idempotency_key": "x" * 257}, "idempotency_key"),
+        ({"metadata": {"a": "b"}}, "metadata"),  # not a Strait trigger field
+    ]:
+        status, err = trigger(job["id"], {"payload": {}, **body})
+        assert (status, err["details"][0]["field"]) == (422, field), body
+    status, err = bulk(job["id"], [{"payload": {}}, {"payload": {}, "priority": 11}, {"dry_run": True}])
+    assert status == 422 and [d["index"] for d in err["details"]] == [1, 2]
+    assert receive() == []
 
 
 # ---------------------------------------------------------------- bulk trigger and batch operations
@@ -358,7 +611,7 @@ def test_a_claim_whose_run_was_never_stored_is_reclaimed(endpoints):
 
 def test_bulk_trigger_dedups_counts_and_finishes_once(endpoints):
     job = create_job(endpoints, dedup_window_secs=600)
-    trigger(job["id"], {"payload": {"n": 0}})  # an earlier run with the payload of item 0
+    _, earlier = trigger(job["id"], {"payload": {"n": 0}})  # an earlier run with the payload of item 0
     drain()
     items = [
         {"payload": {"n": 0}},  # repeats the earlier run
@@ -370,44 +623,65 @@ def test_bulk_trigger_dedups_counts_and_finishes_once(endpoints):
     ]
     status, out = bulk(job["id"], items, key_id="key-123")
     assert status == 201
-    batch = out["batch_operation"]
+    # Strait's answer (api/bulk_trigger.go BulkTriggerResponse): one result per item, in order.
+    assert set(out) == {"batch_id", "results", "total", "created"} and (out["total"], out["created"]) == (6, 3)
+    results = out["results"]
+    assert results[0] == {"id": earlier["id"], "status": "completed", "idempotency_hit": False}
+    assert results[3] == {"id": results[1]["id"], "status": "queued", "idempotency_hit": False}
+    assert results[4] == {"id": results[1]["id"], "status": "queued", "idempotency_hit": True}
+    assert len({results[n]["id"] for n in (1, 2, 5)}) == 3
+    assert all(results[n]["status"] == "queued" and not results[n]["idempotency_hit"] for n in (1, 2, 5))
+    _, batch = get_batch(out["batch_id"])
     assert (batch["item_count"], batch["created_count"], batch["created_by"]) == (6, 3, "apikey:key-123")
     assert batch["finished_at"] is None and batch["project_id"] == "ws-a" and batch["job_id"] == job["id"]
-    assert out["deduplicated_indexes"] == [0, 3, 4]
-    assert [(r["index"], r["status"]) for r in out["runs"]] == [(1, "queued"), (2, "queued"), (5, "queued")]
-    _, live = get_batch(batch["id"])
-    assert live["run_counts"] == {
-        "queued": 3,
-        "running": 0,
-        "completed": 0,
-        "failed": 0,
-        "cancelled": 0,
-        "timed_out": 0,
-    }
+    assert batch["run_counts"] == {
+        "queued": 3, "delayed": 0, "executing": 0, "completed": 0,
+        "failed": 0, "canceled": 0, "timed_out": 0, "expired": 0,
+    }  # fmt: skip
+    assert set(batch) == {
+        "id", "project_id", "job_id", "item_count", "created_count", "created_by", "created_at", "finished_at",
+        "run_counts",
+    }  # fmt: skip
     messages = receive()
     assert len(messages) == 3
     work(messages[:2])
-    _, partway = get_batch(batch["id"])
+    _, partway = get_batch(out["batch_id"])
     assert partway["finished_at"] is None and partway["run_counts"]["completed"] == 2
     work(messages[2:])
-    _, done = get_batch(batch["id"])
+    _, done = get_batch(out["batch_id"])
     assert done["finished_at"] is not None and done["run_counts"]["completed"] == 3
     work(messages)  # duplicates: nothing moves, finished_at stays
-    _, after = get_batch(batch["id"])
+    _, after = get_batch(out["batch_id"])
     assert after["finished_at"] == done["finished_at"] and after["run_counts"] == done["run_counts"]
-    status, page = list_runs(batch_id=batch["id"])
-    assert {r["id"] for r in page["data"]} == {r["id"] for r in out["runs"]}
-    assert all(r["batch_id"] == batch["id"] for r in page["data"])
+    status, page = list_runs(batch_id=out["batch_id"])
+    assert {r["id"] for r in page["data"]} == {results[n]["id"] for n in (1, 2, 5)}
+    assert all(r["batch_id"] == out["batch_id"] for r in page["data"])
+
+
+def test_strait_path_and_item_fields(endpoints):
+    job = create_job(endpoints, tags={"team": "core"})
+    items = [
+        {"payload": {"n": 1}, "priority": 2, "tags": {"a": "1"}, "idempotency_key": "i-1"},
+        {"payload": {"n": 2}, "ttl_secs": 3600, "concurrency_key": "tenant-42"},
+    ]
+    status, out = bulk(job["id"], items, fixture="trigger_job_bulk_strait")
+    assert (status, out["total"], out["created"]) == (201, 2, 2)
+    first, second = (get_run(r["id"])[1] for r in out["results"])
+    assert (first["priority"], first["tags"], first["idempotency_key"]) == (2, {"team": "core", "a": "1"}, "i-1")
+    assert (second["concurrency_key"], second["batch_id"]) == ("tenant-42", out["batch_id"]) and second["expires_at"]
+    # The seed's path and Strait's are one route: a key used on one is a repeat on the other.
+    status, again = bulk(job["id"], [{"payload": {}, "idempotency_key": "i-1"}])
+    assert again["results"] == [{"id": first["id"], "status": "queued", "idempotency_hit": True}]
 
 
 def test_bulk_of_only_duplicates_is_finished_at_once(endpoints):
     job = create_job(endpoints)
     bulk(job["id"], [{"payload": {}, "idempotency_key": "a"}])
     status, out = bulk(job["id"], [{"payload": {}, "idempotency_key": "a"}, {"payload": {}, "idempotency_key": "a"}])
-    assert status == 201
-    assert out["batch_operation"]["created_count"] == 0 and out["runs"] == []
-    assert out["deduplicated_indexes"] == [0, 1]
-    assert out["batch_operation"]["finished_at"] == out["batch_operation"]["created_at"]
+    assert status == 201 and out["created"] == 0
+    assert [r["idempotency_hit"] for r in out["results"]] == [True, True]
+    _, batch = get_batch(out["batch_id"])
+    assert batch["created_count"] == 0 and batch["finished_at"] == batch["created_at"]
 
 
 def test_a_failed_run_still_finishes_its_batch(endpoints):
@@ -415,7 +689,7 @@ def test_a_failed_run_still_finishes_its_batch(endpoints):
     endpoints.script("/hook", Reply(200), Reply(400))
     _, out = bulk(job["id"], [{"payload": {"n": 1}}, {"payload": {"n": 2}}])
     drain()
-    _, done = get_batch(out["batch_operation"]["id"])
+    _, done = get_batch(out["batch_id"])
     assert done["finished_at"] is not None
     assert (done["run_counts"]["completed"], done["run_counts"]["failed"]) == (1, 1)
 
@@ -452,7 +726,7 @@ def test_payload_of_exactly_256_kb_is_accepted(endpoints):
     overhead = len(json.dumps({"b": ""}, separators=(",", ":")))
     payload = {"b": "x" * (256 * 1024 - overhead)}
     status, run = trigger(job["id"], {"payload": payload})
-    assert status == 202
+    assert status == 201
     assert get_run(run["id"])[1]["payload"] == payload
 
 
@@ -460,20 +734,24 @@ def test_runs_and_batches_are_isolated_per_workspace(endpoints):
     job = create_job(endpoints)
     _, run = trigger(job["id"], {"payload": {}})
     _, out = bulk(job["id"], [{"payload": {"n": 1}}])
-    batch_id = out["batch_operation"]["id"]
+    batch_id = out["batch_id"]
     assert get_run(run["id"], workspace="ws-b")[0] == 404
+    assert get_batch(batch_id, workspace="ws-b")[0] == 404
     assert get_batch(batch_id, project_id="ws-b", workspace="ws-b")[0] == 404
     assert get_batch(batch_id, project_id="ws-a", workspace="ws-b")[0] == 404  # not the caller's project
-    assert get_batch(batch_id, project_id=None)[0] == 422
-    assert list_runs(workspace="ws-b", job_id=job["id"])[1] == {"data": [], "next_cursor": None}
-    assert list_runs(workspace="ws-b", batch_id=batch_id)[1] == {"data": [], "next_cursor": None}
+    # project_id defaults to the caller's workspace, and may name it.
+    assert get_batch(batch_id)[1]["id"] == get_batch(batch_id, project_id="ws-a")[1]["id"] == batch_id
+    assert list_runs(workspace="ws-b", job_id=job["id"])[1] == {"data": [], "has_more": False}
+    assert list_runs(workspace="ws-b", batch_id=batch_id)[1] == {"data": [], "has_more": False}
     assert list_runs(workspace="ws-b")[1]["data"] == []
     status, _, err = invoke(
         LIST_BATCHES, api_event("list_batch_operations", query={"project_id": "ws-a"}, workspace="ws-b")
     )
     assert (status, err["code"]) == (404, "BATCH_OPERATION_NOT_FOUND")
-    status, _, err = invoke(LIST_BATCHES, api_event("list_batch_operations", query={}, workspace="ws-a"))
-    assert (status, err["details"][0]["field"]) == (422, "project_id")
+    status, _, mine = invoke(LIST_BATCHES, api_event("list_batch_operations", query={}, workspace="ws-a"))
+    assert status == 200 and [b["id"] for b in mine["data"]] == [batch_id]
+    status, _, theirs = invoke(LIST_BATCHES, api_event("list_batch_operations", query={}, workspace="ws-b"))
+    assert (status, theirs) == (200, {"data": [], "has_more": False})
 
 
 def test_listing_runs_filters_and_pages(endpoints):
@@ -481,7 +759,6 @@ def test_listing_runs_filters_and_pages(endpoints):
     other = create_job(endpoints, "/other")
     ids = [trigger(job["id"], {"payload": {"n": n}})[1]["id"] for n in range(5)]
     trigger(other["id"], {"payload": {}})
-    endpoints.script("/hook", Reply(200))
     seen: list[str] = []
     cursor = None
     while True:
@@ -489,26 +766,54 @@ def test_listing_runs_filters_and_pages(endpoints):
         status, page = list_runs(**query)
         assert status == 200 and len(page["data"]) <= 2
         seen += [r["id"] for r in page["data"]]
-        cursor = page["next_cursor"]
+        # Strait's page: next_cursor only while has_more.
+        assert page["has_more"] is ("next_cursor" in page)
+        cursor = page.get("next_cursor")
         if cursor is None:
             break
     assert seen == list(reversed(ids))  # newest first
     assert len(list_runs()[1]["data"]) == 6
     assert list_runs(status="completed")[1]["data"] == []
+    assert len(list_runs(status="queued")[1]["data"]) == 6
     assert list_runs(status="bogus")[0] == 422
-    assert list_runs(limit=0)[0] == 422 and list_runs(limit=101)[0] == 422
+    assert list_runs(status="running")[0] == 422  # the API says executing (Strait's name)
+    assert list_runs(limit=0)[0] == 422
     assert list_runs(cursor="not-a-cursor")[0] == 422
+
+
+def test_listing_runs_by_statuses_and_labels(endpoints):
+    job = create_job(endpoints, max_attempts=1)
+    endpoints.script("/hook", Reply(200), Reply(500))
+    _, ok = trigger(job["id"], {"payload": {"n": 1}, "tags": {"team": "a"}})
+    drain()
+    _, bad = trigger(job["id"], {"payload": {"n": 2}, "tags": {"team": "b"}})
+    drain()
+    _, waiting = trigger(job["id"], {"payload": {"n": 3}})
+    ids = lambda **q: [r["id"] for r in list_runs(**q)[1]["data"]]  # noqa: E731
+    assert ids(statuses="completed,failed") == [bad["id"], ok["id"]]
+    assert ids(status="queued") == [waiting["id"]]
+    assert ids(tag_key="team") == [bad["id"], ok["id"]]
+    assert ids(tag_key="team", tag_value="a") == [ok["id"]]
+    assert list_runs(tag_value="a")[0] == 422
+    assert list_runs(statuses="completed,nope")[0] == 422
+    assert list_runs(tag_key="team", metadata_key="m")[0] == 422
+
+
+def test_a_limit_above_100_is_served_100(endpoints):
+    job = create_job(endpoints)
+    assert bulk(job["id"], [{"payload": {"n": n}} for n in range(101)])[0] == 201
+    status, page = list_runs(limit=500)
+    assert status == 200 and len(page["data"]) == 100 and page["has_more"] is True
+    assert len(list_runs()[1]["data"]) == 50  # Strait's default page
 
 
 def test_batch_operations_list_newest_first_with_counts(endpoints):
     job = create_job(endpoints)
-    made = [bulk(job["id"], [{"payload": {"n": n}}])[1]["batch_operation"]["id"] for n in range(3)]
-    status, _, page = invoke(
-        LIST_BATCHES, api_event("list_batch_operations", query={"project_id": "ws-a", "limit": "2"}, workspace="ws-a")
-    )
+    made = [bulk(job["id"], [{"payload": {"n": n}}])[1]["batch_id"] for n in range(3)]
+    status, _, page = invoke(LIST_BATCHES, api_event("list_batch_operations", query={"limit": "2"}, workspace="ws-a"))
     assert status == 200
     assert [b["id"] for b in page["data"]] == made[::-1][:2]
-    assert page["data"][0]["run_counts"]["queued"] == 1 and page["next_cursor"]
+    assert page["data"][0]["run_counts"]["queued"] == 1 and page["has_more"] and page["next_cursor"]
 
 
 def test_the_sweeper_queues_runs_whose_message_was_lost(endpoints, monkeypatch):
@@ -533,13 +838,13 @@ def test_runs_sqs_would_not_take_are_queued_by_the_next_sweep(endpoints, monkeyp
 
     job = create_job(endpoints)
     real_send = runs.send_messages
-    monkeypatch.setattr(runs, "send_messages", lambda url, bodies: list(range(len(bodies))))  # SQS refuses all
+    monkeypatch.setattr(runs, "send_messages", lambda url, bodies, **_: list(range(len(bodies))))  # SQS refuses all
     status, out = bulk(job["id"], [{"payload": {"n": 1}}, {"payload": {"n": 2}}])
     assert status == 201 and receive() == []  # stored, not queued
     monkeypatch.setattr(runs, "send_messages", real_send)
     assert SWEEPER.lambda_handler(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 2
     drain()
-    _, batch = get_batch(out["batch_operation"]["id"])
+    _, batch = get_batch(out["batch_id"])
     assert batch["finished_at"] and batch["run_counts"]["completed"] == 2
 
 
@@ -560,7 +865,7 @@ def test_a_store_that_fails_creates_nothing_and_can_be_retried(endpoints, monkey
     assert receive() == [] and list_runs()[1]["data"] == []
     monkeypatch.setattr(RunRepository, "put_all", real_put)
     status, out = bulk(job["id"], items)  # the claims were released: nothing counts as a duplicate
-    assert status == 201 and out["deduplicated_indexes"] == [] and len(out["runs"]) == 2
+    assert status == 201 and out["created"] == 2
 
 
 def test_a_status_write_whose_answer_was_lost_counts_as_done(endpoints):
@@ -570,13 +875,13 @@ def test_a_status_write_whose_answer_was_lost_counts_as_done(endpoints):
     job = create_job(endpoints)
     _, run = trigger(job["id"], {"payload": {}})
     repo = RunRepository("DomainTable")
-    stored = repo.get("ws-a", run["id"], with_result=False)
+    before = stored(run["id"])
     mine = Transition(RunStatus.QUEUED, 0, RunStatus.RUNNING, 1, {"lease_until": "2999-01-01T00:00:00.000001Z"})
-    assert repo.transition("ws-a", stored, mine)
+    assert repo.transition("ws-a", before, mine)
     # botocore retried the same write after a lost answer: its condition fails, yet it is ours.
-    assert repo.transition("ws-a", stored, mine)
+    assert repo.transition("ws-a", before, mine)
     theirs = Transition(RunStatus.QUEUED, 0, RunStatus.RUNNING, 1, {"lease_until": "2999-01-01T00:00:00.000002Z"})
-    assert not repo.transition("ws-a", stored, theirs)
+    assert not repo.transition("ws-a", before, theirs)
 
 
 def test_claims_are_released_when_claiming_fails_part_way(endpoints, monkeypatch):
@@ -595,7 +900,7 @@ def test_claims_are_released_when_claiming_fails_part_way(endpoints, monkeypatch
     assert bulk(job["id"], items)[0] == 503
     monkeypatch.setattr(RunRepository, "write_claims", real)
     status, out = bulk(job["id"], items)
-    assert status == 201 and out["deduplicated_indexes"] == [] and len(out["runs"]) == 2
+    assert status == 201 and out["created"] == 2
 
 
 def test_an_item_whose_competing_claim_vanished_is_claimed_again(endpoints, monkeypatch):
@@ -613,7 +918,7 @@ def test_an_item_whose_competing_claim_vanished_is_claimed_again(endpoints, monk
 
     monkeypatch.setattr(RunRepository, "write_claims", refused_once)
     status, out = bulk(job["id"], [{"payload": {}, "idempotency_key": "k"}])
-    assert status == 201 and out["deduplicated_indexes"] == [] and len(out["runs"]) == 1
+    assert status == 201 and out["created"] == 1
     assert rounds == [1, 1]
 
 
@@ -630,5 +935,5 @@ def test_lowering_max_attempts_ends_a_waiting_run(endpoints):
     )
     work(receive())
     _, done = get_run(run["id"])
-    assert (done["status"], done["attempts"], done["error"]["http_status"]) == ("failed", 1, 503)
+    assert (done["status"], done["attempt"], done["error_detail"]["http_status"]) == ("failed", 1, 503)
     assert len(endpoints.calls_to("/hook")) == 1

@@ -12,16 +12,20 @@ from batchops.models.jobs import (
     BulkTriggerRequest,
     JobCreate,
     JobUpdate,
+    RunState,
     RunStatus,
     TriggerRequest,
+    page,
     payload_bytes,
 )
 from batchops.services.run_policy import (
     MAX_DELAY_SECONDS,
+    error_class,
     payload_hash,
     retry_after_seconds,
     retry_delay,
     retryable,
+    run_error,
 )
 
 
@@ -52,7 +56,11 @@ def test_job_defaults_and_bounds():
         ("dedup_window_secs", 86401),
         ("method", "TRACE"),
         ("name", ""),
-        ("name", "has space"),
+        ("name", " "),
+        ("name", "x" * 256),
+        ("name", "line\nbreak"),
+        ("slug", "x" * 129),
+        ("project_id", ""),
     ):
         with pytest.raises(ValidationError):
             JobCreate.model_validate({"name": "j", "endpoint_url": "https://example.com", field: bad})
@@ -71,8 +79,60 @@ def test_bulk_items_are_one_to_five_hundred():
     assert TriggerRequest().payload == {}
 
 
+def test_names_are_strait_names():
+    # Strait's names are display names: spaces and any printable text, up to 255 characters.
+    assert JobCreate(name="Send Welcome Email", endpoint_url="https://example.com").name == "Send Welcome Email"
+    assert JobCreate(name="x" * 255, endpoint_url="https://example.com", slug="s" * 128).slug == "s" * 128
+
+
 def test_run_statuses_know_when_they_are_finished():
-    assert [s.value for s in RunStatus if s.finished] == ["completed", "failed", "cancelled", "timed_out"]
+    assert [s.value for s in RunStatus if s.finished] == ["completed", "failed", "cancelled", "timed_out", "expired"]
+    assert [s.value for s in RunStatus if s.waiting] == ["queued", "delayed"]
+
+
+def test_the_api_shows_strait_status_names_and_wait_for_run_stops_on_every_finished_one():
+    from strait.composition._wait import _DEFAULT_TERMINAL_STATUSES
+
+    assert {s: s.public.value for s in RunStatus} == {
+        RunStatus.QUEUED: "queued",
+        RunStatus.DELAYED: "delayed",
+        RunStatus.RUNNING: "executing",
+        RunStatus.COMPLETED: "completed",
+        RunStatus.FAILED: "failed",
+        RunStatus.CANCELLED: "canceled",
+        RunStatus.TIMED_OUT: "timed_out",
+        RunStatus.EXPIRED: "expired",
+    }
+    assert all(state.stored.public is state for state in RunState)
+    finished = {s.public.value for s in RunStatus if s.finished}
+    assert finished <= _DEFAULT_TERMINAL_STATUSES
+    assert not {s.public.value for s in RunStatus if not s.finished} & _DEFAULT_TERMINAL_STATUSES
+
+
+def test_pages_carry_next_cursor_only_when_there_is_more():
+    assert page([], None) == {"data": [], "has_more": False}
+    assert page([{"id": 1}], "c") == {"data": [{"id": 1}], "has_more": True, "next_cursor": "c"}
+
+
+def test_strait_trigger_fields_are_bounded():
+    TriggerRequest(priority=10, ttl_secs=2_592_000, tags={"k" * 64: "v" * 256})
+    in_an_hour = datetime.now(UTC) + timedelta(hours=1)
+    assert TriggerRequest(scheduled_at=in_an_hour).scheduled_at == in_an_hour
+    naive = (datetime.now(UTC) + timedelta(hours=1)).replace(tzinfo=None)
+    assert TriggerRequest(scheduled_at=naive).scheduled_at.tzinfo is not None  # read as UTC
+    for field, bad in (
+        ("priority", 11),
+        ("ttl_secs", -1),
+        ("tags", {"k" * 65: "v"}),
+        ("tags", {"k": "v" * 257}),
+        ("scheduled_at", datetime.now(UTC) - timedelta(seconds=5)),
+        ("scheduled_at", datetime.now(UTC) + timedelta(days=31)),
+        ("idempotency_key", "k" * 257),
+    ):
+        with pytest.raises(ValidationError):
+            TriggerRequest.model_validate({field: bad})
+    with pytest.raises(ValidationError):
+        BulkTriggerRequest.model_validate({"items": [{"dry_run": True}]})  # a trigger field, not an item field
 
 
 def test_payload_hash_ignores_key_order_and_spacing_but_not_values():
@@ -94,6 +154,40 @@ def test_backoff_grows_exponentially_with_full_jitter():
     assert [retry_delay(n, 2, rng=lambda: 1.0) for n in (1, 2, 3, 4)] == [2, 4, 8, 16]
     assert retry_delay(3, 2, rng=lambda: 0.0) == 1  # never zero
     assert retry_delay(30, 3600, rng=lambda: 1.0) == MAX_DELAY_SECONDS
+
+
+def test_strait_retry_strategies():
+    middle = lambda: 0.5  # noqa: E731 - no jitter: Strait's +-20% centred
+    assert [retry_delay(n, 3, strategy="linear", rng=middle) for n in (1, 2, 3)] == [3, 6, 9]
+    assert [retry_delay(n, 3, strategy="fixed", rng=middle) for n in (1, 2, 3)] == [3, 3, 3]
+    custom = [retry_delay(n, 3, strategy="custom", custom_delays=[10, 60], rng=middle) for n in (1, 2, 3)]
+    assert custom == [10, 60, 60]  # the last delay repeats
+    assert retry_delay(1, 10, strategy="fixed", rng=lambda: 0.0) == 8  # -20%
+    assert retry_delay(1, 10, strategy="fixed", rng=lambda: 1.0) == 12  # +20%
+    # custom without delays falls back to exponential, as in Strait.
+    assert retry_delay(3, 2, strategy="custom", rng=lambda: 1.0) == 8
+    assert retry_delay(1, 2, "120", strategy="fixed", rng=middle) == 120  # Retry-After still wins
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (run_error("HTTP_ERROR", "", 429), "rate_limited"),
+        (run_error("HTTP_ERROR", "", 401), "auth"),
+        (run_error("HTTP_ERROR", "", 403), "auth"),
+        (run_error("HTTP_ERROR", "", 404), "client"),
+        (run_error("HTTP_ERROR", "", 302), "client"),
+        (run_error("HTTP_ERROR", "", 503), "server"),
+        (run_error("TIMEOUT", ""), "timeout"),
+        (run_error("CONNECTION_ERROR", ""), "connection"),
+        (run_error("UNSAFE_URL", ""), "client"),
+        (run_error("INTERRUPTED", ""), "transient"),
+        (run_error("EXPIRED", "run expired"), None),
+        (run_error("RESULT_TOO_LARGE", "", 200), None),
+    ],
+)
+def test_errors_get_strait_error_classes(error, expected):
+    assert error_class(error) == expected
 
 
 def test_retry_after_is_honoured_as_a_minimum():

@@ -73,7 +73,8 @@ def items(*requests: dict, window: int = 60) -> list[_Item]:
     made = []
     for n, body in enumerate(requests):
         request = TriggerRequest(**body)
-        made.append(_Item(n, request, f"run_{n}", _claims(request, f"run_{n}", window, now=1_000)))
+        key = request.idempotency_key
+        made.append(_Item(n, request, f"run_{n}", key, _claims(key, request.payload, f"run_{n}", window, now=1_000)))
     return made
 
 
@@ -87,6 +88,8 @@ def test_within_a_request_the_first_item_wins():
     )
     _drop_repeats_in_request(batch)
     assert [i.duplicate_of for i in batch] == [None, "run_0", None, "run_2", None]
+    # What each repeat matched decides Strait's idempotency_hit.
+    assert [i.duplicate_kind for i in batch] == [None, "payload", None, "key", None]
 
 
 def test_without_a_window_equal_payloads_are_separate_runs():

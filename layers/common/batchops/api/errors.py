@@ -15,6 +15,7 @@ from batchops.errors import (
     BadRequestError,
     BatchopsError,
     ConflictError,
+    ForbiddenError,
     IdempotencyInProgressError,
     IdempotencyKeyReusedError,
     NotFoundError,
@@ -34,6 +35,7 @@ JSON_ONLY = "Send the body as JSON with Content-Type: application/json"
 STATUS_BY_ERROR: dict[type[BatchopsError], int] = {
     BadRequestError: 400,
     UnauthorizedError: 401,
+    ForbiddenError: 403,
     NotFoundError: 404,
     ConflictError: 409,
     IdempotencyInProgressError: 409,

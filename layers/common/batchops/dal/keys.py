@@ -30,10 +30,23 @@ def api_keys_of_workspace(workspace_id: str) -> str:
     return f"{workspace_prefix(workspace_id)}#APIKEYS"
 
 
+EVENT_SK = "ENTRY"
+
+
 def event_entry(workspace_id: str, execution_id: str) -> KeyDict:
-    # Keyed by executionId: the id is unique per workspace by construction, and an
-    # entry is one item (one write, nothing to keep consistent).
-    return {"pk": f"{workspace_prefix(workspace_id)}#EXEC#{execution_id}", "sk": "ENTRY"}
+    """An entry sent without an idempotencyKey, keyed by the executionId batchops generated for it."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#EXEC#{execution_id}", "sk": EVENT_SK}
+
+
+def event_entry_by_idempotency_key(workspace_id: str, idempotency_key: str) -> KeyDict:
+    """An entry sent with an idempotencyKey, keyed by that key: one key can only ever hold one entry
+    in a workspace, and a conditional write tells whether it was already there."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#EVTKEY#{idempotency_key}", "sk": EVENT_SK}
+
+
+def event_log_sequence(workspace_id: str) -> KeyDict:
+    """The counter eventLogIds are drawn from (the platform's identity column), per workspace."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#EVTSEQ", "sk": "SEQ"}
 
 
 def event_batch(workspace_id: str, batch_id: str) -> str:
@@ -41,10 +54,10 @@ def event_batch(workspace_id: str, batch_id: str) -> str:
     return f"{workspace_prefix(workspace_id)}#EVTBATCH#{batch_id}"
 
 
-def event_batch_sort(timestamp: str, received_ns: int, position: int) -> str:
-    """gsi1sk: timestamps are fixed-width UTC, so the index returns entries in time order; equal
-    timestamps fall back to the order of receipt (request time, then place in the request)."""
-    return f"{timestamp}#{received_ns:020d}#{position:05d}"
+def event_batch_sort(event_timestamp: str, event_log_id: int) -> str:
+    """gsi1sk: eventTimestamps are fixed-width UTC, so the index orders entries by time; equal
+    timestamps fall back to eventLogId, the order they were stored in."""
+    return f"{event_timestamp}#{event_log_id:016d}"
 
 
 def operation_job(workspace_id: str, job_id: str) -> str:
@@ -83,6 +96,12 @@ def job_prefix(workspace_id: str) -> str:
 def job_name(workspace_id: str, name: str) -> KeyDict:
     """The item that keeps job names unique in a workspace."""
     return {"pk": f"{workspace_prefix(workspace_id)}#JOBNAME#{name}", "sk": "NAME"}
+
+
+def job_slug(workspace_id: str, slug: str) -> KeyDict:
+    """The item that keeps job slugs unique in a workspace (Strait: UNIQUE (project_id, slug)),
+    and finds a job by its slug."""
+    return {"pk": f"{workspace_prefix(workspace_id)}#JOBSLUG#{slug}", "sk": "SLUG"}
 
 
 def jobs_of_workspace(workspace_id: str) -> str:

@@ -13,52 +13,41 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from batchops.dal import clients, keys
 from batchops.dal.batch import get_items, put_items
-from batchops.dal.items import deserialize, serialize
-from batchops.dal.queries import conditional_write, is_condition_failure, newest_first
+from batchops.dal.items import deserialize, iso, serialize
+from batchops.dal.queries import conditional_write, decode_cursor, encode_cursor, is_condition_failure
 from batchops.errors import StorageError
 from batchops.models.jobs import RunStatus
 
 MAX_TRANSACTION_ITEMS = 100  # TransactWriteItems' limit
 MAX_TRANSACTION_ATTEMPTS = 8
 RUN_STATUSES = tuple(RunStatus)
-_INTERNAL = {
-    "pk",
-    "sk",
-    "type",
-    "gsi1pk",
-    "gsi1sk",
-    "gsi2pk",
-    "gsi2sk",
-    "gsi3pk",
-    "gsi3sk",
-    "expires_at",
-    "payload_hash",
-    "idempotency_key",
-    "lease_until",
-    "has_result",
-    "payload_json",
-}
-# A run as the API shows it, in this order; absent values are null.
-RUN_FIELDS = (
-    "id",
-    "job_id",
-    "project_id",
-    "batch_id",
-    "status",
-    "payload",
-    "attempts",
-    "result",
-    "error",
-    "created_at",
-    "started_at",
-    "finished_at",
+# Attributes of a stored batch operation that are not the seed's fields.
+_INTERNAL = {"pk", "sk", "type", "gsi1pk", "gsi1sk", "expires_at"}
+# Attributes of a stored run that only batchops reads.
+RUN_INTERNAL = frozenset(
+    {
+        "pk",
+        "sk",
+        "type",
+        "gsi1pk",
+        "gsi1sk",
+        "gsi2pk",
+        "gsi2sk",
+        "gsi3pk",
+        "gsi3sk",
+        "expires_at",
+        "lease_until",
+        "has_result",
+        "payload_json",
+    }
 )
 
 
@@ -78,6 +67,80 @@ def _cancellation_reasons(error: ClientError) -> list[str] | None:
 
 def _shard(run_id: str) -> int:
     return zlib.crc32(run_id.encode()) % keys.IN_FLIGHT_RUN_SHARDS
+
+
+@dataclass(frozen=True)
+class Where:
+    """A filter on a listing, applied by DynamoDB after reading (names and values by placeholder)."""
+
+    expression: str
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def all_of(*parts: Where | None) -> Where | None:
+        present = [p for p in parts if p is not None]
+        if not present:
+            return None
+        return Where(
+            " AND ".join(f"({p.expression})" for p in present),
+            {k: v for p in present for k, v in p.names.items()},
+            {k: v for p in present for k, v in p.values.items()},
+        )
+
+    @staticmethod
+    def label(attribute: str, key: str, value: str | None) -> Where:
+        """A map attribute (tags, metadata) that has `key`, with `value` if given."""
+        # Placeholders named after the attribute, so filters on two maps can be combined.
+        names = {f"#{attribute}_map": attribute, f"#{attribute}_key": key}
+        path = f"#{attribute}_map.#{attribute}_key"
+        if value is None:
+            return Where(f"attribute_exists({path})", names)
+        return Where(f"{path} = :{attribute}_value", names, {f":{attribute}_value": value})
+
+
+def newest_first_where(
+    table: str,
+    partition: str,
+    *,
+    pk_prefix: str,
+    limit: int,
+    cursor: str | None,
+    where: Where | None = None,
+    index: str = "gsi1",
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of an index partition, newest first, filtered by `where`.
+
+    DynamoDB filters after reading, so pages are read until one item more than `limit` is
+    found (or none are left): only then is there a next page, and its cursor is the last item
+    returned."""
+    request: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": f"{index}pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": partition}},
+        "ScanIndexForward": False,
+        "Limit": limit + 1,
+    }
+    if where is not None:
+        request["FilterExpression"] = where.expression
+        if where.names:
+            request["ExpressionAttributeNames"] = where.names
+        request["ExpressionAttributeValues"].update(serialize(where.values))
+    if cursor:
+        request["ExclusiveStartKey"] = decode_cursor(cursor, partition, pk_prefix, index)
+    found: list[dict[str, Any]] = []
+    while len(found) <= limit:
+        page = clients.dynamodb().query(**request)
+        found.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            break
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    more = len(found) > limit
+    found = found[:limit]
+    cursor_keys = ("pk", "sk", f"{index}pk", f"{index}sk")
+    next_cursor = encode_cursor({k: found[-1][k] for k in cursor_keys}) if more else None
+    return [deserialize(i) for i in found], next_cursor
 
 
 @dataclass(frozen=True)
@@ -129,9 +192,10 @@ class RunRepository:
             "expires_at": expires_at,
         }
 
-    def batch_item(self, workspace_id: str, batch: dict[str, Any], *, queued: int, expires_at: int) -> dict[str, Any]:
-        counters = {_counter(s): 0 for s in RUN_STATUSES}
-        counters[_counter(RunStatus.QUEUED)] = queued
+    def batch_item(
+        self, workspace_id: str, batch: dict[str, Any], *, counts: dict[RunStatus, int], expires_at: int
+    ) -> dict[str, Any]:
+        counters = {_counter(s): counts.get(s, 0) for s in RUN_STATUSES}
         return {
             **keys.batch_operation(workspace_id, batch["id"]),
             **batch,
@@ -301,6 +365,12 @@ class RunRepository:
         found = get_items(self.table, [keys.run(workspace_id, r) for r in set(run_ids)], projection="id")
         return {deserialize(item)["id"] for item in found}
 
+    def get_many(self, targets: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """Runs (without results) by (workspace, run id); those that do not exist are absent."""
+        found = get_items(self.table, [keys.run(ws, run_id) for ws, run_id in set(targets)])
+        runs = [deserialize(item) for item in found]
+        return {(run["project_id"], run["id"]): run for run in runs}
+
     def with_results(self, workspace_id: str, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         wanted = [r["id"] for r in runs if r.get("has_result")]
         if not wanted:
@@ -314,7 +384,7 @@ class RunRepository:
         workspace_id: str,
         *,
         job_id: str | None,
-        filters: dict[str, str],
+        where: Where | None,
         limit: int,
         cursor: str | None,
     ) -> tuple[list[dict[str, Any]], str | None]:
@@ -322,13 +392,13 @@ class RunRepository:
             partition, index = keys.runs_of_job(workspace_id, job_id), "gsi3"
         else:
             partition, index = keys.runs_of_workspace(workspace_id), "gsi1"
-        runs, next_cursor = newest_first(
+        runs, next_cursor = newest_first_where(
             self.table,
             partition,
             pk_prefix=keys.run_prefix(workspace_id),
             limit=limit,
             cursor=cursor,
-            filters=filters,
+            where=where,
             index=index,
         )
         return self.with_results(workspace_id, runs), next_cursor
@@ -343,7 +413,7 @@ class RunRepository:
     def list_batches(
         self, workspace_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        return newest_first(
+        return newest_first_where(
             self.table,
             keys.batch_operations_of_workspace(workspace_id),
             pk_prefix=keys.batch_operation_prefix(workspace_id),
@@ -362,7 +432,9 @@ class RunRepository:
             ":to": str(change.to),
             ":attempts": change.attempts,
         }
-        sets = ["#status = :to", "#attempts = :attempts"]
+        names["#updated"] = "updated_at"
+        values[":updated"] = iso(datetime.now(UTC))
+        sets = ["#status = :to", "#attempts = :attempts", "#updated = :updated"]
         removes: list[str] = []
         for n, (name, value) in enumerate(change.fields.items()):
             names[f"#f{n}"] = name
@@ -428,12 +500,15 @@ class RunRepository:
                     "Update": {
                         "TableName": self.table,
                         "Key": serialize(keys.batch_operation(workspace_id, run["batch_id"])),
-                        "UpdateExpression": "SET #to = #to + :one, #from = #from - :one",
+                        # if_not_exists: a batch stored before a status existed has no counter for it.
+                        "UpdateExpression": (
+                            "SET #to = if_not_exists(#to, :zero) + :one, #from = if_not_exists(#from, :zero) - :one"
+                        ),
                         "ExpressionAttributeNames": {
                             "#to": _counter(change.to),
                             "#from": _counter(change.from_status),
                         },
-                        "ExpressionAttributeValues": serialize({":one": 1}),
+                        "ExpressionAttributeValues": serialize({":one": 1, ":zero": 0}),
                     }
                 }
             )
@@ -458,16 +533,22 @@ class RunRepository:
         raise StorageError("Could not record the run's status change; it will be retried")
 
     def finish_batch(self, workspace_id: str, batch_id: str, finished_at: str) -> bool:
-        """Set finished_at once, when no run of the batch is queued or running any more."""
+        """Set finished_at once, when no run of the batch is waiting or running any more."""
         return conditional_write(
             "update_item",
             TableName=self.table,
             Key=serialize(keys.batch_operation(workspace_id, batch_id)),
             UpdateExpression="SET finished_at = :now",
+            # A batch stored before runs could be delayed has no delayed counter.
             ConditionExpression=(
                 "attribute_exists(pk) AND attribute_not_exists(finished_at) AND #q = :zero AND #r = :zero"
+                " AND (attribute_not_exists(#d) OR #d = :zero)"
             ),
-            ExpressionAttributeNames={"#q": _counter(RunStatus.QUEUED), "#r": _counter(RunStatus.RUNNING)},
+            ExpressionAttributeNames={
+                "#q": _counter(RunStatus.QUEUED),
+                "#r": _counter(RunStatus.RUNNING),
+                "#d": _counter(RunStatus.DELAYED),
+            },
             ExpressionAttributeValues=serialize({":now": finished_at, ":zero": 0}),
         )
 
@@ -511,17 +592,20 @@ def _result_of(item: dict[str, Any] | None) -> Any:
     return json.loads(item["result_json"]) if item and "result_json" in item else None
 
 
-def public_run(item: dict[str, Any]) -> dict[str, Any]:
-    run = {name: item.get(name) for name in RUN_FIELDS}
+def stored_run(item: dict[str, Any]) -> dict[str, Any]:
+    """A run item as plain values: its payload parsed, the table's own attributes left out."""
+    run = {k: v for k, v in item.items() if k not in RUN_INTERNAL}
     if "payload_json" in item:
         run["payload"] = json.loads(item["payload_json"])
     return run
 
 
 def public_batch(item: dict[str, Any], *, with_counts: bool) -> dict[str, Any]:
+    """The seed's BatchOperation fields (finished_at null until set); the GET routes add the live
+    counts per status, in the API's status names."""
     counters = {_counter(s) for s in RUN_STATUSES}
     batch = {k: v for k, v in item.items() if k not in _INTERNAL and k not in counters}
     batch.setdefault("finished_at", None)
     if with_counts:
-        batch["run_counts"] = {str(s): int(item.get(_counter(s), 0)) for s in RUN_STATUSES}
+        batch["run_counts"] = {str(s.public): int(item.get(_counter(s), 0)) for s in RUN_STATUSES}
     return batch

@@ -1,21 +1,31 @@
 """Jobs (seed 001): registered HTTP endpoints that runs call. This part: create, read, list,
-update and delete, with the endpoint URL checked for SSRF at every write."""
+update and delete, with the endpoint URL checked for SSRF at every write.
+
+A batchops workspace is a Strait project: `project_id` is the workspace id, a body may name
+only the caller's own, and listings never need it.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from batchops.dal.items import iso
 from batchops.dal.jobs import JobRepository
-from batchops.errors import NotFoundError
+from batchops.dal.runs import Where
+from batchops.errors import ForbiddenError, NotFoundError, ValidationFailedError
 from batchops.executors import url_safety
-from batchops.executors.webhook_signing import new_signing_secret
-from batchops.models.jobs import JobCreate, JobUpdate
+from batchops.executors.webhook_signing import SECRET_PREFIX, new_signing_secret
+from batchops.models.common import Caller
+from batchops.models.jobs import CORE_JOB_FIELDS, SECRET_SETTINGS, JobCreate, JobUpdate, StraitJobSettings
 from batchops.settings import get_settings
 
 SECRET_FIELD = "signing_secret"  # noqa: S105 - a field name, not a secret
+# Optional settings that are URLs: checked like endpoint_url, though batchops never calls them.
+URL_SETTINGS = ("fallback_endpoint_url", "webhook_url")
 
 
 def _repository() -> JobRepository:
@@ -27,25 +37,75 @@ def _check_url(url: str) -> None:
     url_safety.check_url(url, allow_loopback=get_settings().local_mode)
 
 
-def _public(job: dict[str, Any]) -> dict[str, Any]:
-    """The signing secret is shown once, at creation, never again."""
-    return {k: v for k, v in job.items() if k != SECRET_FIELD}
+def _check_urls(fields: dict[str, Any]) -> None:
+    for name in ("endpoint_url", *URL_SETTINGS):
+        if fields.get(name) is not None:
+            try:
+                _check_url(fields[name])
+            except ValidationFailedError as error:
+                raise ValidationFailedError(
+                    error.message, code=error.code, details=[{"field": name, "error": error.message}]
+                ) from None
 
 
-def create_job(workspace_id: str, request: JobCreate) -> dict[str, Any]:
-    _check_url(request.endpoint_url)
+def check_project(caller: Caller, project_id: str | None) -> None:
+    """Strait takes the project from the API key and refuses a body naming another (403)."""
+    if project_id is not None and project_id != caller.workspace_id:
+        raise ForbiddenError(
+            "project_id does not match the API key's workspace",
+            code="PROJECT_MISMATCH",
+            details=[{"field": "project_id", "error": f"must be {caller.workspace_id!r}, the caller's workspace"}],
+        )
+
+
+def _signing_secret(settings: StraitJobSettings) -> str | None:
+    """The Standard Webhooks secret a job's calls are signed with, from Strait's
+    `endpoint_signing_secret` (or its alias `webhook_secret`, which wins, as in Strait).
+    A `whsec_` secret is used as given; any other string is the HMAC key itself."""
+    given = settings.webhook_secret or settings.endpoint_signing_secret
+    if given is None:
+        return None
+    if given.startswith(SECRET_PREFIX):
+        encoded = given[len(SECRET_PREFIX) :]
+        try:
+            if len(base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)) >= 16:
+                return given
+        except (binascii.Error, ValueError):
+            pass
+    return SECRET_PREFIX + base64.b64encode(given.encode()).decode()
+
+
+def view(job: dict[str, Any]) -> dict[str, Any]:
+    """A job as the API shows it. The signing secret is shown once, at creation, never again;
+    Strait's fields every job has are filled in for jobs stored before they existed."""
+    shown = {k: v for k, v in job.items() if k != SECRET_FIELD}
+    shown.setdefault("slug", None)
+    shown.setdefault("version", 1)
+    shown["paused"] = False
+    return shown
+
+
+def create_job(caller: Caller, request: JobCreate) -> dict[str, Any]:
+    check_project(caller, request.project_id)
+    given = request.model_dump(exclude={"project_id", *SECRET_SETTINGS})
+    _check_urls(given)
     now = iso(datetime.now(UTC))
+    actor = f"apikey:{caller.key_id}"
     job = {
         "id": f"job_{uuid.uuid4().hex}",
-        "project_id": workspace_id,
-        **request.model_dump(),
+        "project_id": caller.workspace_id,
+        # Strait leaves unset settings out of a job; batchops' own fields always have a value.
+        **{k: v for k, v in given.items() if v is not None or k in CORE_JOB_FIELDS},
         "headers": request.headers or {},
-        SECRET_FIELD: new_signing_secret(),
+        SECRET_FIELD: _signing_secret(request) or new_signing_secret(),
+        "version": 1,
+        "created_by": actor,
+        "updated_by": actor,
         "created_at": now,
         "updated_at": now,
     }
-    _repository().create(workspace_id, job)
-    return job
+    _repository().create(caller.workspace_id, job)
+    return {**view(job), SECRET_FIELD: job[SECRET_FIELD]}
 
 
 def find_job(workspace_id: str, job_id: str) -> dict[str, Any]:
@@ -56,24 +116,60 @@ def find_job(workspace_id: str, job_id: str) -> dict[str, Any]:
 
 
 def get_job(workspace_id: str, job_id: str) -> dict[str, Any]:
-    return _public(find_job(workspace_id, job_id))
+    return view(find_job(workspace_id, job_id))
 
 
-def list_jobs(workspace_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    jobs, next_cursor = _repository().list(workspace_id, limit=limit, cursor=cursor)
-    return [_public(j) for j in jobs], next_cursor
+def list_jobs(
+    workspace_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    slug: str | None = None,
+    tag_key: str | None = None,
+    tag_value: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first. `slug` finds the one job with it, or none (a page, never a 404, as in Strait)."""
+    if tag_value is not None and tag_key is None:
+        raise ValidationFailedError(
+            "tag_key is required when tag_value is given",
+            details=[{"field": "tag_value", "error": "needs tag_key"}],
+        )
+    repo = _repository()
+    if slug is not None:
+        job = repo.get_by_slug(workspace_id, slug)
+        matches = job is not None and (tag_key is None or _has_tag(job, tag_key, tag_value))
+        return ([view(job)] if job is not None and matches else []), None
+    where = Where.label("tags", tag_key, tag_value) if tag_key is not None else None
+    jobs, next_cursor = repo.list(workspace_id, limit=limit, cursor=cursor, where=where)
+    return [view(j) for j in jobs], next_cursor
 
 
-def update_job(workspace_id: str, job_id: str, request: JobUpdate) -> dict[str, Any]:
-    before = find_job(workspace_id, job_id)
-    changes = request.model_dump(exclude_unset=True)
-    if "endpoint_url" in changes:
-        _check_url(changes["endpoint_url"])
-    after = {**before, **{k: v for k, v in changes.items() if v is not None or k == "headers"}}
+def _has_tag(job: dict[str, Any], key: str, value: str | None) -> bool:
+    tags = job.get("tags") or {}
+    return key in tags and (value is None or tags[key] == value)
+
+
+def update_job(caller: Caller, job_id: str, request: JobUpdate) -> dict[str, Any]:
+    check_project(caller, request.project_id)
+    before = find_job(caller.workspace_id, job_id)
+    changes = request.model_dump(exclude_unset=True, exclude={"project_id", *SECRET_SETTINGS})
+    _check_urls(changes)
+    after = dict(before)
+    for name, value in changes.items():
+        if value is not None:
+            after[name] = value
+        elif name not in CORE_JOB_FIELDS:
+            # null clears an optional setting; batchops' own fields keep their value.
+            after.pop(name, None)
     after["headers"] = after.get("headers") or {}
+    secret = _signing_secret(request)
+    if secret is not None:
+        after[SECRET_FIELD] = secret
+    after["version"] = int(before.get("version", 1)) + 1
+    after["updated_by"] = f"apikey:{caller.key_id}"
     after["updated_at"] = iso(datetime.now(UTC))
-    _repository().replace(workspace_id, before, after)
-    return _public(after)
+    _repository().replace(caller.workspace_id, before, after)
+    return view(after)
 
 
 def delete_job(workspace_id: str, job_id: str) -> None:

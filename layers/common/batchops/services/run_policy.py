@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from batchops.models.jobs import MAX_RESULT_BYTES, RunErrorCode, RunStatus, canonical_json
+from batchops.models.jobs import MAX_RESULT_BYTES, ErrorClass, RunErrorCode, RunStatus, canonical_json
 
 # SQS hides a message for at most 12 hours counted from its receipt (ChangeMessageVisibility);
 # the attempt has already used up to 15 minutes of that, so retries wait at most 11.5 hours.
@@ -43,12 +43,32 @@ def retry_after_seconds(header: str | None, now: datetime | None = None) -> int 
 
 
 def retry_delay(
-    attempt: int, base_seconds: int, retry_after: str | None = None, *, rng: Callable[[], float] = random.random
+    attempt: int,
+    base_seconds: int,
+    retry_after: str | None = None,
+    *,
+    strategy: str | None = None,
+    custom_delays: list[int] | None = None,
+    rng: Callable[[], float] = random.random,
 ) -> int:
-    """Seconds before attempt `attempt + 1`: exponential backoff from `base_seconds` with full
-    jitter, at least 1 s, never sooner than the server's Retry-After, at most 12 hours."""
-    ceiling: int = min(MAX_DELAY_SECONDS, base_seconds * (1 << max(0, attempt - 1)))
-    delay: int = max(1, round(ceiling * rng()))
+    """Seconds before attempt `attempt + 1`, at least 1 s, never sooner than the server's
+    Retry-After, at most 11.5 hours. The job's `retry_strategy` (Strait's, worker/backoff.go)
+    picks the delay: `exponential` (the default) is `base_seconds x 2^(attempt-1)` with full
+    jitter; `linear` is `base_seconds x attempt`, `fixed` is `base_seconds` and `custom` is
+    `custom_delays[attempt-1]` (the last one repeats), those three with Strait's +-20% jitter."""
+    step = max(1, attempt)
+    planned: int | None = None
+    if strategy == "custom" and custom_delays:
+        planned = custom_delays[min(step, len(custom_delays)) - 1]
+    elif strategy == "linear":
+        planned = base_seconds * step
+    elif strategy == "fixed":
+        planned = base_seconds
+    if planned is None:  # exponential, and custom without delays (as Strait falls back)
+        ceiling: int = min(MAX_DELAY_SECONDS, base_seconds * (1 << (step - 1)))
+        delay = max(1, round(ceiling * rng()))
+    else:
+        delay = max(1, round(min(MAX_DELAY_SECONDS, planned) * (0.8 + 0.4 * rng())))
     asked = retry_after_seconds(retry_after)
     if asked is not None:
         delay = max(delay, asked)
@@ -69,6 +89,33 @@ def run_error(code: str, message: str, http_status: int | None = None) -> dict[s
     return {"code": str(code), "message": message, "http_status": http_status}
 
 
+def error_class(error: dict[str, Any]) -> str | None:
+    """Strait's error class for a run's error, as its worker classifies them
+    (worker/executor_errors.go): 429 rate_limited, 401/403 auth, other 4xx client, 5xx server,
+    timeouts, connection errors. None for errors that are not a failed call (expiry, a result
+    too large to keep)."""
+    code = error.get("code")
+    status = error.get("http_status")
+    if code == RunErrorCode.HTTP_ERROR and isinstance(status, int):
+        if status == 429:
+            return ErrorClass.RATE_LIMITED.value
+        if status in (401, 403):
+            return ErrorClass.AUTH.value
+        return (ErrorClass.SERVER if status >= 500 else ErrorClass.CLIENT).value
+    return _CLASS_BY_CODE.get(str(code))
+
+
+_CLASS_BY_CODE = {
+    RunErrorCode.TIMEOUT.value: ErrorClass.TIMEOUT.value,
+    RunErrorCode.CONNECTION_ERROR.value: ErrorClass.CONNECTION.value,
+    # Refused before any call: the job's settings are wrong, as a 4xx would say.
+    RunErrorCode.UNSAFE_URL.value: ErrorClass.CLIENT.value,
+    RunErrorCode.INVALID_URL.value: ErrorClass.CLIENT.value,
+    RunErrorCode.JOB_NOT_FOUND.value: ErrorClass.CLIENT.value,
+    RunErrorCode.INTERRUPTED.value: ErrorClass.TRANSIENT.value,
+}
+
+
 def verdict(
     *,
     http_status: int | None,
@@ -79,6 +126,8 @@ def verdict(
     attempt: int,
     max_attempts: int,
     backoff_seconds: int,
+    strategy: str | None = None,
+    custom_delays: list[int] | None = None,
     rng: Callable[[], float] = random.random,
 ) -> Verdict:
     """2xx completes; 4xx other than 408/429, redirects, and unsafe or invalid URLs fail at once;
@@ -97,5 +146,8 @@ def verdict(
         error = run_error(error_code or RunErrorCode.CONNECTION_ERROR, message)
         again = error["code"] in (RunErrorCode.TIMEOUT, RunErrorCode.CONNECTION_ERROR)
     if again and attempt < max_attempts:
-        return Verdict(RunStatus.QUEUED, error, retry_delay(attempt, backoff_seconds, retry_after, rng=rng))
+        delay = retry_delay(
+            attempt, backoff_seconds, retry_after, strategy=strategy, custom_delays=custom_delays, rng=rng
+        )
+        return Verdict(RunStatus.QUEUED, error, delay)
     return Verdict(RunStatus.TIMED_OUT if error["code"] == RunErrorCode.TIMEOUT else RunStatus.FAILED, error)

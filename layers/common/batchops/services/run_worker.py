@@ -6,11 +6,15 @@ delivery finds the run finished, or running under another delivery's lease, and 
 A retry keeps the message and hides it for the backoff delay. If a worker dies mid-call, its
 message comes back after the visibility timeout (or the sweeper sends one once the lease is
 long over) and the next delivery takes the run over as a new attempt.
+
+Before its first attempt a run is checked against its ttl (it expires instead of running, as
+Strait's reaper would have ended it) and its scheduled_at (its message is hidden until then).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,14 +23,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from batchops.dal.items import iso
 from batchops.dal.messaging import delay_message
-from batchops.dal.runs import RunRepository, Transition, public_run
+from batchops.dal.runs import RunRepository, Transition, stored_run
 from batchops.errors import NotFoundError
 from batchops.executors import http_call
 from batchops.executors.webhook_signing import signed_headers
 from batchops.models.jobs import MAX_RESULT_BYTES, RunErrorCode, RunStatus
 from batchops.observability import logger, metrics
 from batchops.services.jobs import find_job
-from batchops.services.run_policy import run_error, verdict
+from batchops.services.run_policy import MAX_DELAY_SECONDS, run_error, verdict
+from batchops.services.runs import expire, finish_batch_of
 from batchops.settings import get_settings
 
 # A delivery owns a running run until its call's timeout plus this; later, another may take over.
@@ -66,10 +71,17 @@ def deliver(workspace_id: str, run_id: str, *, remaining_ms: int) -> Delivery:
     if status.finished:
         # A duplicate, or the redelivery after a crash right after the run finished: make sure
         # its batch got its finished_at.
-        _finish_batch(workspace_id, run)
+        finish_batch_of(run, now)
         return Delivery()
     if status is RunStatus.RUNNING and str(run.get("lease_until", "")) > iso(now):
         return Delivery()  # another delivery is calling the endpoint; its own message covers the run
+    if expire(run, now):
+        _count("RunExpired")
+        return Delivery()
+    if status is RunStatus.DELAYED and str(run.get("scheduled_at", "")) > iso(now):
+        # Sent early (the sweeper's lead, or a duplicate): not claimed, hidden until it is due.
+        wait = (datetime.fromisoformat(run["scheduled_at"]) - now).total_seconds()
+        return Delivery(retry_in_seconds=min(MAX_DELAY_SECONDS, max(1, math.ceil(wait))))
     attempts = int(run["attempts"])
     job = _job(workspace_id, run["job_id"])
     if job is None:
@@ -96,7 +108,11 @@ def deliver(workspace_id: str, run_id: str, *, remaining_ms: int) -> Delivery:
             from_attempts=attempts,
             to=RunStatus.RUNNING,
             attempts=attempt,
-            fields={"started_at": run.get("started_at") or iso(now), "lease_until": iso(lease_until)},
+            fields={
+                "started_at": run.get("started_at") or iso(now),
+                "lease_until": iso(lease_until),
+                "next_retry_at": None,
+            },
             check_at=iso(lease_until + timedelta(seconds=RUNNING_RECHECK_SECONDS)),
         ),
     )
@@ -109,7 +125,7 @@ def deliver(workspace_id: str, run_id: str, *, remaining_ms: int) -> Delivery:
 
 def _call(job: dict[str, Any], run: dict[str, Any], seconds: float) -> http_call.CallOutcome:
     body = json.dumps(
-        {"run_id": run["id"], "job_id": job["id"], "attempt": run["attempts"], "payload": public_run(run)["payload"]},
+        {"run_id": run["id"], "job_id": job["id"], "attempt": run["attempts"], "payload": stored_run(run)["payload"]},
         separators=(",", ":"),
         ensure_ascii=False,
     )
@@ -150,6 +166,8 @@ def _record(workspace_id: str, job: dict[str, Any], run: dict[str, Any], outcome
         attempt=attempt,
         max_attempts=int(job["max_attempts"]),
         backoff_seconds=int(job["retry_backoff_secs"]),
+        strategy=job.get("retry_strategy"),
+        custom_delays=job.get("retry_delays_secs"),
     )
     if decided.retry_in is None:
         keep = decided.status is RunStatus.COMPLETED and not outcome.body_too_large
@@ -162,7 +180,8 @@ def _record(workspace_id: str, job: dict[str, Any], run: dict[str, Any], outcome
             result=_result(outcome.body) if keep else None,
         )
         return Delivery()
-    check_at = datetime.now(UTC) + timedelta(seconds=decided.retry_in + get_settings().run_recheck_seconds)
+    now = datetime.now(UTC)
+    check_at = now + timedelta(seconds=decided.retry_in + get_settings().run_recheck_seconds)
     requeued = _repository().transition(
         workspace_id,
         run,
@@ -171,7 +190,11 @@ def _record(workspace_id: str, job: dict[str, Any], run: dict[str, Any], outcome
             from_attempts=attempt,
             to=RunStatus.QUEUED,
             attempts=attempt,
-            fields={"error": decided.error, "lease_until": None},
+            fields={
+                "error": decided.error,
+                "lease_until": None,
+                "next_retry_at": iso(now + timedelta(seconds=decided.retry_in)),
+            },
             check_at=iso(check_at),
         ),
     )
@@ -208,13 +231,7 @@ def _end(
         _count(f"Run{to.value.title().replace('_', '')}")
     # Even when another delivery ended the run: this one may be the redelivery after that one
     # died before closing the batch.
-    _finish_batch(workspace_id, run)
-
-
-def _finish_batch(workspace_id: str, run: dict[str, Any]) -> None:
-    batch_id = run.get("batch_id")
-    if batch_id and _repository().finish_batch(workspace_id, batch_id, iso(datetime.now(UTC))):
-        logger().info("Batch operation finished", extra={"batch_id": batch_id})
+    finish_batch_of(run, datetime.now(UTC))
 
 
 def _count(name: str) -> None:

@@ -5,27 +5,42 @@ same request (the first item wins), in claims written by earlier triggers (an id
 for good, a payload hash for the job's `dedup_window_secs`), and in claims a concurrent trigger
 wins between our read and our write (claims are conditional writes). Runs are stored before
 they are queued; a run whose message never made it is queued again by the sweeper.
+
+Answers and runs are in Strait's shapes (its server's trigger answers and `JobRun`), so that
+Strait's SDK works unchanged; the idempotency key of a trigger's `Idempotency-Key` header is
+Strait's run-level key, under the 24-hour replay of whole answers that the API layer keeps.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 from batchops.dal import keys
 from batchops.dal.items import iso
 from batchops.dal.messaging import send_messages
-from batchops.dal.runs import Claim, RunRepository, public_batch, public_run
+from batchops.dal.runs import Claim, RunRepository, Transition, Where, public_batch, stored_run
 from batchops.errors import ConflictError, NotFoundError, StorageError, ValidationFailedError
 from batchops.models.common import Caller
-from batchops.models.jobs import BulkTriggerRequest, RunStatus, TriggerRequest
+from batchops.models.jobs import (
+    EXPIRED_MESSAGE,
+    MAX_KEY_LENGTH,
+    BulkTriggerRequest,
+    RunErrorCode,
+    RunOptions,
+    RunState,
+    RunStatus,
+    TriggerRequest,
+)
 from batchops.observability import logger
 from batchops.services.jobs import find_job
-from batchops.services.run_policy import payload_hash
+from batchops.services.run_policy import error_class, payload_hash, run_error
 from batchops.settings import get_settings
 
 # A claim whose run does not exist this long after it was written belongs to a request that
@@ -33,10 +48,15 @@ from batchops.settings import get_settings
 ABANDONED_CLAIM_SECONDS = 120
 # Attempts at claiming an item whose competing claim keeps disappearing.
 CLAIM_ROUNDS = 3
-# Runs the sweeper queues again per pass, at most.
+# Runs the sweeper looks at per pass, at most.
 SWEEP_LIMIT = 1_000
 # How long a single trigger waits for a concurrent trigger of the same item to store its run.
 CONCURRENT_TRIGGER_WAIT_SECONDS = 3.0
+# SQS delays a message by at most 15 minutes; a run scheduled further ahead is left to the
+# sweeper (every 5 minutes), which sends it this long before it is due.
+MAX_SEND_DELAY_SECONDS = 900
+SCHEDULE_LEAD_SECONDS = 600
+KEY_HIT = "key"
 
 
 def _repository() -> RunRepository:
@@ -46,18 +66,35 @@ def _repository() -> RunRepository:
 @dataclass
 class _Item:
     index: int
-    request: TriggerRequest
+    request: RunOptions
     run_id: str
+    key: str | None
     claims: list[Claim]
+    status: RunStatus = RunStatus.QUEUED
     duplicate_of: str | None = None  # the run id this item turned out to repeat
+    duplicate_kind: str | None = None  # the claim it repeated: "key" or "payload"
 
 
-def _claims(item: TriggerRequest, run_id: str, window: int, now: int) -> list[Claim]:
+@dataclass(frozen=True)
+class _Send:
+    workspace_id: str
+    run_id: str
+    priority: int = 0
+    delay: int = 0
+
+
+@dataclass
+class Created:
+    items: list[_Item]
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _claims(key: str | None, payload: Any, run_id: str, window: int, now: int) -> list[Claim]:
     claims = []
-    if item.idempotency_key is not None:
-        claims.append(Claim("key", hashlib.sha256(item.idempotency_key.encode()).hexdigest(), run_id))
+    if key is not None:
+        claims.append(Claim("key", hashlib.sha256(key.encode()).hexdigest(), run_id))
     if window > 0:
-        claims.append(Claim("payload", payload_hash(item.payload), run_id, until=now + window))
+        claims.append(Claim("payload", payload_hash(payload), run_id, until=now + window))
     return claims
 
 
@@ -73,15 +110,16 @@ def _drop_repeats_in_request(items: list[_Item]) -> None:
         for claim in item.claims:
             owner = first.get((claim.kind, claim.digest))
             if owner is not None:
-                item.duplicate_of = owner
+                item.duplicate_of, item.duplicate_kind = owner, claim.kind
                 break
         if item.duplicate_of is None:
             for claim in item.claims:
                 first[(claim.kind, claim.digest)] = item.run_id
 
 
-def _claim(workspace_id: str, job_id: str, items: list[_Item], now: datetime) -> None:
-    """Mark every item whose claims another run holds as a duplicate of that run; claim the rest."""
+def _claim(workspace_id: str, job_id: str, items: list[_Item], now: datetime, keep_until: int) -> None:
+    """Mark every item whose claims another run holds as a duplicate of that run; claim the rest.
+    Claims of idempotency keys are kept until `keep_until` (epoch seconds), as long as the runs."""
     repo = _repository()
     epoch = int(now.timestamp())
     wanted = [c for item in items if item.duplicate_of is None for c in item.claims]
@@ -95,10 +133,11 @@ def _claim(workspace_id: str, job_id: str, items: list[_Item], now: datetime) ->
     voids = {k: c["run_id"] for k, c in old.items() if c["run_id"] not in stored}
     for item in items:
         if item.duplicate_of is None:
-            holders = [held[(c.kind, c.digest)]["run_id"] for c in item.claims if (c.kind, c.digest) in held]
-            holders = [h for h in holders if h not in voids.values()]
+            # Claims are in order (key first), so a key match is reported as one.
+            holders = [(held[(c.kind, c.digest)]["run_id"], c.kind) for c in item.claims if (c.kind, c.digest) in held]
+            holders = [h for h in holders if h[0] not in voids.values()]
             if holders:
-                item.duplicate_of = holders[0]
+                item.duplicate_of, item.duplicate_kind = holders[0]
     contenders = [item for item in items if item.duplicate_of is None and item.claims]
     for _ in range(CLAIM_ROUNDS):
         if not contenders:
@@ -109,7 +148,7 @@ def _claim(workspace_id: str, job_id: str, items: list[_Item], now: datetime) ->
             [item.claims for item in contenders],
             now=epoch,
             claimed_at=iso(now),
-            expires_at=epoch + get_settings().job_retention_seconds,
+            expires_at=keep_until,
             voids=voids,
         )
         lost = [contenders[i] for i in sorted(refused)]
@@ -117,70 +156,145 @@ def _claim(workspace_id: str, job_id: str, items: list[_Item], now: datetime) ->
         contenders = []
         for item in lost:
             holders = [
-                claim["run_id"]
+                (claim["run_id"], c.kind)
                 for c in item.claims
                 for claim in [winners.get((c.kind, c.digest))]
                 if claim is not None and _live(claim, epoch) and claim["run_id"] != item.run_id
             ]
             if holders:
-                item.duplicate_of = holders[0]
+                item.duplicate_of, item.duplicate_kind = holders[0]
             else:  # the winner's claim is gone again (its request failed, or it expired): try again
                 contenders.append(item)
     if contenders:
         raise StorageError("Could not settle the runs' de-duplication claims; retry the request")
 
 
+def _merged(base: dict[str, str] | None, overlay: dict[str, str] | None) -> dict[str, str] | None:
+    """Strait's mergedRunTags: the job's labels, then the trigger's (which win)."""
+    merged = {**(base or {}), **(overlay or {})}
+    return merged or None
+
+
+def _ttl(job: dict[str, Any], request: RunOptions) -> int | None:
+    """Strait's order (api/trigger_schedule.go): the trigger's ttl_secs, else the job's
+    run_ttl_secs; 0 means "not set". Without either a run never expires (Strait would expire
+    it after the job's timeout + 60 s; batchops keeps every accepted run until it runs)."""
+    for ttl in (request.ttl_secs, job.get("run_ttl_secs")):
+        if ttl:
+            return int(ttl)
+    return None
+
+
+def _plan(job: dict[str, Any], item: _Item, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """(scheduled_at if still ahead, the time the run expires unless started by then)."""
+    scheduled = item.request.scheduled_at if item.request.scheduled_at and item.request.scheduled_at > now else None
+    ttl = _ttl(job, item.request)
+    # As Strait: a scheduled run's ttl counts from the time it is due.
+    start_by = (scheduled or now) + timedelta(seconds=ttl) if ttl else None
+    return scheduled, start_by
+
+
 def _new_run(
-    workspace_id: str, job: dict[str, Any], item: _Item, batch_id: str | None, created_at: str
+    caller: Caller, job: dict[str, Any], item: _Item, batch_id: str | None, now: datetime, extra: dict[str, Any]
 ) -> dict[str, Any]:
+    scheduled, start_by = _plan(job, item, now)
+    request = item.request
+    created_at = iso(now)
     return {
         "id": item.run_id,
         "job_id": job["id"],
-        "project_id": workspace_id,
+        "job_slug": job.get("slug"),
+        "project_id": caller.workspace_id,
         "batch_id": batch_id,
-        "status": str(RunStatus.QUEUED),
-        "payload": item.request.payload,
+        "status": str(item.status),
+        "payload": request.payload,
         "attempts": 0,
         "created_at": created_at,
-        "payload_hash": payload_hash(item.request.payload),
-        "idempotency_key": item.request.idempotency_key,
+        "updated_at": created_at,
+        "payload_hash": payload_hash(request.payload),
+        "idempotency_key": item.key,
+        "priority": request.priority,
+        "tags": _merged(job.get("tags"), request.tags),
+        "metadata": _merged(job.get("default_run_metadata"), None),
+        "concurrency_key": request.concurrency_key,
+        "scheduled_at": iso(scheduled) if scheduled else None,
+        "start_by": iso(start_by) if start_by else None,
+        "triggered_by": "manual",
+        "created_by": f"apikey:{caller.key_id}",
+        "job_version": int(job.get("version", 1)),
+        **extra,
     }
 
 
+def _send_plan(run: dict[str, Any], now: datetime) -> tuple[int | None, datetime]:
+    """(SQS delay to send the run's message with now, or None to leave it to the sweeper; when
+    the sweeper should look at the run if nothing happens)."""
+    settings = get_settings()
+    check = now + timedelta(seconds=settings.run_recheck_seconds)
+    delay: int | None = 0
+    if run.get("scheduled_at"):
+        due = datetime.fromisoformat(run["scheduled_at"])
+        wait = math.ceil((due - now).total_seconds())
+        if wait > MAX_SEND_DELAY_SECONDS:
+            delay, check = None, due - timedelta(seconds=SCHEDULE_LEAD_SECONDS)
+        else:
+            delay, check = max(0, wait), due + timedelta(seconds=settings.run_recheck_seconds)
+    if run.get("start_by"):
+        # The sweeper expires a run nobody started in time, even if its message is still queued.
+        check = min(check, datetime.fromisoformat(run["start_by"]))
+    return delay, check
+
+
 def _create(
-    workspace_id: str,
+    caller: Caller,
     job: dict[str, Any],
-    requests: list[TriggerRequest],
+    requests: list[tuple[RunOptions, str | None]],
     batch: dict[str, Any] | None,
-) -> tuple[list[_Item], dict[str, dict[str, Any]]]:
+    extras: list[dict[str, Any]] | None = None,
+) -> Created:
     """Store one run per item that is not a duplicate (and the batch, if any), then queue them.
-    Returns every item (with what it duplicates, if anything) and the created runs by id."""
+    `requests` pairs each item with its idempotency key."""
+    workspace_id = caller.workspace_id
     repo = _repository()
     settings = get_settings()
     now = datetime.now(UTC)
     epoch = int(now.timestamp())
-    items = [
-        _Item(n, r, run_id, _claims(r, run_id, int(job["dedup_window_secs"]), epoch))
-        for n, r in enumerate(requests)
-        for run_id in [f"run_{uuid.uuid4().hex}"]
-    ]
+    window = int(job["dedup_window_secs"])
+    items = []
+    for n, (request, key) in enumerate(requests):
+        run_id = f"run_{uuid.uuid4().hex}"
+        item = _Item(n, request, run_id, key, _claims(key, request.payload, run_id, window, epoch))
+        if request.scheduled_at is not None and request.scheduled_at > now:
+            item.status = RunStatus.DELAYED
+        items.append(item)
     _drop_repeats_in_request(items)
+    # Runs are kept for the retention period from when they are due, so a run scheduled weeks
+    # ahead is still there to run; its batch and claims are kept as long as its latest run.
+    due = {item.run_id: max(now, item.request.scheduled_at or now) for item in items}
+    keep_until = int(max(due.values()).timestamp()) + settings.job_retention_seconds
     try:
-        _claim(workspace_id, job["id"], items, now)
+        _claim(workspace_id, job["id"], items, now, keep_until)
     except Exception:
         # Some claims may be written: release ours (a release only deletes a claim naming our run).
         repo.release_claims(workspace_id, job["id"], [c for item in items for c in item.claims])
         raise
     created = [item for item in items if item.duplicate_of is None]
-    created_at = iso(now)
-    expires_at = epoch + settings.job_retention_seconds
-    check_at = iso(now + timedelta(seconds=settings.run_recheck_seconds))
     batch_id = batch["id"] if batch is not None else None
-    runs = [_new_run(workspace_id, job, item, batch_id, created_at) for item in created]
-    records = [repo.run_item(workspace_id, run, check_at=check_at, expires_at=expires_at) for run in runs]
+    runs = [_new_run(caller, job, item, batch_id, now, (extras or [{}] * len(items))[item.index]) for item in created]
+    plans = {run["id"]: _send_plan(run, now) for run in runs}
+    records = [
+        repo.run_item(
+            workspace_id,
+            run,
+            check_at=iso(plans[run["id"]][1]),
+            expires_at=int(due[run["id"]].timestamp()) + settings.job_retention_seconds,
+        )
+        for run in runs
+    ]
     if batch is not None:
-        batch.update(created_at=created_at, created_count=len(runs), finished_at=None if runs else created_at)
-        records.insert(0, repo.batch_item(workspace_id, batch, queued=len(runs), expires_at=expires_at))
+        batch.update(created_at=iso(now), created_count=len(runs), finished_at=None if runs else iso(now))
+        counts = {status: sum(1 for item in created if item.status is status) for status in RunStatus}
+        records.insert(0, repo.batch_item(workspace_id, batch, counts=counts, expires_at=keep_until))
     try:
         stored_all = not repo.put_all(records)
     except Exception:
@@ -189,8 +303,13 @@ def _create(
     if not stored_all:
         _undo(workspace_id, job["id"], records, created)
         raise StorageError("Could not store the runs; nothing was created, retry the request")
-    _enqueue([(workspace_id, run["id"]) for run in runs], now)
-    return items, {run["id"]: run for run in runs}
+    sends = []
+    for run in runs:
+        delay = plans[run["id"]][0]
+        if delay is not None:
+            sends.append(_Send(workspace_id, run["id"], int(run["priority"]), delay))
+    _enqueue(sends, now)
+    return Created(items, {run["id"]: run for run in runs})
 
 
 def _undo(workspace_id: str, job_id: str, records: list[dict[str, Any]], created: list[_Item]) -> None:
@@ -206,15 +325,25 @@ def _undo(workspace_id: str, job_id: str, records: list[dict[str, Any]], created
     )
 
 
-def _enqueue(targets: list[tuple[str, str]], now: datetime) -> int:
-    """Queue (workspace, run id) pairs; a run SQS would not take is marked for the sweeper's next
+def _enqueue(sends: list[_Send], now: datetime) -> int:
+    """Queue runs, higher priorities first: every message of a priority is accepted by SQS before
+    the next lower priority's are sent (RunQueue is one standard queue, so this is the order
+    delivery follows, best effort). A run SQS would not take is marked for the sweeper's next
     pass (every 5 minutes) instead of being lost. Returns how many were not sent."""
-    unsent = send_messages(get_settings().run_queue_url, [message_for(ws, run_id) for ws, run_id in targets])
+    url = get_settings().run_queue_url
+    ordered = sorted(sends, key=lambda s: (-s.priority, s.delay))
+    unsent: list[_Send] = []
+    for _, group in groupby(ordered, key=lambda s: (s.priority, s.delay)):
+        batch = list(group)
+        failed = send_messages(
+            url, [message_for(s.workspace_id, s.run_id) for s in batch], delay_seconds=batch[0].delay
+        )
+        unsent += [batch[i] for i in failed]
     if unsent:
         logger().error("Runs stored but not queued; the sweeper will queue them", extra={"runs": len(unsent)})
         repo = _repository()
-        for index in unsent:
-            repo.recheck_later(*targets[index], None, iso(now))
+        for send in unsent:
+            repo.recheck_later(send.workspace_id, send.run_id, None, iso(now))
     return len(unsent)
 
 
@@ -229,21 +358,89 @@ def _triggerable(workspace_id: str, job_id: str) -> dict[str, Any]:
     return job
 
 
-def trigger(workspace_id: str, job_id: str, request: TriggerRequest) -> tuple[dict[str, Any], bool]:
-    """One run: (the run, False) when created; (the earlier run, True) for a duplicate."""
-    job = _triggerable(workspace_id, job_id)
-    [item], created = _create(workspace_id, job, [request], None)
+def _run_key(body_key: str | None, header_key: str | None) -> str | None:
+    """The run-level idempotency key: the request's Idempotency-Key (or X-Idempotency-Key)
+    header, as in Strait, or batchops' body field; both name the same thing, so they must agree."""
+    if header_key is not None:
+        if not 0 < len(header_key) <= MAX_KEY_LENGTH:
+            raise ValidationFailedError(
+                "Invalid idempotency key",
+                details=[{"field": "Idempotency-Key", "error": f"must be 1-{MAX_KEY_LENGTH} characters"}],
+            )
+        if body_key is not None and body_key != header_key:
+            raise ValidationFailedError(
+                "The idempotency key in the body and in the header differ",
+                details=[
+                    {"field": "idempotency_key", "error": "must equal the Idempotency-Key header, or be left out"}
+                ],
+            )
+    return header_key or body_key
+
+
+@dataclass(frozen=True)
+class TriggerAnswer:
+    """Strait's trigger answer and whether it is a run-level idempotency hit (HTTP 200, not 201)."""
+
+    body: dict[str, Any]
+    idempotency_hit: bool = False
+    dry_run: bool = False
+
+
+def trigger(caller: Caller, job_id: str, request: TriggerRequest, header_key: str | None = None) -> TriggerAnswer:
+    """One run. New, or a payload de-duplication hit: `{id, status, payload_hash,
+    idempotency_hit: false}`; a run-level idempotency hit: `{id, status, idempotency_hit: true}`."""
+    key = _run_key(request.idempotency_key, header_key)
+    job = _triggerable(caller.workspace_id, job_id)
+    if request.dry_run:
+        return TriggerAnswer(_dry_run(job, request), dry_run=True)
+    stored_only = {"debounce_key": request.debounce_key, "batch_key": request.batch_key}
+    outcome = _create(caller, job, [(request, key)], None, [stored_only])
+    [item] = outcome.items
+    digest = payload_hash(request.payload)
     if item.duplicate_of is None:
-        return public_run(created[item.run_id]), False
-    return _duplicate(workspace_id, item.duplicate_of), True
+        return TriggerAnswer(_trigger_body(item.run_id, item.status, digest))
+    existing = _existing(caller.workspace_id, item.duplicate_of)
+    status = RunStatus(existing["status"])
+    if item.duplicate_kind == KEY_HIT:
+        return TriggerAnswer({"id": existing["id"], "status": str(status.public), "idempotency_hit": True}, True)
+    return TriggerAnswer(_trigger_body(existing["id"], status, digest))
 
 
-def _duplicate(workspace_id: str, run_id: str) -> dict[str, Any]:
+def _trigger_body(run_id: str, status: RunStatus, digest: str) -> dict[str, Any]:
+    return {"id": run_id, "status": str(status.public), "payload_hash": digest, "idempotency_hit": False}
+
+
+def _dry_run(job: dict[str, Any], request: TriggerRequest) -> dict[str, Any]:
+    """Strait's dry-run answer: what the run would be, nothing created."""
+    now = datetime.now(UTC)
+    item = _Item(0, request, "", None, [])
+    scheduled, start_by = _plan(job, item, now)
+    return {
+        "job": {
+            "id": job["id"],
+            "name": job["name"],
+            "slug": job.get("slug"),
+            "execution_mode": "http",
+            "queue": job.get("queue_name") or "default",
+            "timeout_secs": int(job["timeout_secs"]),
+            "max_attempts": int(job["max_attempts"]),
+            "version": int(job.get("version", 1)),
+        },
+        "payload_hash": payload_hash(request.payload),
+        "payload": request.payload,
+        "scheduled_at": iso(scheduled) if scheduled else None,
+        "expires_at": iso(start_by) if start_by else None,
+        "validation_warnings": [],
+    }
+
+
+def _existing(workspace_id: str, run_id: str) -> dict[str, Any]:
+    """The run a trigger repeated; a concurrent trigger may still be storing it."""
     deadline = time.monotonic() + CONCURRENT_TRIGGER_WAIT_SECONDS
     while True:
-        run = _repository().get(workspace_id, run_id) if run_id else None
+        run = _repository().get(workspace_id, run_id, with_result=False) if run_id else None
         if run is not None:
-            return public_run(run)
+            return run
         if time.monotonic() > deadline:
             raise ConflictError(
                 "The same run is being created by a concurrent trigger; retry shortly", code="TRIGGER_IN_PROGRESS"
@@ -252,6 +449,9 @@ def _duplicate(workspace_id: str, run_id: str) -> dict[str, Any]:
 
 
 def trigger_bulk(caller: Caller, job_id: str, request: BulkTriggerRequest) -> dict[str, Any]:
+    """Strait's bulk answer: `{batch_id, results: [{id, status, idempotency_hit}], total,
+    created}`, one result per item in item order; an item that repeats a run (earlier in the
+    request or before it) names that run."""
     ceiling = get_settings().bulk_trigger_max_items
     if len(request.items) > ceiling:
         raise ValidationFailedError(
@@ -269,55 +469,137 @@ def trigger_bulk(caller: Caller, job_id: str, request: BulkTriggerRequest) -> di
         "created_at": None,  # set with the runs' creation time
         "finished_at": None,
     }
-    items, _ = _create(caller.workspace_id, job, list(request.items), batch)
-    return {
-        "batch_operation": public_batch(batch, with_counts=False),
-        "runs": [
-            {"index": item.index, "id": item.run_id, "status": str(RunStatus.QUEUED)}
-            for item in items
-            if item.duplicate_of is None
-        ],
-        "deduplicated_indexes": [item.index for item in items if item.duplicate_of is not None],
+    outcome = _create(caller, job, [(item, item.idempotency_key) for item in request.items], batch)
+    mine = {item.run_id: item.status for item in outcome.items if item.duplicate_of is None}
+    earlier = [item.duplicate_of for item in outcome.items if item.duplicate_of and item.duplicate_of not in mine]
+    found = _repository().get_many([(caller.workspace_id, run_id) for run_id in earlier]) if earlier else {}
+    results = []
+    for item in outcome.items:
+        run_id = item.duplicate_of or item.run_id
+        if run_id in mine:
+            status = mine[run_id]
+        else:
+            # A run a concurrent request has claimed but not stored yet is about to be queued.
+            status = RunStatus(found.get((caller.workspace_id, run_id), {}).get("status", RunStatus.QUEUED))
+        results.append({"id": run_id, "status": str(status.public), "idempotency_hit": item.duplicate_kind == KEY_HIT})
+    return {"batch_id": batch["id"], "results": results, "total": len(request.items), "created": len(mine)}
+
+
+def run_view(run: dict[str, Any]) -> dict[str, Any]:
+    """A run as the API shows it: Strait's `JobRun` (status names, `attempt`, `error` as text
+    with its `error_class`), plus `error_detail` with batchops' code and HTTP status. Keys
+    without a value are left out, as Strait's server does."""
+    status = RunStatus(run["status"])
+    error = run.get("error")
+    finished = run.get("finished_at")
+    view: dict[str, Any] = {
+        "id": run["id"],
+        "job_id": run["job_id"],
+        "job_slug": run.get("job_slug"),
+        "project_id": run["project_id"],
+        "batch_id": run.get("batch_id"),
+        "status": str(status.public),
+        "attempt": max(1, int(run.get("attempts", 0))),
+        "payload": run.get("payload"),
+        "result": run.get("result"),
+        "error": error["message"] if error else None,
+        "error_class": error_class(error) if error else None,
+        "error_detail": error,
+        "tags": run.get("tags") or None,
+        "metadata": run.get("metadata") or None,
+        "priority": int(run.get("priority", 0)),
+        "idempotency_key": run.get("idempotency_key"),
+        "concurrency_key": run.get("concurrency_key"),
+        "triggered_by": run.get("triggered_by", "manual"),
+        "created_by": run.get("created_by"),
+        "job_version": int(run.get("job_version", 1)),
+        "execution_mode": "http",
+        "scheduled_at": run.get("scheduled_at"),
+        "expires_at": run.get("start_by"),
+        "started_at": run.get("started_at"),
+        "next_retry_at": run.get("next_retry_at") if status.waiting else None,
+        "finished_at": finished,
+        "completed_at": finished,
+        "created_at": run["created_at"],
+        "updated_at": run.get("updated_at") or run["created_at"],
     }
+    return {k: v for k, v in view.items() if v is not None}
 
 
 def get_run(workspace_id: str, run_id: str) -> dict[str, Any]:
     run = _repository().get(workspace_id, run_id)
     if run is None:
         raise NotFoundError(f"Run {run_id} not found", code="RUN_NOT_FOUND")
-    return public_run(run)
+    return run_view(stored_run(run))
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    job_id: str | None = None
+    batch_id: str | None = None
+    statuses: tuple[RunState, ...] = ()
+    tag_key: str | None = None
+    tag_value: str | None = None
+    metadata_key: str | None = None
+    metadata_value: str | None = None
+
+
+def _label_filter(kind: str, key: str | None, value: str | None) -> Where | None:
+    if value is not None and key is None:
+        raise ValidationFailedError(
+            f"{kind}_key is required when {kind}_value is given",
+            details=[{"field": f"{kind}_value", "error": f"needs {kind}_key"}],
+        )
+    return Where.label("tags" if kind == "tag" else "metadata", key, value) if key is not None else None
 
 
 def list_runs(
-    workspace_id: str,
-    *,
-    job_id: str | None,
-    batch_id: str | None,
-    status: RunStatus | None,
-    limit: int,
-    cursor: str | None,
+    workspace_id: str, filters: RunFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first. Another workspace's job or batch id finds nothing (an empty page)."""
+    if filters.tag_key is not None and filters.metadata_key is not None:
+        # As Strait: one label filter per listing.
+        raise ValidationFailedError(
+            "tag_key and metadata_key filters are mutually exclusive",
+            details=[{"field": "metadata_key", "error": "cannot be combined with tag_key"}],
+        )
     repo = _repository()
-    filters = {"status": str(status)} if status else {}
-    if batch_id is not None:
-        batch = repo.get_batch(workspace_id, batch_id)
+    job_id = filters.job_id
+    batch_where = None
+    if filters.batch_id is not None:
+        batch = repo.get_batch(workspace_id, filters.batch_id)
         if batch is None or (job_id is not None and job_id != batch["job_id"]):
             return [], None
         # A batch's runs all belong to its job: read the job's runs, keep the batch's.
         job_id = batch["job_id"]
-        filters["batch_id"] = batch_id
-    runs, next_cursor = repo.page(workspace_id, job_id=job_id, filters=filters, limit=limit, cursor=cursor)
-    return [public_run(r) for r in runs], next_cursor
+        batch_where = Where("#batch = :batch", {"#batch": "batch_id"}, {":batch": filters.batch_id})
+    status_where = None
+    if filters.statuses:
+        stored = sorted({str(s.stored) for s in filters.statuses})
+        placeholders = [f":st{n}" for n in range(len(stored))]
+        status_where = Where(
+            f"#status IN ({', '.join(placeholders)})",
+            {"#status": "status"},
+            dict(zip(placeholders, stored, strict=True)),
+        )
+    where = Where.all_of(
+        batch_where,
+        status_where,
+        _label_filter("tag", filters.tag_key, filters.tag_value),
+        _label_filter("metadata", filters.metadata_key, filters.metadata_value),
+    )
+    runs, next_cursor = repo.page(workspace_id, job_id=job_id, where=where, limit=limit, cursor=cursor)
+    return [run_view(stored_run(r)) for r in runs], next_cursor
 
 
-def _owned_project(caller_workspace: str, project_id: str, what: str) -> None:
-    # Another workspace's project is indistinguishable from one that does not exist.
-    if project_id != caller_workspace:
+def _owned_project(caller_workspace: str, project_id: str | None, what: str) -> None:
+    # Absent: the caller's own (Strait takes the project from the API key). Another workspace's
+    # project is indistinguishable from one that does not exist.
+    if project_id is not None and project_id != caller_workspace:
         raise NotFoundError(f"{what} not found", code="BATCH_OPERATION_NOT_FOUND")
 
 
-def get_batch_operation(workspace_id: str, project_id: str, batch_id: str) -> dict[str, Any]:
+def get_batch_operation(workspace_id: str, project_id: str | None, batch_id: str) -> dict[str, Any]:
     _owned_project(workspace_id, project_id, f"Batch operation {batch_id}")
     batch = _repository().get_batch(workspace_id, batch_id)
     if batch is None:
@@ -326,19 +608,76 @@ def get_batch_operation(workspace_id: str, project_id: str, batch_id: str) -> di
 
 
 def list_batch_operations(
-    workspace_id: str, project_id: str, *, limit: int, cursor: str | None
+    workspace_id: str, project_id: str | None, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     _owned_project(workspace_id, project_id, f"Project {project_id}")
     batches, next_cursor = _repository().list_batches(workspace_id, limit=limit, cursor=cursor)
     return [public_batch(b, with_counts=True) for b in batches], next_cursor
 
 
+# ---------------------------------------------------------------- expiry and the sweeper
+def expire(run: dict[str, Any], now: datetime) -> bool:
+    """End a run no worker started before its ttl ran out (Strait's reaper: `expired`, error
+    "run expired"). A conditional write on the status and attempt count it was read with, so a
+    worker claiming it at the same moment wins or loses cleanly. False if it is not due or no
+    longer waiting."""
+    status = RunStatus(run["status"])
+    start_by = run.get("start_by")
+    if not status.waiting or int(run.get("attempts", 0)) or not start_by or start_by > iso(now):
+        return False
+    repo = _repository()
+    ended = repo.transition(
+        run["project_id"],
+        run,
+        Transition(
+            from_status=status,
+            from_attempts=0,
+            to=RunStatus.EXPIRED,
+            attempts=0,
+            fields={"finished_at": iso(now), "error": run_error(RunErrorCode.EXPIRED, EXPIRED_MESSAGE)},
+        ),
+    )
+    finish_batch_of(run, now)
+    return ended
+
+
+def finish_batch_of(run: dict[str, Any], now: datetime) -> None:
+    batch_id = run.get("batch_id")
+    if batch_id and _repository().finish_batch(run["project_id"], batch_id, iso(now)):
+        logger().info("Batch operation finished", extra={"batch_id": batch_id})
+
+
 def sweep_overdue_runs() -> int:
-    """Send the message of every unfinished run nothing has happened to for too long again,
-    and look again later. Returns how many were sent."""
+    """Look at every unfinished run whose check time has passed: expire those nobody started
+    in time, send the message of a scheduled run that is nearly due, and send again the
+    message of any other run nothing has happened to for too long (higher priorities first).
+    Returns how many messages were sent."""
     repo = _repository()
     now = datetime.now(UTC)
     overdue = repo.overdue(iso(now), SWEEP_LIMIT)
-    later = iso(now + timedelta(seconds=get_settings().run_recheck_seconds))
-    moved = [(ws, run_id) for ws, run_id, seen in overdue if repo.recheck_later(ws, run_id, seen, later)]
-    return len(moved) - _enqueue(moved, now)
+    found = repo.get_many([(ws, run_id) for ws, run_id, _ in overdue])
+    recheck = timedelta(seconds=get_settings().run_recheck_seconds)
+    sends: list[_Send] = []
+    expired = 0
+    for ws, run_id, seen in overdue:
+        run = found.get((ws, run_id))
+        if run is None:
+            continue
+        if expire(run, now):
+            expired += 1
+            continue
+        delay, check = 0, now + recheck
+        if run["status"] == RunStatus.DELAYED and run.get("scheduled_at"):
+            due = datetime.fromisoformat(run["scheduled_at"])
+            wait = math.ceil((due - now).total_seconds())
+            if wait > MAX_SEND_DELAY_SECONDS:
+                repo.recheck_later(ws, run_id, seen, iso(due - timedelta(seconds=SCHEDULE_LEAD_SECONDS)))
+                continue
+            delay, check = max(0, wait), due + recheck
+        if RunStatus(run["status"]).waiting and run.get("start_by") and not int(run.get("attempts", 0)):
+            check = min(check, datetime.fromisoformat(run["start_by"]))
+        if repo.recheck_later(ws, run_id, seen, iso(check)):
+            sends.append(_Send(ws, run_id, int(run.get("priority", 0)), delay))
+    if expired:
+        logger().info("Expired runs nobody started in time", extra={"runs": expired})
+    return len(sends) - _enqueue(sends, now)
