@@ -406,12 +406,12 @@ EXPECTED_POLICIES = {
     "AuthorizerFunction": ["DynamoDBReadPolicy", "inline"],
     "HealthFunction": [],
     "OpenApiFunction": [],
-    "CreateEventFunction": ["RateLimitPolicy", "inline", "DynamoDBCrudPolicy"],
-    "CreateEventBatchFunction": ["RateLimitPolicy", "inline", "DynamoDBCrudPolicy"],
+    "CreateEventFunction": ["RateLimitPolicy", "inline", "IdempotencyPolicy"],
+    "CreateEventBatchFunction": ["RateLimitPolicy", "inline", "IdempotencyPolicy"],
     "GetEventBatchFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "GetEventBatchSummaryFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     # Operations run in-process against any route: what those routes need.
-    "BatchFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "BatchFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "IdempotencyPolicy", "SQSSendMessagePolicy"],
     "BatchDryRunFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "BatchLimitsFunction": ["RateLimitPolicy"],
     "SweeperFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
@@ -420,22 +420,22 @@ EXPECTED_POLICIES = {
         "DynamoDBCrudPolicy",
         "StepFunctionsExecutionPolicy",
         "inline",
-        "DynamoDBCrudPolicy",
+        "IdempotencyPolicy",
     ],
-    "TransactionStepFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
-    "BatchAsyncSubmitFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy", "DynamoDBCrudPolicy"],
+    "TransactionStepFunction": ["DynamoDBCrudPolicy", "IdempotencyPolicy", "SQSSendMessagePolicy"],
+    "BatchAsyncSubmitFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy", "IdempotencyPolicy"],
     "BatchAsyncGetFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "BatchAsyncListFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
-    "BatchAsyncWorkerFunction": ["DynamoDBCrudPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "BatchAsyncWorkerFunction": ["DynamoDBCrudPolicy", "IdempotencyPolicy", "SQSSendMessagePolicy"],
     # Jobs (seed 001). The job and its unique-name item are written in one TransactWriteItems.
-    "CreateJobFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
+    "CreateJobFunction": ["RateLimitPolicy", "IdempotencyPolicy", "DynamoDBCrudPolicy"],
     "ListJobsFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "GetJobFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "UpdateJobFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
     "DeleteJobFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
     # Runs: claims, runs and the batch item are written together; then the runs are queued.
-    "TriggerJobFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
-    "TriggerJobBulkFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "TriggerJobFunction": ["RateLimitPolicy", "IdempotencyPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "TriggerJobBulkFunction": ["RateLimitPolicy", "IdempotencyPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
     "GetRunFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "ListRunsFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "ListBatchOperationsFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
@@ -445,15 +445,16 @@ EXPECTED_POLICIES = {
     # Tracked events only: BatchWriteItem, and PutItem for the conditional puts of TransactWriteItems.
     "TrackingWorkerFunction": ["inline"],
     # Tracking (seed 004).
-    "BulkTrackFunction": ["RateLimitPolicy", "SQSSendMessagePolicy"],
-    "TrackFunction": ["RateLimitPolicy", "inline"],
+    "BulkTrackFunction": ["RateLimitPolicy", "IdempotencyPolicy", "SQSSendMessagePolicy"],
+    "TrackFunction": ["RateLimitPolicy", "IdempotencyPolicy", "inline"],
     "GetTrackedEventFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
-    "CreateTrackingUploadFunction": ["RateLimitPolicy", "inline"],
+    "CreateTrackingUploadFunction": ["RateLimitPolicy", "IdempotencyPolicy", "inline"],
     "GetTrackingUploadFunction": ["RateLimitPolicy", "DynamoDBReadPolicy", "inline"],
     "TrackingUploadWorkerFunction": ["inline", "SQSSendMessagePolicy"],
     # Batches (seed 002).
     "CreateBatchFunction": [
         "RateLimitPolicy",
+        "IdempotencyPolicy",
         "DynamoDBCrudPolicy",
         "SQSSendMessagePolicy",
         "SQSSendMessagePolicy",
@@ -465,18 +466,19 @@ EXPECTED_POLICIES = {
     "CancelBatchFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
     "RetryBatchFunction": [
         "RateLimitPolicy",
+        "IdempotencyPolicy",
         "DynamoDBCrudPolicy",
         "SQSSendMessagePolicy",
         "SQSSendMessagePolicy",
         "SQSSendMessagePolicy",
     ],
-    "CreateWebhookFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
+    "CreateWebhookFunction": ["RateLimitPolicy", "IdempotencyPolicy", "DynamoDBCrudPolicy"],
     "ListWebhooksFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "DeleteWebhookFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
     "ListWebhookDeliveriesFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "BatchJobWorkerFunction": [
         "DynamoDBCrudPolicy",
-        "DynamoDBCrudPolicy",
+        "IdempotencyPolicy",
         "SQSSendMessagePolicy",
         "SQSSendMessagePolicy",
         "SQSSendMessagePolicy",
@@ -484,7 +486,7 @@ EXPECTED_POLICIES = {
     ],
     "BatchUrgentJobWorkerFunction": [
         "DynamoDBCrudPolicy",
-        "DynamoDBCrudPolicy",
+        "IdempotencyPolicy",
         "SQSSendMessagePolicy",
         "SQSSendMessagePolicy",
         "SQSSendMessagePolicy",
@@ -504,13 +506,12 @@ EXPECTED_POLICY_TARGETS = {
     "AuthorizerFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "HealthFunction": [],
     "OpenApiFunction": [],
-    "CreateEventFunction": [("DynamoDBCrudPolicy", "IdempotencyTable")],
-    "CreateEventBatchFunction": [("DynamoDBCrudPolicy", "IdempotencyTable")],
+    "CreateEventFunction": [],
+    "CreateEventBatchFunction": [],
     "GetEventBatchFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "GetEventBatchSummaryFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
-        ("DynamoDBCrudPolicy", "IdempotencyTable"),
         ("SQSSendMessagePolicy", "RunQueue"),
     ],
     "BatchDryRunFunction": [("DynamoDBReadPolicy", "DomainTable")],
@@ -519,23 +520,19 @@ EXPECTED_POLICY_TARGETS = {
     "BatchTransactionFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("StepFunctionsExecutionPolicy", TRANSACTION_STATE_MACHINE),
-        ("DynamoDBCrudPolicy", "IdempotencyTable"),
     ],
     "TransactionStepFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
-        ("DynamoDBCrudPolicy", "IdempotencyTable"),
         ("SQSSendMessagePolicy", "RunQueue"),
     ],
     "BatchAsyncSubmitFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("SQSSendMessagePolicy", "WorkQueue"),
-        ("DynamoDBCrudPolicy", "IdempotencyTable"),
     ],
     "BatchAsyncGetFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchAsyncListFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchAsyncWorkerFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
-        ("DynamoDBCrudPolicy", "IdempotencyTable"),
         ("SQSSendMessagePolicy", "RunQueue"),
     ],
     "CreateJobFunction": [("DynamoDBCrudPolicy", "DomainTable")],
@@ -579,14 +576,12 @@ EXPECTED_POLICY_TARGETS = {
     "ListWebhookDeliveriesFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchJobWorkerFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
-        ("DynamoDBCrudPolicy", "IdempotencyTable"),
         ("SQSSendMessagePolicy", "RunQueue"),
         ("SQSSendMessagePolicy", "WebhookQueue"),
         ("SQSSendMessagePolicy", "BatchJobQueue"),
     ],
     "BatchUrgentJobWorkerFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
-        ("DynamoDBCrudPolicy", "IdempotencyTable"),
         ("SQSSendMessagePolicy", "RunQueue"),
         ("SQSSendMessagePolicy", "WebhookQueue"),
         ("SQSSendMessagePolicy", "BatchUrgentJobQueue"),
@@ -623,6 +618,25 @@ def test_every_authenticated_route_may_spend_only_rate_limit_buckets() -> None:
     assert ref_target(statement["Resource"]) == "DomainTable"
     # Only bucket items (keys.rate_bucket): a route cannot rewrite anything else with it.
     assert statement["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["WS#*#RATE#*"]}}
+
+
+def test_every_creating_route_may_keep_idempotency_records_and_nothing_more() -> None:
+    creating = {f for f, _, e in api_events() if e["Method"].upper() == "POST" and e["Path"] != "/v1/batch/dry-run"}
+    # Operations carry their own Idempotency-Key wherever they run in-process.
+    dispatchers = {
+        TRANSACTION_STEP_FUNCTION,
+        ASYNC_WORKER_FUNCTION,
+        "BatchJobWorkerFunction",
+        "BatchUrgentJobWorkerFunction",
+    }
+    with_policy = {f for f in FUNCTIONS if "IdempotencyPolicy" in policy_names(f)}
+    assert with_policy == creating | dispatchers
+    policy = RESOURCES["IdempotencyPolicy"]
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    # Powertools' DynamoDB persistence layer: get, conditional put, update and delete of a record.
+    assert _actions(statement) == ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    assert ref_target(statement["Resource"]) == "IdempotencyTable"
 
 
 def _inline_statements(function_id: str) -> list[dict[str, Any]]:
@@ -740,8 +754,7 @@ def test_event_writers_may_only_write_entries(function_id: str, actions: list[st
     assert statement["Condition"] == {
         "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["WS#*#EXEC#*", "WS#*#EVTKEY#*", "WS#*#EVTSEQ"]}
     }
-    crud = [p for p in FUNCTIONS[function_id]["Policies"] if isinstance(p, dict) and "DynamoDBCrudPolicy" in p]
-    assert [ref_target(p["DynamoDBCrudPolicy"]["TableName"]) for p in crud] == ["IdempotencyTable"]
+    assert not [p for p in FUNCTIONS[function_id]["Policies"] if isinstance(p, dict) and "DynamoDBCrudPolicy" in p]
 
 
 def test_authorizer_may_only_update_the_domain_table() -> None:

@@ -48,7 +48,6 @@ def _batch_id(segment: str) -> str:
 @router.post(
     "/v1/events",
     status_code=201,
-    idempotent=True,
     summary="Create one event-log entry",
     responses=responses(201, CreateEventResponse, 422, 503),
 )
@@ -63,7 +62,6 @@ def create_event(entry: Annotated[EventLogEntry, Body()]) -> dict[str, Any]:
 @router.post(
     "/v1/events/batch",
     status_code=201,
-    idempotent=True,
     summary="Batch create event-log entries with per-item errors",
     responses=responses(201, CreateEventBatchResponse, 422, 503),
 )

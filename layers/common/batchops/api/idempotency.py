@@ -1,4 +1,5 @@
-"""`Idempotency-Key` on POST routes: a retried request gets the first response back."""
+"""`Idempotency-Key` (or `X-Idempotency-Key`) on every creating route: a retried request gets the
+first response back, marked `Idempotent-Replayed: true`."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from batchops.api.context import current_caller
+from batchops.api.context import IDEMPOTENCY_HEADERS, current_caller, idempotency_key_of
 from batchops.errors import ValidationFailedError
 
-HEADER = "Idempotency-Key"
+HEADER = IDEMPOTENCY_HEADERS[0]
 REPLAYED_HEADER = "Idempotent-Replayed"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -28,7 +29,7 @@ def _payload(app: APIGatewayRestResolver) -> Any:
 
 
 def idempotent(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    key = app.current_event.headers.get(HEADER)
+    key = idempotency_key_of(app.current_event.raw_event)
     if key is None:
         return next_middleware(app)
     if not _VALID_KEY.match(key):
@@ -52,7 +53,9 @@ def idempotent(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> 
     event = app.current_event
     result = idempotency.run_once(
         workspace_id=current_caller().workspace_id,
-        scope=f"{event.http_method} {event.resource}",
+        # The path as requested, not the route: one key sent to two jobs' /trigger is two
+        # requests (Strait scopes its keys the same way), not a replay of the first job's run.
+        scope=f"{event.http_method} {event.path}",
         key=key,
         payload=_payload(app),
         operation=operation,

@@ -52,7 +52,6 @@ def _record(mode: str, result: BatchResponse, started: float) -> None:
 
 @router.post(
     "/v1/batch",
-    idempotent=True,
     summary="Execute operations sequentially or in parallel",
     responses=responses(200, BatchResponse, 413, 422),
 )
@@ -66,7 +65,6 @@ def execute_batch(request: Annotated[BatchRequest, Body()]) -> dict[str, Any]:
 
 @router.post(
     "/v1/batch/transaction",
-    idempotent=True,
     summary="Execute operations as a fail-fast sequence (no rollback)",
     responses=responses(200, BatchResponse, 413, 422),
 )
@@ -79,6 +77,7 @@ def execute_transaction(request: Annotated[BatchRequest, Body()]) -> dict[str, A
 
 @router.post(
     "/v1/batch/dry-run",
+    idempotent=False,  # it creates nothing: running it twice is already harmless
     summary="Validate a batch without executing it",
     responses=responses(200, BatchResponse, 413, 422),
 )
@@ -111,7 +110,6 @@ def limits() -> dict[str, Any]:
 
 @router.post(
     "/v1/batch/async",
-    idempotent=True,
     status_code=202,
     summary="Submit a batch job for asynchronous processing",
     responses=responses(202, AsyncJobCreated, 413, 422),

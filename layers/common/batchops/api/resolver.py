@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchops.api.context import caller_from_event, handling
+from batchops.api.context import IDEMPOTENCY_HEADERS, caller_from_event, handling
 from batchops.api.errors import JSON_ONLY, as_proxy_result, register_error_handlers
 from batchops.api.idempotency import idempotent
 from batchops.api.openapi import AUTHENTICATED_ERRORS
@@ -26,7 +26,13 @@ from batchops.api.openapi import errors as openapi_errors
 from batchops.api.raw_event import body_size, header_value
 from batchops.api.router import Endpoint
 from batchops.encoding import decoded_body, too_large
-from batchops.errors import BadRequestError, BatchopsError, StorageError, UnsupportedMediaTypeError
+from batchops.errors import (
+    BadRequestError,
+    BatchopsError,
+    StorageError,
+    UnsupportedMediaTypeError,
+    ValidationFailedError,
+)
 from batchops.models.common import Caller
 from batchops.observability import logger, metrics
 from batchops.settings import get_settings
@@ -36,16 +42,32 @@ JSON_CONTENT_TYPE = re.compile(r"^application/json$")
 RATE_LIMIT_HEADERS = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"]
 CORS = CORSConfig(
     allow_origin="*",
-    allow_headers=["Authorization", "Content-Type", "Content-Encoding", "Idempotency-Key"],
+    allow_headers=["Authorization", "Content-Type", "Content-Encoding", *IDEMPOTENCY_HEADERS],
     expose_headers=["Idempotent-Replayed", "Retry-After", *RATE_LIMIT_HEADERS],
 )
 
 
-def check_body(event: Mapping[str, Any], limit: int | None = None) -> Mapping[str, Any]:
+def check_body(event: Mapping[str, Any], limit: int | None = None, *, object_body: bool = False) -> Mapping[str, Any]:
     """Refuse what the route cannot take before any parsing or validation work is spent on it, and
     hand it on as plain JSON text: a compressed body inflated (bounded by `limit`, uncompressed),
     a base64 one decoded, the media type in lower case (media types are case-insensitive,
-    Powertools compares them as written)."""
+    Powertools compares them as written). `object_body`: the route's body is a JSON object."""
+    checked = _decoded(event, limit)
+    if object_body and _is_array(checked.get("body")):
+        # Powertools' validation would take a non-empty array as its first element (it unwraps
+        # lists meant for multi-value query parameters): [A, B] would store A and drop B.
+        raise ValidationFailedError(
+            "The request body must be a JSON object, not an array",
+            details=[{"field": "body", "error": "must be a JSON object, not an array"}],
+        )
+    return checked
+
+
+def _is_array(body: Any) -> bool:
+    return isinstance(body, str) and body.lstrip(" \t\r\n").startswith("[")
+
+
+def _decoded(event: Mapping[str, Any], limit: int | None) -> Mapping[str, Any]:
     limit = limit or get_settings().max_body_bytes
     if body_size(event) > limit:
         raise too_large(limit)
@@ -140,7 +162,11 @@ class BatchopsResolver(APIGatewayRestResolver):
                 caller = caller_from_event(event)
                 if self._limit_requests:
                     budget = _spend_request(caller)
-            checked = check_body(event, endpoint.max_body_bytes if endpoint else None)
+            checked = check_body(
+                event,
+                endpoint.max_body_bytes if endpoint else None,
+                object_body=endpoint is not None and endpoint.body_model is not None,
+            )
         except BatchopsError as error:
             return _with_headers(as_proxy_result(error, cors), budget)
         self.lambda_context = context

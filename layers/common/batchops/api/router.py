@@ -9,9 +9,16 @@ out a single route, so each surface keeps its endpoints in a plain list that
 
 from __future__ import annotations
 
+import inspect
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from pydantic import BaseModel
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
@@ -40,6 +47,22 @@ class Endpoint:
     def key(self) -> tuple[str, str]:
         return (self.method, self.path)
 
+    @cached_property
+    def body_model(self) -> type[BaseModel] | None:
+        """The pydantic model the route's body is validated as (`Annotated[Model, Body()]`,
+        optional or not), or None when it takes no body or parses its own."""
+        for parameter in inspect.signature(self.handler, eval_str=True).parameters.values():
+            if typing.get_origin(parameter.annotation) is not typing.Annotated:
+                continue
+            declared, *metadata = typing.get_args(parameter.annotation)
+            if not any(isinstance(item, Body) for item in metadata):
+                continue
+            options = typing.get_args(declared) if isinstance(declared, types.UnionType) else (declared,)
+            for option in options:
+                if isinstance(option, type) and issubclass(option, BaseModel):
+                    return option
+        return None
+
 
 @dataclass
 class SurfaceRouter:
@@ -56,12 +79,15 @@ class SurfaceRouter:
         summary: str = "",
         description: str = "",
         responses: dict[int, Any] | None = None,
-        idempotent: bool = False,
+        idempotent: bool | None = None,
         include_in_schema: bool = True,
         max_body_bytes: int | None = None,
         request_body: dict[str, Any] | None = None,
         returns_files: bool = False,
     ) -> Callable[[Handler], Handler]:
+        """`idempotent`: honour Idempotency-Key; every POST does (each creates something) unless
+        it says otherwise (a dry run creates nothing)."""
+
         def register(func: Handler) -> Handler:
             self.endpoints.append(
                 Endpoint(
@@ -74,7 +100,7 @@ class SurfaceRouter:
                     summary=summary,
                     description=description or (func.__doc__ or "").strip(),
                     responses=responses,
-                    idempotent=idempotent,
+                    idempotent=method.upper() == "POST" if idempotent is None else idempotent,
                     include_in_schema=include_in_schema,
                     max_body_bytes=max_body_bytes,
                     request_body=request_body,
