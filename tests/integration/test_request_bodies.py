@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from batchops.api.routes import route_table
 from batchops.api.router import Endpoint
+from batchops.api.routes import route_table
 from batchops_local.template import load_template
 from tests.support import ROOT, api_event, fixture_event, invoke, load_function
 
