@@ -110,3 +110,17 @@ def wait_for(check: Any, timeout: float = 20.0, interval: float = 0.1, what: str
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def template_copy(workdir: Path, edit: Any) -> Path:
+    """template.yaml changed by `edit(text) -> text`, in `workdir` beside links to the folders its
+    CodeUri/ContentUri/DefinitionUri name, so a stack can run it as it runs the real one."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for folder in ("functions", "layers", "statemachines"):
+        (workdir / folder).symlink_to(REPO / folder, target_is_directory=True)
+    original = TEMPLATE.read_text()
+    changed = edit(original)
+    assert changed != original, "the edit changed nothing"
+    path = workdir / "template.yaml"
+    path.write_text(changed)
+    return path
