@@ -191,6 +191,33 @@ def test_per_item_errors_by_index_over_http(stack):
     )
 
 
+def test_lone_surrogate_escapes_are_per_item_errors_and_422_over_http(stack):
+    """`\\ud800` with no pair is legal JSON text but not Unicode: it could be neither stored nor
+    answered. Sent as the escape in the bytes on the wire, as a client's JSON library writes it."""
+    bid = batch_id()
+    good = json.dumps(entry("good"))
+    bad_value = json.dumps(entry("bad", identifiers={"employeeId": "MARK"})).replace("MARK", "E-1\\ud800")
+    bad_key = json.dumps(entry("bad", metadata={"MARK": "ok"})).replace("MARK", "\\udc00")
+    bad_text = json.dumps(entry("bad", requestPayload="MARK")).replace("MARK", "\\ud83d")
+    lone = "must not contain a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)"
+    with client(stack) as http:
+        raw = f'{{"batchId": "{bid}", "events": [{good}, {bad_value}, {bad_key}, {bad_text}]}}'
+        created = http.post("/v1/events/batch", content=raw.encode(), headers=JSON)
+        assert created.status_code == 201, created.text
+        assert created.json()["errors"] == [
+            {"index": 1, "error": f"Validation failed: identifiers {lone}, found at identifiers.employeeId"},
+            {"index": 2, "error": f"Validation failed: metadata {lone}, found in a key of metadata"},
+            {"index": 3, "error": f"Validation failed: requestPayload {lone}"},
+        ]
+        single = http.post("/v1/events", content=bad_key.encode(), headers=JSON)
+        assert single.status_code == 422, single.text
+        assert single.json()["details"] == [
+            {"field": "metadata", "error": f"metadata {lone}, found in a key of metadata"}
+        ]
+        page = http.get(f"/v1/events/batch/{bid}").json()
+    assert page["totalCount"] == 1
+
+
 @pytest.mark.parametrize("name", ["hr upload 2026", "50%", "#1?x", "a+b", "Zürich"])
 def test_batch_ids_that_need_percent_encoding_can_be_read_back(stack, name):
     bid = f"{name} {uuid.uuid4().hex[:8]}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from typing import Any
 from urllib.parse import quote
 
@@ -616,6 +617,90 @@ def test_nan_is_refused_per_item_not_answered_back():
     assert body["errors"] == [{"index": 1, "error": "Validation failed: metadata must not contain NaN or Infinity"}]
 
 
+# ---------------------------------------------------------------- lone UTF-16 surrogates
+
+# JSON's \u escapes can name half of a surrogate pair on its own. Python's parser keeps it, but it is
+# not Unicode text: it has no UTF-8 form, so it could be neither answered nor stored.
+LONE = "must not contain a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)"
+MARK = "__LONE_SURROGATE__"
+
+
+def with_lone_surrogate(item: dict[str, Any], escape: str = "x\\ud800") -> str:
+    """The item as raw JSON text with each `MARK` in it (a key or a string) turned into `escape`:
+    the escape is in the body, as a client's JSON library writes it, not a Python string."""
+    raw = json.dumps(item).replace(MARK, escape)
+    assert "\\u" in raw
+    return raw
+
+
+FREE_TEXT_FIELDS = [
+    "accountId",
+    "traceId",
+    "batchId",
+    "applicationId",
+    "targetSystem",
+    "originatingSystem",
+    "processName",
+    "stepName",
+    "summary",
+    "result",
+    "endpoint",
+    "errorCode",
+    "errorMessage",
+    "requestPayload",
+    "responsePayload",
+    "idempotencyKey",
+]
+# (entry, field, the problem as the per-item error states it)
+SURROGATE_CASES = [
+    *[(entry(**{name: MARK}), name, f"{name} {LONE}") for name in FREE_TEXT_FIELDS],
+    (entry(identifiers={"k": MARK}), "identifiers", f"identifiers {LONE}, found at identifiers.k"),
+    (entry(identifiers={MARK: 1}), "identifiers", f"identifiers {LONE}, found in a key of identifiers"),
+    (entry(metadata={"a": [1, {"b": MARK}]}), "metadata", f"metadata {LONE}, found at metadata.a.1.b"),
+    (entry(metadata={"a": {MARK: None}}), "metadata", f"metadata {LONE}, found in a key of metadata.a"),
+    (entry(metadata={"x": "ok", "list": ["ok", MARK, MARK]}), "metadata", f"metadata {LONE}, found at metadata.list.1"),
+]
+SURROGATE_IDS = [message.replace(LONE, "lone") for _, _, message in SURROGATE_CASES]
+
+
+@pytest.mark.parametrize(("item", "field", "message"), SURROGATE_CASES, ids=SURROGATE_IDS)
+def test_a_lone_surrogate_anywhere_in_an_entry_is_a_per_item_error_with_its_path(item, field, message):
+    raw = '{"events": [' + json.dumps(entry("a")) + ", " + with_lone_surrogate(item) + ", "
+    raw += json.dumps(entry("b")) + '], "batchId": "lone"}'
+    status, _, body = post_raw(CREATE_BATCH, "create_event_batch", raw)
+    assert status == 201, body
+    assert body["errors"] == [{"index": 1, "error": "Validation failed: " + message}]
+    assert body["totalInserted"] == 2 and body["correlationIds"] == [corr("a"), corr("b")]
+    assert get_batch("lone")[2]["totalCount"] == 2
+
+
+@pytest.mark.parametrize(("item", "field", "message"), SURROGATE_CASES, ids=SURROGATE_IDS)
+def test_a_lone_surrogate_in_a_single_create_is_422_with_its_field(item, field, message):
+    # a low surrogate this time: both halves are refused
+    status, _, body = post_raw(CREATE_ONE, "create_event", with_lone_surrogate(item, "\\udc00y"))
+    assert (status, body["code"]) == (422, "VALIDATION_FAILED"), body
+    assert body["details"] == [{"field": field, "error": message}]
+    assert scan_entries() == []
+
+
+def test_a_lone_surrogate_in_the_requests_batch_id_is_422():
+    raw = json.dumps({"events": [entry()], "batchId": MARK}).replace(MARK, "\\udbff")
+    status, _, body = post_raw(CREATE_BATCH, "create_event_batch", raw)
+    assert (status, body["code"]) == (422, "VALIDATION_FAILED")
+    assert body["details"] == [{"field": "batchId", "error": f"batchId {LONE}"}]
+    assert scan_entries() == []
+
+
+def test_a_surrogate_pair_is_one_character_and_is_kept():
+    # \ud83d\ude00 is one emoji: the parser joins the pair, and the entry is stored and answered.
+    item = entry(summary=MARK, requestPayload=MARK, identifiers={MARK: [MARK]}, batchId="pair")
+    status, _, body = post_raw(CREATE_ONE, "create_event", with_lone_surrogate(item, "\\ud83d\\ude00"))
+    assert status == 201, body
+    (stored,) = get_batch("pair")[2]["events"]
+    assert stored["summary"] == stored["requestPayload"] == "\U0001f600"
+    assert stored["identifiers"] == {"\U0001f600": ["\U0001f600"]}
+
+
 # ---------------------------------------------------------------- request-level errors
 
 
@@ -789,3 +874,84 @@ def test_any_items_get_an_answer_for_every_index_never_a_server_error(items):
         assert answered == len(items) == body["totalReceived"]
     else:
         assert [d["index"] for d in body["details"]] == list(range(len(items)))
+
+
+# Raw JSON text for what a client may put inside identifiers and metadata: lone surrogates (as the
+# \u escapes a JSON library writes), integers of up to 4,300 digits, numbers past a double (1e400
+# parses as Infinity), NaN, strings that look like numbers, and deep nesting.
+_texts = st.text(alphabet=st.one_of(st.characters(), st.characters(categories=["Cs"])), max_size=6) | st.sampled_from(
+    ["NaN", "Infinity", "-Infinity", "1e400", "null", "", "\ud800", "x\udfff", "\ud83d"]
+)
+# Longer integers fail Python's JSON parser on the whole body (sys.get_int_max_str_digits()) before
+# any entry is read: a body-parsing matter, outside what one entry can do.
+_huge_ints = st.builds(lambda sign, digits: sign + "9" * digits, st.sampled_from(["", "-"]), st.integers(16, 4300))
+_raw_leaves = st.one_of(
+    st.sampled_from(["null", "true", "false", "1e400", "-1e400", "1e-400", "-0", "NaN", "Infinity", "-Infinity"]),
+    st.integers().map(str),
+    _huge_ints,
+    st.floats().map(json.dumps),
+    _texts.map(json.dumps),
+)
+
+
+def _raw_object(pairs: list[tuple[str, str]]) -> str:
+    return "{" + ",".join(f"{json.dumps(key)}:{value}" for key, value in pairs) + "}"
+
+
+_raw_values = st.recursive(
+    _raw_leaves,
+    lambda inner: (
+        st.lists(inner, max_size=4).map(lambda items: "[" + ",".join(items) + "]")
+        | st.lists(st.tuples(_texts, inner), max_size=4).map(_raw_object)
+    ),
+    max_leaves=12,
+)
+_raw_deep = st.builds(
+    lambda depth, leaf, arrays: (
+        ("[" * depth + leaf + "]" * depth) if arrays else ('{"a":' * depth + leaf + "}" * depth)
+    ),
+    st.integers(1, 300),
+    _raw_leaves,
+    st.booleans(),
+)
+_raw_objects = st.one_of(
+    st.lists(st.tuples(_texts, _raw_values | _raw_deep), max_size=4).map(_raw_object),
+    _raw_values,  # not always an object: then a per-item error
+)
+
+
+OPEN_OBJECT_PROBLEMS = (
+    "Validation failed: identifiers ",
+    "Validation failed: metadata ",
+    "Validation failed: event exceeds 102400 bytes",  # thousands of 4,300-digit numbers
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_raw_objects, _raw_objects), min_size=1, max_size=4))
+def test_no_value_inside_identifiers_or_metadata_makes_the_batch_route_answer_5xx(pairs):
+    batch_id = f"hostile-{uuid.uuid4().hex}"
+    raws = []
+    for n, (identifiers, metadata) in enumerate(pairs):
+        fixed = json.dumps({k: v for k, v in entry(f"h{n}").items() if k not in ("identifiers", "metadata")})
+        raws.append(fixed[:-1] + f', "identifiers": {identifiers}, "metadata": {metadata}}}')
+    status, _, body = post_raw(
+        CREATE_BATCH, "create_event_batch", '{"events": [' + ",".join(raws) + f'], "batchId": "{batch_id}"}}'
+    )
+    assert status in (201, 422), body
+    refused = {e["index"]: e["error"] for e in body.get("errors", body.get("details", []))}
+    assert all(m.startswith(OPEN_OBJECT_PROBLEMS) for m in refused.values()), refused
+    accepted = [n for n in range(len(pairs)) if n not in refused]
+    assert (status == 201) == bool(accepted)
+    if not accepted:
+        return
+    assert body["totalInserted"] == len(accepted) and body["totalReceived"] == len(pairs)
+    # what was accepted comes back as it was sent
+    stored = {e["correlationId"]: e for e in get_batch(batch_id, pageSize="100")[2]["events"]}
+    for n in accepted:
+        entry_stored = stored[corr(f"h{n}")]
+        assert entry_stored["identifiers"] == json.loads(pairs[n][0])
+        assert entry_stored["metadata"] == json.loads(pairs[n][1])
+    # and one of them alone through POST /v1/events is a 201 too
+    status, _, one = post_raw(CREATE_ONE, "create_event", raws[accepted[0]])
+    assert status == 201, one

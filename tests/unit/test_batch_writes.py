@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batchops.dal import batch, clients
-from batchops.dal.items import deserialize
+from batchops.dal.items import deserialize, serialize
 from batchops.errors import StorageError
 
 
@@ -204,3 +204,79 @@ def test_items_still_conflicting_after_the_last_attempt_are_reported_unwritten(d
     clients.set_client("dynamodb", fake)
     assert batch.put_new_items("T", keyed(3), max_attempts=3, sleep=lambda s: None) == ([0, 1, 2], [])
     assert fake.stored == []
+
+
+# ---------------------------------------------------------------- transaction size, in bytes
+
+DYNAMODB_TRANSACTION_LIMIT = 4 * 1024 * 1024
+
+
+def utf8_size(item: dict[str, Any]) -> int:
+    """What DynamoDB counts for an item of string attributes: names and values in UTF-8 bytes."""
+    return sum(len(name.encode()) + len(value["S"].encode()) for name, value in item.items())
+
+
+class SizeCheckingTransactions(ScriptedTransactions):
+    """Refuses a whole call as DynamoDB does (ValidationException, no cancellation reasons) when
+    its items add up to more than 4 MB of UTF-8, or when it holds an item listed in `too_large`."""
+
+    def __init__(self, too_large=(), **options: Any):
+        super().__init__(**options)
+        self.too_large = set(too_large)
+        self.refused_calls = 0
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+        size = sum(utf8_size(t["Put"]["Item"]) for t in TransactItems)
+        if size > DYNAMODB_TRANSACTION_LIMIT or any(
+            t["Put"]["Item"]["pk"]["S"] in self.too_large for t in TransactItems
+        ):
+            self.refused_calls += 1
+            self.calls.append([t["Put"]["Item"]["pk"]["S"] for t in TransactItems])
+            raise ClientError(
+                {"Error": {"Code": "ValidationException", "Message": "Transaction request cannot be larger than 4 MB"}},
+                "TransactWriteItems",
+            )
+        return super().transact_write_items(TransactItems)
+
+
+def test_transactions_are_sized_in_utf8_bytes_not_characters(dynamo_reset: None) -> None:
+    # 60 keyed event entries of ~99 KB of CJK text each fit one 6 MiB request body: 33,000
+    # characters, 99,000 bytes of UTF-8 apiece, ~6 MB together, where 4 MB is the limit.
+    fake = SizeCheckingTransactions()
+    clients.set_client("dynamodb", fake)
+    rows = [{"pk": f"k{i}", "sk": "EVENT", "summary": "\u65e5\u672c\u8a9e" * 11_000} for i in range(60)]
+    assert utf8_size(serialize(rows[0])) > 99_000
+    slept: list[float] = []
+    assert batch.put_new_items("T", rows, sleep=slept.append) == ([], [])
+    assert fake.refused_calls == 0 and slept == []
+    assert sorted(fake.stored) == sorted(f"k{i}" for i in range(60))
+    assert all(len(call) <= 40 for call in fake.calls)  # 40 x 99 KB is just under 4 MB
+
+
+def test_emoji_and_names_count_in_bytes_too(dynamo_reset: None) -> None:
+    fake = SizeCheckingTransactions()
+    clients.set_client("dynamodb", fake)
+    # 4-byte characters, and long attribute names, which count as well
+    rows = [{"pk": f"k{i}", "sk": "EVENT", "n" * 50_000: "\U0001f600" * 12_500} for i in range(80)]
+    assert batch.put_new_items("T", rows, sleep=lambda s: None) == ([], [])
+    assert fake.refused_calls == 0 and len(fake.stored) == 80
+
+
+def test_a_call_dynamodb_refuses_whole_is_not_retried_and_only_the_refused_item_is_reported(
+    dynamo_reset: None,
+) -> None:
+    fake = SizeCheckingTransactions(too_large={"k6"}, existing={"k2"})
+    clients.set_client("dynamodb", fake)
+    slept: list[float] = []
+    assert batch.put_new_items("T", keyed(10), sleep=slept.append) == ([6], [2])
+    assert slept == []  # never waited for: the same call would be refused again
+    assert len({tuple(c) for c in fake.calls}) == len(fake.calls)  # no call was sent twice
+    assert ["k6"] in fake.calls and len(fake.calls) < 2 * 10
+    assert sorted(fake.stored) == sorted(f"k{i}" for i in range(10) if i not in (2, 6))
+
+
+def test_a_lone_item_dynamodb_refuses_is_reported_at_once(dynamo_reset: None) -> None:
+    fake = SizeCheckingTransactions(too_large={"k0"})
+    clients.set_client("dynamodb", fake)
+    assert batch.put_new_items("T", keyed(1), sleep=lambda s: pytest.fail("no backoff")) == ([0], [])
+    assert fake.calls == [["k0"]]

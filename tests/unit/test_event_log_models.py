@@ -17,6 +17,7 @@ from batchops.models.event_log import (
     EventLogRecord,
     format_timestamp,
     js_length,
+    json_problem,
     parse_timestamp,
 )
 from batchops.services.event_log import validate_entry
@@ -154,3 +155,63 @@ def test_any_change_to_a_valid_entry_is_an_entry_or_names_the_fields_it_broke(ch
             for k, v in sent.items()
             if k != "eventTimestamp"
         }
+
+
+# ---------------------------------------------------------------- lone UTF-16 surrogates
+
+# Text as Python's JSON parser can hand it over: a `\ud800` escape without its pair becomes a lone
+# surrogate, which has no UTF-8 form.
+texts_with_surrogates = st.text(alphabet=st.one_of(st.characters(), st.characters(categories=["Cs"])), max_size=6)
+json_with_surrogates = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts_with_surrogates,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts_with_surrogates, inner, max_size=3),
+    max_leaves=10,
+)
+
+
+def test_a_lone_surrogate_counts_as_one_utf16_code_unit():
+    assert js_length("a\ud800") == 2 and js_length("\udc00") == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "where"),
+    [
+        ({"k": "x\ud800"}, "found at identifiers.k"),
+        ({"\udc00": 1}, "found in a key of identifiers"),
+        ({"a": [0, {"b": ["ok", "\udfff"]}]}, "found at identifiers.a.1.b.1"),
+        # the first in the document, whatever the walk's order
+        ({"a": "\ud800", "b": "\ud800"}, "found at identifiers.a"),
+        ({"k" * 100: "\ud800"}, f"found at identifiers.{'k' * 61}..."),
+    ],
+)
+def test_json_problem_names_the_path_to_the_first_lone_surrogate(value, where):
+    problem = json_problem(value, "identifiers")
+    assert problem == f"must not contain a lone UTF-16 surrogate (\\ud800-\\udfff without its pair), {where}"
+
+
+def test_json_problem_reports_depth_then_nan_then_surrogates():
+    deep: Any = "\ud800"
+    for _ in range(40):
+        deep = {"a": deep}
+    assert json_problem(deep, "metadata") == "must not nest deeper than 32 levels"
+    assert json_problem({"x": "\ud800", "y": float("nan")}, "metadata") == "must not contain NaN or Infinity"
+    assert json_problem({"x": "fine", "y": ["\U0001f600", 1e308, 10**40]}, "metadata") is None
+
+
+@settings(max_examples=300)
+@given(
+    identifiers=st.dictionaries(texts_with_surrogates, json_with_surrogates, max_size=3),
+    metadata=st.dictionaries(texts_with_surrogates, json_with_surrogates, max_size=3),
+    summary=texts_with_surrogates.filter(bool),
+    payload=texts_with_surrogates,
+)
+def test_an_entry_that_validates_can_always_be_answered_and_stored(identifiers, metadata, summary, payload):
+    raw = log_entry(identifiers=identifiers, metadata=metadata, summary=summary, requestPayload=payload)
+    result = validate_entry(raw)
+    if isinstance(result, str):
+        assert result.startswith("Validation failed: ")
+        return
+    # as the handler answers it, and as the DAL stores the open objects (UTF-8 JSON text)
+    result.model_dump_json().encode("utf-8")
+    for value in (result.identifiers, result.metadata):
+        json.dumps(value, ensure_ascii=False).encode("utf-8")

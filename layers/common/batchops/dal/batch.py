@@ -83,10 +83,34 @@ def put_items(
         return sorted(i for failed in pool.map(write_chunk, chunks) for i in failed)
 
 
-def _approx_size(item: dict[str, Any]) -> int:
-    """Bytes DynamoDB counts for a typed item, near enough to keep a transaction under 4 MB
-    (attribute names plus values; every attribute we write is a string or a number)."""
-    return sum(len(name) + len(str(next(iter(value.values())))) for name, value in item.items())
+def _value_size(value: dict[str, Any]) -> int:
+    """Bytes DynamoDB counts for one typed value, by its item-size rules: strings and names in
+    UTF-8 bytes (a CJK character is 3, an emoji 4), binary in bytes, 1 for a boolean or null,
+    3 plus 1 per element for a list or map. A number counts about half its digits plus one; its
+    text length is used, which is never less."""
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return len(str(data).encode("utf-8"))
+    if kind == "N":
+        return len(str(data)) + 1
+    if kind == "B":
+        return len(data) if isinstance(data, bytes | bytearray) else len(str(data).encode("utf-8"))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: member}) for member in data)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(member) for member in data)
+    if kind == "M":
+        return 3 + sum(1 + len(name.encode("utf-8")) + _value_size(member) for name, member in data.items())
+    raise ValueError(f"unknown DynamoDB type {kind}")
+
+
+def _item_size(item: dict[str, Any]) -> int:
+    """Bytes DynamoDB counts for a typed item (attribute names plus values), which is what its
+    4 MB limit on a transaction's items is measured in. Characters are not bytes: 60 entries of
+    CJK text are ~2 MB of characters but ~6 MB of UTF-8."""
+    return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
 
 
 def _transaction_chunks(typed: Sequence[dict[str, Any]]) -> list[list[int]]:
@@ -94,12 +118,12 @@ def _transaction_chunks(typed: Sequence[dict[str, Any]]) -> list[list[int]]:
     current: list[int] = []
     size = 0
     for index, item in enumerate(typed):
-        item_size = _approx_size(item)
-        if current and (len(current) == TRANSACT_CHUNK or size + item_size > TRANSACT_BYTES):
+        this_size = _item_size(item)
+        if current and (len(current) == TRANSACT_CHUNK or size + this_size > TRANSACT_BYTES):
             chunks.append(current)
             current, size = [], 0
         current.append(index)
-        size += item_size
+        size += this_size
     if current:
         chunks.append(current)
     return chunks
@@ -119,7 +143,10 @@ def put_new_items(
     unwritten after the last attempt and the indexes whose condition failed.
 
     A transaction is all or nothing: when some items fail their condition, the call is cancelled
-    with a reason per item, and the others are written again without them."""
+    with a reason per item, and the others are written again without them. A call DynamoDB refuses
+    as a whole (ValidationException: an item or the call too large, say) would be refused again,
+    so it is never retried: it is halved until each item it cannot take stands alone, and those
+    are returned as unwritten while the rest are written."""
     typed = [serialize(i) for i in items]
     typed_values = serialize(values) if values else None
 
@@ -141,10 +168,18 @@ def put_new_items(
                 clients.dynamodb().transact_write_items(TransactItems=puts)
                 return sorted(unwritable), sorted(existing)
             except ClientError as error:
+                code = error.response.get("Error", {}).get("Code")
+                if code == "ValidationException":
+                    if len(pending) == 1:
+                        unwritable += pending
+                        return sorted(unwritable), sorted(existing)
+                    for half in (pending[: len(pending) // 2], pending[len(pending) // 2 :]):
+                        refused, found = write_chunk(half)
+                        unwritable += refused
+                        existing += found
+                    return sorted(unwritable), sorted(existing)
                 reasons = [str(r.get("Code") or "None") for r in error.response.get("CancellationReasons") or []]
-                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException" or len(reasons) != len(
-                    pending
-                ):
+                if code != "TransactionCanceledException" or len(reasons) != len(pending):
                     wait = True  # throttled or transient after botocore's own retries: try again
                     continue
             outcome = dict(zip(pending, reasons, strict=True))
@@ -183,7 +218,12 @@ def get_items(
         for attempt in range(max_attempts):
             if attempt:
                 sleep(_backoff(attempt))
-            response = clients.dynamodb().batch_get_item(RequestItems={table: request})
+            try:
+                response = clients.dynamodb().batch_get_item(RequestItems={table: request})
+            except ClientError as error:
+                # Throttled or unavailable beyond botocore's own retries: a 503 to the client, like
+                # keys that stayed unprocessed, rather than an unhandled error.
+                raise StorageError(f"Could not read from {table}") from error
             found.extend(response.get("Responses", {}).get(table, []))
             unprocessed = response.get("UnprocessedKeys", {}).get(table)
             if not unprocessed:

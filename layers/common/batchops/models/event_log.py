@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
 
 MAX_EVENTS_PER_BATCH = 1000
 MAX_PAGE_SIZE = 100
@@ -26,6 +26,9 @@ HEX32_MESSAGE = "must be 32 lowercase hex characters (W3C Trace Context)"
 HEX16_MESSAGE = "must be 16 lowercase hex characters"
 NO_SLASH_MESSAGE = "must not contain '/' (the batch could never be read back at GET /v1/events/batch/{batchId})"
 
+LONE_SURROGATE_MESSAGE = "must not contain a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)"
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 # zod 3.25's `z.string().datetime({ offset: true })`, which the platform validates with: a
@@ -70,8 +73,27 @@ class HttpMethod(StrEnum):
 
 def js_length(value: str) -> int:
     """Length as JavaScript counts it (UTF-16 code units), which is how the platform bounds strings:
-    a character outside the BMP, such as an emoji, counts twice."""
-    return len(value.encode("utf-16-le")) // 2
+    a character outside the BMP, such as an emoji, counts twice (and a lone surrogate once)."""
+    return len(value.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def has_lone_surrogate(value: str) -> bool:
+    """Whether the text holds half of a UTF-16 surrogate pair on its own. JSON's `\\ud800` escape
+    can name one and Python's parser keeps it, but it is not Unicode text: it has no UTF-8 form, so
+    it could be neither answered (pydantic refuses to serialize it) nor stored (DynamoDB takes
+    UTF-8 only). A pair sent as two escapes is joined into one character by the parser first."""
+    return not value.isascii() and _SURROGATE.search(value) is not None
+
+
+def _whole_characters(value: Any) -> Any:
+    # Runs before pydantic's own str check, which refuses a surrogate only in length-bounded
+    # fields, and then with a message that names no cause.
+    if isinstance(value, str) and has_lone_surrogate(value):
+        raise ValueError(LONE_SURROGATE_MESSAGE)
+    return value
+
+
+Unicode = BeforeValidator(_whole_characters)
 
 
 def _at_most(limit: int) -> Any:
@@ -164,30 +186,47 @@ def _normalized_timestamp(value: str) -> str:
     return format_timestamp(parse_timestamp(value))
 
 
-def json_depth(value: Any) -> int:
-    """Nesting depth of a JSON value, counted without recursion."""
-    deepest, stack = 0, [(value, 1)]
+def _path_part(key: str) -> str:
+    # Keys are the client's and may be long; the path only has to point at the place.
+    return key if len(key) <= 64 else key[:61] + "..."
+
+
+def json_problem(value: Any, name: str) -> str | None:
+    """Why an open JSON value (`identifiers`, `metadata`) could not be stored and answered back, or
+    None. One walk, without recursion, finds all three problems: nesting deeper than MAX_JSON_DEPTH;
+    NaN or Infinity (Python's JSON parser takes them, but they are not JSON); and a lone surrogate in
+    a key or a string, reported with the path to the first one. pydantic checks neither keys nor
+    strings inside `dict[str, Any]`."""
+    deepest = 0
+    non_finite = False
+    surrogate: str | None = None
+    stack: list[tuple[Any, int, str]] = [(value, 1, name)]
     while stack:
-        node, depth = stack.pop()
+        node, depth, path = stack.pop()
         if isinstance(node, dict | list):
             deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
-    return deepest
-
-
-def _finite(value: Any) -> bool:
-    """No NaN or Infinity anywhere: Python's JSON parser takes them, but they are not JSON and could
-    not be answered back."""
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, float) and not math.isfinite(node):
-            return False
-        if isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return True
+            children: list[tuple[Any, int, str]] = []
+            if isinstance(node, dict):
+                for key, child in node.items():
+                    if has_lone_surrogate(key):
+                        surrogate = surrogate or f"in a key of {path}"
+                    else:
+                        children.append((child, depth + 1, f"{path}.{_path_part(key)}"))
+            else:
+                children = [(child, depth + 1, f"{path}.{n}") for n, child in enumerate(node)]
+            # Reversed onto the stack, so the surrogate reported is the first in the document.
+            stack.extend(reversed(children))
+        elif isinstance(node, float) and not math.isfinite(node):
+            non_finite = True
+        elif isinstance(node, str) and surrogate is None and has_lone_surrogate(node):
+            surrogate = f"at {path}"
+    if deepest > MAX_JSON_DEPTH:
+        return f"must not nest deeper than {MAX_JSON_DEPTH} levels"
+    if non_finite:
+        return "must not contain NaN or Infinity"
+    if surrogate:
+        return f"{LONE_SURROGATE_MESSAGE}, found {surrogate}"
+    return None
 
 
 def _text(low: int, high: int | None = None) -> Any:
@@ -204,13 +243,23 @@ Hex32 = Annotated[
 Hex16 = Annotated[
     str, Field(json_schema_extra={"pattern": "^[0-9a-f]{16}$"}), AfterValidator(_hex(_HEX16, HEX16_MESSAGE))
 ]
-Text200 = Annotated[str, _text(1, 200), AfterValidator(_at_most(200))]
-Text510 = Annotated[str, _text(1, 510), AfterValidator(_at_most(510))]
+# Every free-form string refuses lone surrogates (`Unicode`); hex ids, enums and timestamps are
+# refused by their own formats.
+Text200 = Annotated[str, _text(1, 200), Unicode, AfterValidator(_at_most(200))]
+Text510 = Annotated[str, _text(1, 510), Unicode, AfterValidator(_at_most(510))]
 BatchIdText = Annotated[
-    str, _text(0, MAX_BATCH_ID_LENGTH), AfterValidator(_at_most(MAX_BATCH_ID_LENGTH)), AfterValidator(_addressable)
+    str,
+    _text(0, MAX_BATCH_ID_LENGTH),
+    Unicode,
+    AfterValidator(_at_most(MAX_BATCH_ID_LENGTH)),
+    AfterValidator(_addressable),
 ]
 RequestBatchId = Annotated[
-    str, _text(1, MAX_BATCH_ID_LENGTH), AfterValidator(_at_most(MAX_BATCH_ID_LENGTH)), AfterValidator(_addressable)
+    str,
+    _text(1, MAX_BATCH_ID_LENGTH),
+    Unicode,
+    AfterValidator(_at_most(MAX_BATCH_ID_LENGTH)),
+    AfterValidator(_addressable),
 ]
 Count = Annotated[int, BeforeValidator(_whole_number(0, MAX_SQL_INT)), Field(ge=0, le=MAX_SQL_INT)]
 StatusCode = Annotated[int, BeforeValidator(_whole_number(100, 599)), Field(ge=100, le=599)]
@@ -249,7 +298,7 @@ class EventLogEntry(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     correlationId: Hex32
-    accountId: Annotated[str, _text(0, 64), AfterValidator(_at_most(64))] | None = None
+    accountId: Annotated[str, _text(0, 64), Unicode, AfterValidator(_at_most(64))] | None = None
     traceId: Text200
     spanId: Hex16 | None = None
     parentSpanId: Hex16 | None = None
@@ -260,23 +309,23 @@ class EventLogEntry(BaseModel):
     originatingSystem: Text200
     processName: Text510
     stepSequence: Count | None = None
-    stepName: Annotated[str, _text(0, 510), AfterValidator(_at_most(510))] | None = None
+    stepName: Annotated[str, _text(0, 510), Unicode, AfterValidator(_at_most(510))] | None = None
     eventType: EventType
     eventStatus: EventStatus
     identifiers: dict[str, Any] = Field(description="Any JSON object ({} allowed)")
-    summary: Annotated[str, _text(1)]
-    result: Annotated[str, _text(1, 2048), AfterValidator(_at_most(2048))]
+    summary: Annotated[str, _text(1), Unicode]
+    result: Annotated[str, _text(1, 2048), Unicode, AfterValidator(_at_most(2048))]
     metadata: dict[str, Any] | None = None
     eventTimestamp: Timestamp
     executionTimeMs: Count | None = None
-    endpoint: Annotated[str, _text(0, 510), AfterValidator(_at_most(510))] | None = None
+    endpoint: Annotated[str, _text(0, 510), Unicode, AfterValidator(_at_most(510))] | None = None
     httpMethod: HttpMethod | None = None
     httpStatusCode: StatusCode | None = None
-    errorCode: Annotated[str, _text(0, 100), AfterValidator(_at_most(100))] | None = None
-    errorMessage: Annotated[str, _text(0, 2048), AfterValidator(_at_most(2048))] | None = None
-    requestPayload: str | None = None
-    responsePayload: str | None = None
-    idempotencyKey: Annotated[str, _text(1, 128), AfterValidator(_at_most(128))] | None = Field(
+    errorCode: Annotated[str, _text(0, 100), Unicode, AfterValidator(_at_most(100))] | None = None
+    errorMessage: Annotated[str, _text(0, 2048), Unicode, AfterValidator(_at_most(2048))] | None = None
+    requestPayload: Annotated[str, Unicode] | None = None
+    responsePayload: Annotated[str, Unicode] | None = None
+    idempotencyKey: Annotated[str, _text(1, 128), Unicode, AfterValidator(_at_most(128))] | None = Field(
         default=None, description="Unique per workspace: a repeat answers the first entry's executionId"
     )
 
@@ -289,13 +338,10 @@ class EventLogEntry(BaseModel):
 
     @field_validator("identifiers", "metadata")
     @classmethod
-    def _storable_json(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return None
-        if json_depth(value) > MAX_JSON_DEPTH:
-            raise ValueError(f"must not nest deeper than {MAX_JSON_DEPTH} levels")
-        if not _finite(value):
-            raise ValueError("must not contain NaN or Infinity")
+    def _storable_json(cls, value: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        problem = None if value is None else json_problem(value, str(info.field_name))
+        if problem:
+            raise ValueError(problem)
         return value
 
 
