@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
+from tests.strait_bodies import strait_job
 from tests.support import api_event, invoke, load_function
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -60,23 +64,8 @@ def test_create_shows_the_signing_secret_once_and_applies_defaults():
     assert read == {k: v for k, v in job.items() if k != "signing_secret"}
 
 
-# Strait's documented create body (apps/docs/examples/requests/create-http-job.json).
-STRAIT_JOB = {
-    "project_id": "ws-a",
-    "name": "Send Welcome Email",
-    "slug": "send-welcome-email",
-    "description": "Sends the welcome email",
-    "execution_mode": "http",
-    "endpoint_url": "https://jobs.example.com/strait/send-welcome-email",
-    "timeout_secs": 60,
-    "max_attempts": 5,
-    "retry_strategy": "exponential",
-    "max_concurrency": 10,
-    "rate_limit_max": 100,
-    "rate_limit_window_secs": 60,
-    "tags": {"team": "growth", "tier": "production"},
-    "default_run_metadata": {"service": "signup"},
-}
+# Strait's documented create body, and a description.
+STRAIT_JOB = strait_job(description="Sends the welcome email")
 
 
 def test_a_strait_job_body_is_accepted_and_returned():
@@ -155,12 +144,22 @@ def test_strait_settings_are_validated(change, field):
     assert status == 422 and body["details"][0]["field"] == field, body
 
 
-def test_project_id_must_be_the_callers_workspace():
+def test_another_workspaces_project_id_is_404_everywhere():
+    # DESIGN §5: another workspace's id is a 404, never a 403; for the caller it does not exist.
+    missing = (404, "PROJECT_NOT_FOUND", "Project ws-b not found")
     status, _, body = create({**STRAIT_JOB, "project_id": "ws-b"})
-    assert (status, body["code"], body["details"][0]["field"]) == (403, "PROJECT_MISMATCH", "project_id")
+    assert (status, body["code"], body["error"]) == missing
     _, _, job = create(STRAIT_JOB)
-    assert update(job["id"], {"project_id": "ws-b", "enabled": False})[0] == 403
+    status, _, body = update(job["id"], {"project_id": "ws-b", "enabled": False})
+    assert (status, body["code"], body["error"]) == missing
+    assert get(job["id"])[2]["enabled"] is True  # nothing changed
+    status, _, body = listing(project_id="ws-b")
+    assert (status, body["code"], body["error"]) == missing
+    event = api_event("get_job", path_params={"jobID": job["id"]}, query={"project_id": "ws-b"})
+    assert invoke(GET, event)[2]["code"] == "PROJECT_NOT_FOUND"
+    # The caller's own project is the default, and may be named.
     assert update(job["id"], {"project_id": "ws-a", "enabled": False})[2]["enabled"] is False
+    assert [j["id"] for j in listing(project_id="ws-a")[2]["data"]] == [job["id"]]
 
 
 def test_slugs_are_unique_per_workspace_and_found_by_listing():
@@ -306,3 +305,86 @@ def test_operations_can_call_the_job_routes():
     assert status == 200
     assert [r["status"] for r in body["results"]] == [201, 200, 204]
     assert body["results"][1]["body"]["enabled"] is False
+
+
+def test_a_rename_racing_a_delete_leaves_no_name_or_slug_behind(monkeypatch):
+    """The delete reads the job, a rename (new name and slug) lands, then the delete writes: it is
+    conditional on the version it read, so it does not delete the old job item and orphan the new
+    name and slug items (which would answer 409 for those names forever); it reads again and
+    deletes the job as it now is."""
+    from batchops.dal.jobs import JobRepository
+
+    _, _, job = create(STRAIT_JOB)
+    read = threading.Event()
+    renamed = threading.Event()
+    real_delete = JobRepository.delete
+
+    def delete_after_the_rename(self, workspace_id, seen):
+        if not renamed.is_set():
+            read.set()
+            assert renamed.wait(30)
+        return real_delete(self, workspace_id, seen)
+
+    monkeypatch.setattr(JobRepository, "delete", delete_after_the_rename)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        deleting = pool.submit(delete, job["id"])
+        assert read.wait(30)
+        status, _, renamed_job = update(job["id"], {"name": "Renamed", "slug": "renamed"})
+        assert status == 200, renamed_job
+        renamed.set()
+        assert deleting.result()[0] == 204
+    assert get(job["id"])[0] == 404
+    # Both names and both slugs are free again.
+    for name, slug in (("Renamed", "renamed"), (STRAIT_JOB["name"], STRAIT_JOB["slug"])):
+        status, _, body = create({**STRAIT_JOB, "name": name, "slug": slug})
+        assert status == 201, body
+
+
+def test_two_creates_racing_for_one_slug_make_one_job():
+    barrier = threading.Barrier(4)
+
+    def racer(n):
+        barrier.wait(10)
+        return create({**STRAIT_JOB, "name": f"Racer {n}"})
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(racer, range(4)))
+    assert sorted(status for status, _, _ in outcomes) == [201, 409, 409, 409]
+    assert {body["code"] for status, _, body in outcomes if status == 409} == {"JOB_SLUG_TAKEN"}
+    assert len(listing()[2]["data"]) == 1
+
+
+@pytest.mark.parametrize("change", ["create", "update"])
+def test_a_transaction_conflict_is_tried_again_not_a_500(monkeypatch, change):
+    """DynamoDB cancels a transaction that collides with another one on the same items
+    (TransactionConflict, e.g. two creates of one slug at once); that is tried again."""
+    from botocore.exceptions import ClientError
+
+    from batchops.dal import clients
+
+    _, _, job = create(JOB)
+    dynamodb = clients.dynamodb()
+    real = dynamodb.transact_write_items
+    conflicts = []
+
+    def conflicting_once(**request):
+        if not conflicts:
+            conflicts.append(request)
+            reasons = [{"Code": "TransactionConflict"} for _ in request["TransactItems"]]
+            raise ClientError(
+                {
+                    "Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                    "CancellationReasons": reasons,
+                },
+                "TransactWriteItems",
+            )
+        return real(**request)
+
+    monkeypatch.setattr(dynamodb, "transact_write_items", conflicting_once)
+    if change == "create":
+        status, _, body = create({**JOB, "name": "second", "slug": "second"})
+        assert status == 201, body
+    else:
+        status, _, body = update(job["id"], {"name": "renamed"})
+        assert (status, body["name"]) == (200, "renamed")
+    assert len(conflicts) == 1

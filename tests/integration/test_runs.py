@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,16 +32,19 @@ SWEEPER = load_function("sweeper")
 
 @pytest.fixture
 def endpoints(aws, monkeypatch) -> Iterator[JobEndpoints]:
-    url = boto3.client("sqs").get_queue_url(QueueName="RunQueue")["QueueUrl"]
-    monkeypatch.setenv("BATCHOPS_RUN_QUEUE_URL", url)
+    monkeypatch.setenv("BATCHOPS_RUN_QUEUE_URL", queue_url())
+    monkeypatch.setenv("BATCHOPS_RUN_URGENT_QUEUE_URL", queue_url(URGENT))
     monkeypatch.setenv("BATCHOPS_LOCAL_MODE", "true")  # the endpoint server is on 127.0.0.1
     reset_settings()
     with job_endpoints() as server:
         yield server
 
 
-def queue_url() -> str:
-    return str(boto3.client("sqs").get_queue_url(QueueName="RunQueue")["QueueUrl"])
+URGENT = "RunUrgentQueue"  # runs of priority 5 and above
+
+
+def queue_url(queue: str = "RunQueue") -> str:
+    return str(boto3.client("sqs").get_queue_url(QueueName=queue)["QueueUrl"])
 
 
 def create_job(endpoints: JobEndpoints, path: str = "/hook", workspace: str = "ws-a", **fields: Any) -> dict:
@@ -119,33 +123,43 @@ def get_batch(batch_id: str, project_id: str | None = None, workspace: str = "ws
     return status, out
 
 
-def receive(visibility: int = 0) -> list[dict]:
+def receive(visibility: int = 0, queue: str = "RunQueue") -> list[dict]:
     return (
         boto3.client("sqs")
         .receive_message(
-            QueueUrl=queue_url(), MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=visibility
+            QueueUrl=queue_url(queue), MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=visibility
         )
         .get("Messages", [])
     )
 
 
-def work(messages: list[dict], remaining_ms: int = 890_000) -> dict:
-    return WORKER.lambda_handler(sqs_event("run_worker", messages), LambdaContext(remaining_ms=remaining_ms))
+def work(messages: list[dict], remaining_ms: int = 890_000, queue: str = "RunQueue") -> dict:
+    # Each queue is its own event source of the worker: its records name the queue they came from.
+    fixture = "run_worker_urgent" if queue == URGENT else "run_worker"
+    return WORKER.lambda_handler(sqs_event(fixture, messages), LambdaContext(remaining_ms=remaining_ms))
 
 
-def drain(limit: int = 1_000) -> int:
+def drain(limit: int = 1_000, queue: str = "RunQueue") -> int:
     """Deliver every visible message once per pass until the queue is empty; returns deliveries."""
     delivered = 0
     while delivered < limit:
-        messages = receive(visibility=600)
+        messages = receive(visibility=600, queue=queue)
         if not messages:
             return delivered
         for message in messages:
-            result = work([message])
+            result = work([message], queue=queue)
             if not result["batchItemFailures"]:
-                boto3.client("sqs").delete_message(QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"])
+                boto3.client("sqs").delete_message(QueueUrl=queue_url(queue), ReceiptHandle=message["ReceiptHandle"])
             delivered += 1
     raise AssertionError("queue did not drain")
+
+
+def run_counts(batch_id: str) -> Counter[str]:
+    """How many of a batch's runs have each status, from the runs themselves (a BatchOperation
+    carries exactly the seed's fields, no counts)."""
+    status, page = list_runs(batch_id=batch_id, limit=100)
+    assert status == 200 and not page["has_more"]
+    return Counter(r["status"] for r in page["data"])
 
 
 # ---------------------------------------------------------------- trigger and the worker
@@ -357,12 +371,16 @@ def test_strait_fields_are_stored_on_the_run(endpoints):
         "concurrency_key": "tenant-42",
         "debounce_key": "d",
         "batch_key": "b",
+        "metadata": {"s": "2", "source": "dsl"},
     }
     status, answer = trigger(job["id"], body)
     assert status == 201
     _, run = get_run(answer["id"])
     assert run["tags"] == {"team": "growth", "tier": "pro", "region": "eu"}  # the trigger's win (Strait)
-    assert (run["priority"], run["concurrency_key"], run["metadata"]) == (7, "tenant-42", {"s": "1"})
+    # The trigger's metadata over the job's default_run_metadata, the trigger's winning.
+    assert (run["priority"], run["concurrency_key"], run["metadata"]) == (7, "tenant-42", {"s": "2", "source": "dsl"})
+    _, plain = trigger(job["id"], {"payload": {"n": 2}})
+    assert get_run(plain["id"])[1]["metadata"] == {"s": "1"}
     assert (run["job_slug"], run["job_version"]) == ("hook-job", 1)
     assert stored(answer["id"])["debounce_key"] == "d"  # stored only
 
@@ -473,18 +491,76 @@ def test_dry_run_creates_nothing(endpoints):
 # ---------------------------------------------------------------- priority, ttl and scheduled runs
 
 
-def test_priority_orders_the_queue_within_a_request(endpoints):
+def receive_all(queue: str = "RunQueue") -> list[dict]:
+    received = []
+    while messages := receive(visibility=600, queue=queue):
+        received += messages
+    return received
+
+
+def test_priority_picks_the_queue_and_the_sending_order(endpoints, monkeypatch):
+    from batchops.services import runs
+
     job = create_job(endpoints)
-    priorities = [0, 10, 3, 10, 5, 0, 7, 3, 1, 9, 2, 10]  # more than one SendMessageBatch of 10
+    calls: list[tuple[str, list[str]]] = []
+    real_send = runs.send_messages
+
+    def recording(url: str, bodies: list[dict], **kwargs: Any) -> list[int]:
+        calls.append((url.rsplit("/", 1)[-1], [b["run_id"] for b in bodies]))
+        return real_send(url, bodies, **kwargs)
+
+    monkeypatch.setattr(runs, "send_messages", recording)
+    priorities = [0, 10, 3, 10, 5, 0, 7, 3, 1, 9, 2, 10, 4, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0]  # 11 of priority 0
     status, out = bulk(job["id"], [{"payload": {"n": n}, "priority": p} for n, p in enumerate(priorities)])
     assert status == 201
-    by_run = {r["id"]: n for n, r in enumerate(out["results"])}
-    order = []
-    while messages := receive(visibility=600):
-        order += [by_run[json.loads(m["Body"])["run_id"]] for m in messages]
-    assert [priorities[n] for n in order] == sorted(priorities, reverse=True)
-    # Equal priorities keep their order in the request.
-    assert [n for n in order if priorities[n] == 10] == [1, 3, 11]
+    priority_of = {r["id"]: priorities[n] for n, r in enumerate(out["results"])}
+    sent = [(queue, [priority_of[run_id] for run_id in ids]) for queue, ids in calls]
+    # One call per priority, higher priorities first: each call returns once SQS took its
+    # messages, so a lower priority is never sent before a higher one.
+    assert [p for _, ps in sent for p in ps] == sorted(priorities, reverse=True)
+    assert all(len(set(ps)) == 1 for _, ps in sent)
+    # 5 and above go to the urgent run queue, the rest to RunQueue.
+    assert [(queue, ps[0]) for queue, ps in sent] == [
+        (URGENT if p >= 5 else "RunQueue", p) for p in sorted(set(priorities), reverse=True)
+    ]
+    urgent = [priority_of[json.loads(m["Body"])["run_id"]] for m in receive_all(URGENT)]
+    plain = [priority_of[json.loads(m["Body"])["run_id"]] for m in receive_all()]
+    assert (sorted(urgent), sorted(plain)) == (
+        sorted(p for p in priorities if p >= 5),
+        sorted(p for p in priorities if p < 5),
+    )
+
+
+def test_a_low_priority_backlog_does_not_delay_a_high_priority_run(endpoints):
+    job = create_job(endpoints)
+    _, backlog = bulk(job["id"], [{"payload": {"n": n}} for n in range(30)])  # priority 0, queued first
+    status, urgent = trigger(job["id"], {"payload": {"urgent": True}, "priority": 8})  # a later request
+    assert status == 201
+    # Lambda polls each event source of the worker on its own: the urgent queue's poller finds the
+    # urgent run at once, whatever waits on RunQueue.
+    [message] = receive(visibility=600, queue=URGENT)
+    assert json.loads(message["Body"])["run_id"] == urgent["id"]
+    assert work([message], queue=URGENT) == {"batchItemFailures": []}
+    assert get_run(urgent["id"])[1]["status"] == "completed"
+    assert [c.body["payload"] for c in endpoints.calls] == [{"urgent": True}]
+    assert run_counts(backlog["batch_id"]) == Counter(queued=30)
+    assert drain() == 30 and run_counts(backlog["batch_id"]) == Counter(completed=30)
+
+
+def test_a_retry_of_an_urgent_run_waits_on_the_urgent_queue(endpoints):
+    job = create_job(endpoints, max_attempts=2, retry_backoff_secs=1)
+    endpoints.script("/hook", Reply(503, headers={"Retry-After": "120"}), Reply(200, {"ok": True}))
+    _, run = trigger(job["id"], {"payload": {}, "priority": 10})
+    [message] = receive(queue=URGENT)
+    # The worker hides the message for the retry delay on the queue it came from.
+    assert work([message], queue=URGENT) == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    assert receive(queue=URGENT) == [] and receive() == []
+    boto3.client("sqs").change_message_visibility(
+        QueueUrl=queue_url(URGENT), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
+    [again] = receive(queue=URGENT)
+    assert work([again], queue=URGENT) == {"batchItemFailures": []}
+    assert (get_run(run["id"])[1]["status"], get_run(run["id"])[1]["attempt"]) == ("completed", 2)
 
 
 def test_a_run_not_started_within_its_ttl_expires_at_delivery(endpoints):
@@ -528,11 +604,11 @@ def test_the_sweeper_expires_runs_still_queued_and_closes_their_batch(endpoints)
     _, gone = get_run(expiring)
     assert (gone["status"], gone["error"]) == ("expired", "run expired")
     _, batch = get_batch(out["batch_id"])
-    assert (batch["run_counts"]["expired"], batch["run_counts"]["queued"], batch["finished_at"]) == (1, 1, None)
+    assert (run_counts(out["batch_id"]), batch["finished_at"]) == (Counter(expired=1, queued=1), None)
     drain()  # the expired run's message is a no-op; the other completes
     assert [c.body["payload"] for c in endpoints.calls_to("/hook")] == [{"n": 2}]
     _, batch = get_batch(out["batch_id"])
-    assert (batch["run_counts"]["completed"], batch["run_counts"]["expired"]) == (1, 1)
+    assert run_counts(out["batch_id"]) == Counter(completed=1, expired=1)
     assert batch["finished_at"] is not None and get_run(lasting)[1]["status"] == "completed"
 
 
@@ -575,14 +651,14 @@ def test_a_run_scheduled_far_ahead_is_sent_by_the_sweeper(endpoints):
     sweep = SWEEPER.lambda_handler
     assert receive() == [] and sweep(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 0
     _, batch = get_batch(out["batch_id"])
-    assert (batch["run_counts"]["delayed"], batch["finished_at"]) == (1, None)
+    assert (run_counts(out["batch_id"]), batch["finished_at"]) == (Counter(delayed=1), None)
     # Two days later, the sweep before it is due.
     set_attributes(result["id"], scheduled_at="2000-01-01T00:00:00.000000Z")
     RunRepository("DomainTable").recheck_later("ws-a", result["id"], None, "2000-01-01T00:00:00.000000Z")
     assert sweep(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 1
     drain()
     _, batch = get_batch(out["batch_id"])
-    assert (batch["run_counts"]["completed"], batch["run_counts"]["delayed"]) == (1, 0) and batch["finished_at"]
+    assert run_counts(out["batch_id"]) == Counter(completed=1) and batch["finished_at"]
 
 
 def test_strait_run_fields_are_validated(endpoints):
@@ -597,11 +673,12 @@ def test_strait_run_fields_are_validated(endpoints):
         ({"tags": {"": "v"}}, "tags"),
         ({"concurrency_key": "x" * 257}, "concurrency_key"),
         ({"idempotency_key": "x" * 257}, "idempotency_key"),
-        ({"metadata": {"a": "b"}}, "metadata"),  # not a Strait trigger field
+        ({"metadata": {"": "b"}}, "metadata"),
+        ({"colour": "red"}, "colour"),
     ]:
         status, err = trigger(job["id"], {"payload": {}, **body})
         assert (status, err["details"][0]["field"]) == (422, field), body
-    status, err = bulk(job["id"], [{"payload": {}}, {"payload": {}, "priority": 11}, {"dry_run": True}])
+    status, err = bulk(job["id"], [{"payload": {}}, {"payload": {}, "priority": 11}, {"debounce_key": "d"}])
     assert status == 422 and [d["index"] for d in err["details"]] == [1, 2]
     assert receive() == []
 
@@ -634,25 +711,22 @@ def test_bulk_trigger_dedups_counts_and_finishes_once(endpoints):
     _, batch = get_batch(out["batch_id"])
     assert (batch["item_count"], batch["created_count"], batch["created_by"]) == (6, 3, "apikey:key-123")
     assert batch["finished_at"] is None and batch["project_id"] == "ws-a" and batch["job_id"] == job["id"]
-    assert batch["run_counts"] == {
-        "queued": 3, "delayed": 0, "executing": 0, "completed": 0,
-        "failed": 0, "canceled": 0, "timed_out": 0, "expired": 0,
-    }  # fmt: skip
+    assert run_counts(out["batch_id"]) == Counter(queued=3)
+    # Exactly the seed's BatchOperation fields.
     assert set(batch) == {
         "id", "project_id", "job_id", "item_count", "created_count", "created_by", "created_at", "finished_at",
-        "run_counts",
     }  # fmt: skip
     messages = receive()
     assert len(messages) == 3
     work(messages[:2])
     _, partway = get_batch(out["batch_id"])
-    assert partway["finished_at"] is None and partway["run_counts"]["completed"] == 2
+    assert partway["finished_at"] is None and run_counts(out["batch_id"]) == Counter(completed=2, queued=1)
     work(messages[2:])
     _, done = get_batch(out["batch_id"])
-    assert done["finished_at"] is not None and done["run_counts"]["completed"] == 3
+    assert done["finished_at"] is not None and run_counts(out["batch_id"]) == Counter(completed=3)
     work(messages)  # duplicates: nothing moves, finished_at stays
     _, after = get_batch(out["batch_id"])
-    assert after["finished_at"] == done["finished_at"] and after["run_counts"] == done["run_counts"]
+    assert after == done and run_counts(out["batch_id"]) == Counter(completed=3)
     status, page = list_runs(batch_id=out["batch_id"])
     assert {r["id"] for r in page["data"]} == {results[n]["id"] for n in (1, 2, 5)}
     assert all(r["batch_id"] == out["batch_id"] for r in page["data"])
@@ -691,7 +765,7 @@ def test_a_failed_run_still_finishes_its_batch(endpoints):
     drain()
     _, done = get_batch(out["batch_id"])
     assert done["finished_at"] is not None
-    assert (done["run_counts"]["completed"], done["run_counts"]["failed"]) == (1, 1)
+    assert run_counts(out["batch_id"]) == Counter(completed=1, failed=1)
 
 
 def test_bulk_validation_rejects_the_whole_request(endpoints):
@@ -744,10 +818,18 @@ def test_runs_and_batches_are_isolated_per_workspace(endpoints):
     assert list_runs(workspace="ws-b", job_id=job["id"])[1] == {"data": [], "has_more": False}
     assert list_runs(workspace="ws-b", batch_id=batch_id)[1] == {"data": [], "has_more": False}
     assert list_runs(workspace="ws-b")[1]["data"] == []
+    # Another workspace's project_id is a project that does not exist, on every route that takes one.
     status, _, err = invoke(
         LIST_BATCHES, api_event("list_batch_operations", query={"project_id": "ws-a"}, workspace="ws-b")
     )
-    assert (status, err["code"]) == (404, "BATCH_OPERATION_NOT_FOUND")
+    assert (status, err["code"], err["error"]) == (404, "PROJECT_NOT_FOUND", "Project ws-a not found")
+    status, err = list_runs(workspace="ws-b", project_id="ws-a")
+    assert (status, err["code"], err["error"]) == (404, "PROJECT_NOT_FOUND", "Project ws-a not found")
+    assert list_runs(project_id="ws-b")[0] == 404
+    assert list_runs(project_id="ws-a")[1]["data"]
+    event = api_event("get_run", path_params={"runID": run["id"]}, query={"project_id": "ws-b"})
+    assert invoke(GET_RUN, event)[2]["code"] == "PROJECT_NOT_FOUND"
+    assert get_batch(batch_id, project_id="ws-b")[1]["code"] == "PROJECT_NOT_FOUND"
     status, _, mine = invoke(LIST_BATCHES, api_event("list_batch_operations", query={}, workspace="ws-a"))
     assert status == 200 and [b["id"] for b in mine["data"]] == [batch_id]
     status, _, theirs = invoke(LIST_BATCHES, api_event("list_batch_operations", query={}, workspace="ws-b"))
@@ -807,29 +889,37 @@ def test_a_limit_above_100_is_served_100(endpoints):
     assert len(list_runs()[1]["data"]) == 50  # Strait's default page
 
 
-def test_batch_operations_list_newest_first_with_counts(endpoints):
+def test_batch_operations_list_newest_first(endpoints):
     job = create_job(endpoints)
     made = [bulk(job["id"], [{"payload": {"n": n}}])[1]["batch_id"] for n in range(3)]
     status, _, page = invoke(LIST_BATCHES, api_event("list_batch_operations", query={"limit": "2"}, workspace="ws-a"))
     assert status == 200
     assert [b["id"] for b in page["data"]] == made[::-1][:2]
-    assert page["data"][0]["run_counts"]["queued"] == 1 and page["has_more"] and page["next_cursor"]
+    assert page["has_more"] and page["next_cursor"] and "run_counts" not in page["data"][0]
 
 
 def test_the_sweeper_queues_runs_whose_message_was_lost(endpoints, monkeypatch):
     job = create_job(endpoints)
     _, run = trigger(job["id"], {"payload": {}})
-    [lost] = receive()
-    boto3.client("sqs").delete_message(QueueUrl=queue_url(), ReceiptHandle=lost["ReceiptHandle"])
+    _, urgent = trigger(job["id"], {"payload": {"urgent": True}, "priority": 9})
+    sqs = boto3.client("sqs")
+    for queue in ("RunQueue", URGENT):
+        [lost] = receive(queue=queue)
+        sqs.delete_message(QueueUrl=queue_url(queue), ReceiptHandle=lost["ReceiptHandle"])
     assert SWEEPER.lambda_handler(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 0  # not overdue yet
     monkeypatch.setenv("BATCHOPS_RUN_RECHECK_SECONDS", "1")
     reset_settings()
     from batchops.dal.runs import RunRepository
 
-    RunRepository("DomainTable").recheck_later("ws-a", run["id"], None, "2000-01-01T00:00:00.000000Z")
-    assert SWEEPER.lambda_handler(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 1
+    for run_id in (run["id"], urgent["id"]):
+        RunRepository("DomainTable").recheck_later("ws-a", run_id, None, "2000-01-01T00:00:00.000000Z")
+    assert SWEEPER.lambda_handler(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 2
+    # Each on its priority's queue.
+    [again] = receive(queue=URGENT)
+    assert json.loads(again["Body"])["run_id"] == urgent["id"]
+    work([again], queue=URGENT)
     work(receive())
-    assert get_run(run["id"])[1]["status"] == "completed"
+    assert get_run(run["id"])[1]["status"] == get_run(urgent["id"])[1]["status"] == "completed"
     assert SWEEPER.lambda_handler(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 0
 
 
@@ -845,7 +935,7 @@ def test_runs_sqs_would_not_take_are_queued_by_the_next_sweep(endpoints, monkeyp
     assert SWEEPER.lambda_handler(fixture_event("sweeper"), LambdaContext())["requeued_runs"] == 2
     drain()
     _, batch = get_batch(out["batch_id"])
-    assert batch["finished_at"] and batch["run_counts"]["completed"] == 2
+    assert batch["finished_at"] and run_counts(out["batch_id"]) == Counter(completed=2)
 
 
 def test_a_store_that_fails_creates_nothing_and_can_be_retried(endpoints, monkeypatch):
@@ -937,3 +1027,170 @@ def test_lowering_max_attempts_ends_a_waiting_run(endpoints):
     _, done = get_run(run["id"])
     assert (done["status"], done["attempt"], done["error_detail"]["http_status"]) == ("failed", 1, 503)
     assert len(endpoints.calls_to("/hook")) == 1
+
+
+# ---------------------------------------------------------------- review fixes
+
+
+def test_a_bulk_repeating_an_earlier_run_twice_names_that_run_both_times(endpoints):
+    job = create_job(endpoints, dedup_window_secs=600)
+    _, first = bulk(job["id"], [{"payload": {"n": 1}, "idempotency_key": "k1"}])
+    [made] = first["results"]
+    # Item 1 repeats item 0, which itself repeats the earlier run: both name that run.
+    status, again = bulk(
+        job["id"], [{"payload": {"n": 2}, "idempotency_key": "k1"}, {"payload": {"n": 3}, "idempotency_key": "k1"}]
+    )
+    assert (status, again["created"]) == (201, 0)
+    assert again["results"] == [{"id": made["id"], "status": "queued", "idempotency_hit": True}] * 2
+    # The same with a payload repeated within the job's de-duplication window.
+    _, same = bulk(job["id"], [{"payload": {"n": 1}}, {"payload": {"n": 1}}])
+    assert same["results"] == [{"id": made["id"], "status": "queued", "idempotency_hit": False}] * 2
+    # Every id an answer names is a run.
+    for result in (*again["results"], *same["results"]):
+        assert get_run(result["id"])[0] == 200
+    assert len(list_runs()[1]["data"]) == 1
+
+
+def test_an_item_whose_key_only_a_repeat_used_creates_its_run(endpoints):
+    job = create_job(endpoints, dedup_window_secs=600)
+    _, earlier = trigger(job["id"], {"payload": {"n": 1}})
+    # Item 0 repeats the earlier run by payload and creates nothing, so its key is nobody's: item 1
+    # (same key, another payload) creates its run, as Strait's item-by-item bulk route would.
+    items = [{"payload": {"n": 1}, "idempotency_key": "k"}, {"payload": {"n": 2}, "idempotency_key": "k"}]
+    _, out = bulk(job["id"], items)
+    first, second = out["results"]
+    assert (first["id"], first["idempotency_hit"], out["created"]) == (earlier["id"], False, 1)
+    assert second["id"] != earlier["id"] and get_run(second["id"])[1]["idempotency_key"] == "k"
+
+
+def test_a_page_of_runs_stops_before_the_lambda_answer_limit(endpoints):
+    job = create_job(endpoints)
+    # 200,000 bytes of UTF-8 each; as sent, every "é" is "\u00e9" in the body and "\\u00e9" in
+    # Lambda's answer around it: about 700 KB per run, 8.4 MB for the 12.
+    items = [{"payload": {"n": n, "text": "é" * 100_000}} for n in range(12)]
+    for part in (items[:6], items[6:]):  # each request under the 6 MB a body may have
+        assert bulk(job["id"], part)[0] == 201
+    seen: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        query = {"limit": "50", **({"cursor": cursor} if cursor else {})}
+        answer = LIST_RUNS.lambda_handler(api_event("list_runs", query=query), LambdaContext())
+        assert answer["statusCode"] == 200
+        assert len(json.dumps(answer).encode()) <= 6 * 1024 * 1024  # what Lambda can return
+        page = json.loads(answer["body"])
+        seen += [r["payload"]["n"] for r in page["data"]]
+        pages += 1
+        if not page["has_more"]:
+            break
+        assert page["data"] and page["next_cursor"]
+        cursor = page["next_cursor"]
+    assert pages >= 2 and len(seen) == 12 and sorted(seen) == list(range(12))  # each run once
+
+
+def test_straits_authoring_dsl_bodies_are_accepted(endpoints):
+    from strait.authoring import JobOptions, TriggerJobInput, define_job
+
+    class Client:
+        """Strait's JobDSLClient protocol, over batchops' handlers (the SDK ships no adapter)."""
+
+        def create_job(self, body: dict[str, Any]) -> dict[str, Any]:
+            status, _, job = invoke(CREATE_JOB, api_event("create_job", body=body))
+            assert status == 201, job
+            return dict(job)
+
+        def trigger_job(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+            status, answer = trigger(job_id, body)
+            assert status == 201, answer
+            return dict(answer)
+
+        def bulk_trigger_job(self, job_id: str, body: dict[str, Any]) -> dict[str, Any]:
+            status, answer = bulk(job_id, body["items"], fixture="trigger_job_bulk_strait")
+            assert status == 201, answer
+            return dict(answer)
+
+        def get_run(self, run_id: str) -> dict[str, Any]:
+            return dict(get_run(run_id)[1])
+
+    client = Client()
+    welcome = define_job(
+        JobOptions(name="Welcome", slug="welcome", endpoint_url=endpoints.url("/dsl"), project_id="ws-a")
+    )
+    job = welcome.register(client)
+    # The DSL sends metadata and dry_run on a trigger, and on every bulk item.
+    one = welcome.trigger(
+        client, TriggerJobInput(payload={"n": 1}, priority=2, dry_run=False, metadata={"source": "dsl"})
+    )
+    assert client.get_run(one["id"])["metadata"] == {"source": "dsl"}
+    many = welcome.batch_trigger(
+        client,
+        [
+            TriggerJobInput(payload={"n": 2}, dry_run=False, metadata={"ignored": "yes"}, idempotency_key="dsl-2"),
+            TriggerJobInput(payload={"n": 3}, dry_run=True),
+        ],
+        job_id=job["id"],
+    )
+    assert (many["total"], many["created"]) == (2, 2)
+    runs = [client.get_run(r["id"]) for r in many["results"]]
+    # As Strait's bulk route: an item's metadata and dry_run are ignored, and each item runs.
+    assert [("metadata" in r, r["status"]) for r in runs] == [(False, "queued"), (False, "queued")]
+    assert runs[0]["idempotency_key"] == "dsl-2"
+
+
+def test_an_aws_failure_while_claiming_is_a_503_that_leaves_nothing(endpoints, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from batchops.dal import clients
+
+    job = create_job(endpoints, dedup_window_secs=60)
+    dynamodb = clients.dynamodb()
+
+    def throttled(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "Call")
+
+    for operation in ("batch_get_item", "transact_write_items"):  # reading claims, writing them
+        with monkeypatch.context() as patched:
+            patched.setattr(dynamodb, operation, throttled)
+            status, err = trigger(job["id"], {"payload": {}, "idempotency_key": "k"})
+            assert (status, err["code"]) == (503, "STORAGE_ERROR"), operation
+            status, err = bulk(job["id"], [{"payload": {"n": 1}}])
+            assert (status, err["code"]) == (503, "STORAGE_ERROR"), operation
+    assert receive() == [] and list_runs()[1]["data"] == []
+    assert trigger(job["id"], {"payload": {}, "idempotency_key": "k"})[0] == 201
+
+
+def test_an_expiry_that_lost_to_a_worker_leaves_the_batch_alone(endpoints, monkeypatch):
+    from datetime import UTC, datetime
+
+    from batchops.dal.runs import RunRepository, Transition
+    from batchops.models.jobs import RunStatus
+    from batchops.services import runs
+
+    job = create_job(endpoints)
+    _, out = bulk(job["id"], [{"payload": {}, "ttl_secs": 30}])
+    [result] = out["results"]
+    set_attributes(result["id"], start_by="2000-01-01T00:00:00.000000Z")
+    seen = stored(result["id"])  # the sweeper's read: queued, never started, out of time
+    # A worker claims the run before the sweeper writes.
+    repo = RunRepository("DomainTable")
+    assert repo.transition("ws-a", seen, Transition(RunStatus.QUEUED, 0, RunStatus.RUNNING, 1, {}))
+    closing: list[str] = []
+    real_finish = RunRepository.finish_batch
+    monkeypatch.setattr(
+        RunRepository,
+        "finish_batch",
+        lambda self, ws, batch_id, at: closing.append(batch_id) or real_finish(self, ws, batch_id, at),
+    )
+    assert runs.expire(seen, datetime.now(UTC)) is False
+    assert closing == [] and get_run(result["id"])[1]["status"] == "executing"
+
+
+def test_a_scheduled_bulk_items_ttl_counts_from_when_it_is_due(endpoints):
+    from datetime import UTC, datetime, timedelta
+
+    job = create_job(endpoints)
+    due = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    _, out = bulk(job["id"], [{"payload": {}, "scheduled_at": due.isoformat(), "ttl_secs": 60}])
+    run = get_run(out["results"][0]["id"])[1]
+    # Strait's bulk route would count from the request and expire the run before it is ever due.
+    assert datetime.fromisoformat(run["expires_at"]) == due + timedelta(seconds=60)

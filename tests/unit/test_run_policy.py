@@ -12,10 +12,11 @@ from batchops.models.jobs import (
     BulkTriggerRequest,
     JobCreate,
     JobUpdate,
+    Run,
+    RunPage,
     RunState,
     RunStatus,
     TriggerRequest,
-    page,
     payload_bytes,
 )
 from batchops.services.run_policy import (
@@ -110,8 +111,24 @@ def test_the_api_shows_strait_status_names_and_wait_for_run_stops_on_every_finis
 
 
 def test_pages_carry_next_cursor_only_when_there_is_more():
-    assert page([], None) == {"data": [], "has_more": False}
-    assert page([{"id": 1}], "c") == {"data": [{"id": 1}], "has_more": True, "next_cursor": "c"}
+    assert RunPage.of([], None).body() == {"data": [], "has_more": False}
+    run = Run(
+        id="run_1",
+        job_id="job_1",
+        project_id="ws",
+        status=RunState.QUEUED,
+        attempt=1,
+        priority=0,
+        triggered_by="manual",
+        job_version=1,
+        execution_mode="http",
+        created_at="t",
+        updated_at="t",
+    )
+    page = RunPage.of([run], "c").body()
+    assert (page["has_more"], page["next_cursor"]) == (True, "c")
+    # A run's keys without a value are left out (Strait's omitempty), never sent as null.
+    assert "result" not in page["data"][0] and "error" not in page["data"][0]
 
 
 def test_strait_trigger_fields_are_bounded():
@@ -132,7 +149,13 @@ def test_strait_trigger_fields_are_bounded():
         with pytest.raises(ValidationError):
             TriggerRequest.model_validate({field: bad})
     with pytest.raises(ValidationError):
-        BulkTriggerRequest.model_validate({"items": [{"dry_run": True}]})  # a trigger field, not an item field
+        TriggerRequest.model_validate({"metadata": {"k" * 65: "v"}})  # Strait's label rules
+    assert TriggerRequest.model_validate({"metadata": {"source": "dsl"}}).metadata == {"source": "dsl"}
+    # Strait's authoring DSL sends dry_run and metadata on bulk items too; Strait ignores them.
+    item = BulkTriggerRequest.model_validate({"items": [{"dry_run": True, "metadata": {"a": "b"}}]}).items[0]
+    assert (item.dry_run, item.metadata) == (True, {"a": "b"})
+    with pytest.raises(ValidationError):
+        BulkTriggerRequest.model_validate({"items": [{"debounce_key": "d"}]})  # a trigger field, not an item field
 
 
 def test_payload_hash_ignores_key_order_and_spacing_but_not_values():

@@ -7,7 +7,7 @@ import pytest
 
 from batchops.models.jobs import RunStatus, TriggerRequest
 from batchops.services.run_policy import verdict
-from batchops.services.runs import _claims, _drop_repeats_in_request, _Item
+from batchops.services.runs import _claims, _Item, _settle
 
 
 def decide(http_status=None, error_code=None, *, attempt=1, max_attempts=3, retry_after=None, too_large=False):
@@ -78,6 +78,11 @@ def items(*requests: dict, window: int = 60) -> list[_Item]:
     return made
 
 
+def held_by(run_id: str, item: _Item) -> dict[tuple[str, str], str]:
+    """An earlier run holding every claim of `item`."""
+    return {(c.kind, c.digest): run_id for c in item.claims}
+
+
 def test_within_a_request_the_first_item_wins():
     batch = items(
         {"payload": {"a": 1}},
@@ -86,15 +91,55 @@ def test_within_a_request_the_first_item_wins():
         {"payload": {"c": 1}, "idempotency_key": "k"},  # same key
         {"payload": {"d": 1}},
     )
-    _drop_repeats_in_request(batch)
+    contenders = _settle(batch, {}, set())
+    assert [i.index for i in contenders] == [0, 2, 4]
     assert [i.duplicate_of for i in batch] == [None, "run_0", None, "run_2", None]
     # What each repeat matched decides Strait's idempotency_hit.
     assert [i.duplicate_kind for i in batch] == [None, "payload", None, "key", None]
 
 
+def test_a_repeat_of_an_item_that_repeats_an_earlier_run_names_that_run():
+    # bulk [k1] made run_old; then bulk [k1, k1]: both items name run_old, never item 0's own id
+    # (which no run has).
+    first, second = items({"payload": {}, "idempotency_key": "k1"}, {"payload": {}, "idempotency_key": "k1"})
+    assert _settle([first, second], held_by("run_old", first), set()) == []
+    assert [(i.duplicate_of, i.duplicate_kind) for i in (first, second)] == [("run_old", "key"), ("run_old", "key")]
+
+
+def test_a_repeated_payload_within_the_window_names_the_earlier_run():
+    first, second = items({"payload": {"p": 1}}, {"payload": {"p": 1}})
+    _settle([first, second], held_by("run_old", first), set())
+    assert [i.duplicate_of for i in (first, second)] == ["run_old", "run_old"]
+
+
+def test_an_item_repeating_a_key_of_an_item_that_created_nothing_creates_its_run():
+    # Item 0 repeats an earlier run by payload; its key was never claimed, so item 1 (same key,
+    # another payload) repeats nothing and creates its run, as Strait's item-by-item bulk does.
+    first, second = items({"payload": {"p": 1}, "idempotency_key": "k"}, {"payload": {"p": 2}, "idempotency_key": "k"})
+    payload_claim = next(c for c in first.claims if c.kind == "payload")
+    contenders = _settle([first, second], {(payload_claim.kind, payload_claim.digest): "run_old"}, set())
+    assert (first.duplicate_of, first.duplicate_kind) == ("run_old", "payload")
+    assert contenders == [second] and second.duplicate_of is None
+
+
+def test_repeats_of_an_item_that_lost_its_claim_are_decided_again():
+    # Round 1: item 0 contends and item 1 repeats it. A concurrent request won item 0's key, so in
+    # round 2 both name the winner's run.
+    first, second = items({"payload": {}, "idempotency_key": "k"}, {"payload": {}, "idempotency_key": "k"})
+    assert _settle([first, second], {}, set()) == [first]
+    assert second.duplicate_of == "run_0"
+    assert _settle([first, second], held_by("run_theirs", first), set()) == []
+    assert [i.duplicate_of for i in (first, second)] == ["run_theirs", "run_theirs"]
+    # Had item 0 won, its repeat would stand.
+    third, fourth = items({"payload": {}, "idempotency_key": "j"}, {"payload": {}, "idempotency_key": "j"})
+    _settle([third, fourth], {}, set())
+    assert _settle([third, fourth], held_by("run_0", third), {"run_0"}) == []
+    assert [i.duplicate_of for i in (third, fourth)] == [None, "run_0"]
+
+
 def test_without_a_window_equal_payloads_are_separate_runs():
     batch = items({"payload": {"a": 1}}, {"payload": {"a": 1}}, window=0)
-    _drop_repeats_in_request(batch)
+    assert _settle(batch, {}, {"run_0", "run_1"}) == []
     assert [i.duplicate_of for i in batch] == [None, None]
     assert [c.kind for c in items({"payload": {}, "idempotency_key": "k"}, window=0)[0].claims] == ["key"]
 

@@ -42,13 +42,6 @@ class UnauthorizedError(BatchopsError):
     code = "UNAUTHORIZED"
 
 
-class ForbiddenError(BatchopsError):
-    """The caller named something that is not theirs in a body (a lookup of another workspace's
-    resource is a NotFoundError instead)."""
-
-    code = "FORBIDDEN"
-
-
 class NotFoundError(BatchopsError):
     code = "NOT_FOUND"
 

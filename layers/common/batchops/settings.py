@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     idempotency_table_name: str = "IdempotencyTable"
     work_queue_url: str = ""
     run_queue_url: str = ""
+    # Runs of priority 5 and above (models/jobs.py URGENT_RUN_PRIORITY) go through their own queue.
+    run_urgent_queue_url: str = ""
     tracking_queue_url: str = ""
     # Tracked events are kept this long (DynamoDB TTL on each event).
     tracking_retention_seconds: int = Field(default=30 * 24 * 3600, gt=0)

@@ -15,7 +15,6 @@ from batchops.errors import (
     BadRequestError,
     BatchopsError,
     ConflictError,
-    ForbiddenError,
     IdempotencyInProgressError,
     IdempotencyKeyReusedError,
     NotFoundError,
@@ -35,7 +34,6 @@ JSON_ONLY = "Send the body as JSON with Content-Type: application/json"
 STATUS_BY_ERROR: dict[type[BatchopsError], int] = {
     BadRequestError: 400,
     UnauthorizedError: 401,
-    ForbiddenError: 403,
     NotFoundError: 404,
     ConflictError: 409,
     IdempotencyInProgressError: 409,

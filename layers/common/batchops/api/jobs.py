@@ -1,5 +1,6 @@
 """Jobs surface (seed 001): /v1/jobs and their triggers. Plain snake_case objects, no envelope,
-in Strait's shapes where the seed is silent."""
+in Strait's shapes where the seed is silent. The services answer with the response models; their
+`body()` is what is sent."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from batchops.models.jobs import (
     JobUpdate,
     TriggerRequest,
     TriggerResponse,
-    page,
 )
 from batchops.services import jobs, runs
 
@@ -32,50 +32,55 @@ router = SurfaceRouter("Jobs")
 JobId = Annotated[str, Path(min_length=1, max_length=100, description="The job's id")]
 Limit = Annotated[int, Query(ge=1, description="Page size: 50 unless given; more than 100 is served 100 (Strait)")]
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+ProjectId = Annotated[
+    str | None,
+    Query(min_length=1, max_length=100, description="The caller's workspace (the default); any other is 404"),
+]
 
 
 @router.post(
     "/v1/jobs",
     status_code=201,
     summary="Register a job (its signing secret is shown once)",
-    responses=responses(201, Job, 403, 409, 422),
+    responses=responses(201, Job, 404, 409, 422),
 )
 def create_job(request: Annotated[JobCreate, Body()]) -> dict[str, Any]:
-    return jobs.create_job(current_caller(), request)
+    return jobs.create_job(current_caller(), request).body()
 
 
-@router.get("/v1/jobs", summary="Jobs of this workspace, newest first", responses=responses(200, JobPage, 422))
+@router.get("/v1/jobs", summary="Jobs of this workspace, newest first", responses=responses(200, JobPage, 404, 422))
 def list_jobs(
     limit: Limit = DEFAULT_PAGE_LIMIT,
     cursor: Cursor = None,
+    project_id: ProjectId = None,
     slug: Annotated[str | None, Query(max_length=255, description="Only the job with this slug")] = None,
     tag_key: Annotated[str | None, Query(max_length=64)] = None,
     tag_value: Annotated[str | None, Query(max_length=256, description="Needs tag_key")] = None,
 ) -> dict[str, Any]:
-    found, next_cursor = jobs.list_jobs(
+    return jobs.list_jobs(
         current_caller().workspace_id,
         limit=min(limit, MAX_PAGE_LIMIT),
         cursor=cursor,
+        project_id=project_id,
         slug=slug,
         tag_key=tag_key,
         tag_value=tag_value,
-    )
-    return page(found, next_cursor)
+    ).body()
 
 
-@router.get("/v1/jobs/{jobID}", summary="One job", responses=responses(200, Job, 404))
-def get_job(jobID: JobId) -> dict[str, Any]:
-    return jobs.get_job(current_caller().workspace_id, jobID)
+@router.get("/v1/jobs/{jobID}", summary="One job", responses=responses(200, Job, 404, 422))
+def get_job(jobID: JobId, project_id: ProjectId = None) -> dict[str, Any]:
+    return jobs.get_job(current_caller().workspace_id, jobID, project_id=project_id).body()
 
 
 @router.route(
     "PATCH",
     "/v1/jobs/{jobID}",
     summary="Change a job (the endpoint URL is checked again)",
-    responses=responses(200, Job, 403, 404, 409, 422),
+    responses=responses(200, Job, 404, 409, 422),
 )
 def update_job(jobID: JobId, request: Annotated[JobUpdate, Body()]) -> dict[str, Any]:
-    return jobs.update_job(current_caller(), jobID, request)
+    return jobs.update_job(current_caller(), jobID, request).body()
 
 
 @router.route("DELETE", "/v1/jobs/{jobID}", status_code=204, summary="Delete a job (its runs are kept)")
@@ -103,11 +108,11 @@ def delete_job(jobID: JobId) -> Response[str]:
 def trigger_job(jobID: JobId, request: Annotated[TriggerRequest, Body()]) -> Response[Any]:
     answer = runs.trigger(current_caller(), jobID, request, current_idempotency_key())
     status = 200 if answer.idempotency_hit or answer.dry_run else 201
-    return Response(status, content_types.APPLICATION_JSON, answer.body)
+    return Response(status, content_types.APPLICATION_JSON, answer.body.body())
 
 
 def _bulk(job_id: str, request: BulkTriggerRequest) -> dict[str, Any]:
-    return runs.trigger_bulk(current_caller(), job_id, request)
+    return runs.trigger_bulk(current_caller(), job_id, request).body()
 
 
 _BULK_RESPONSES = {**responses(201, BulkTriggerResponse, 404, 409, 422), **errors(503)}

@@ -11,7 +11,6 @@ from batchops.models.common import ErrorResponse
 _DESCRIPTIONS = {
     400: "Malformed JSON, or an invalid body the route parses itself",
     401: "Missing, unknown or revoked API key",
-    403: "A body names another workspace (project_id)",
     404: "Not found (or another workspace's)",
     409: "Conflict",
     413: "Payload too large",

@@ -1,7 +1,8 @@
 """Runs and batch operations (seed 001): /v1/runs and /v1/batch-operations, read only.
 
 The project is the caller's workspace (Strait takes it from the API key): `project_id` may be
-left out, and another workspace's is 404 like an unknown id."""
+left out, and another workspace's is 404 like an unknown id. The services answer with the
+response models; their `body()` is what is sent."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from batchops.models.jobs import (
     Run,
     RunPage,
     RunState,
-    page,
 )
 from batchops.services import runs
 
@@ -30,14 +30,15 @@ router = SurfaceRouter("Runs")
 Limit = Annotated[int, Query(ge=1, description="Page size: 50 unless given; more than 100 is served 100 (Strait)")]
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
 ProjectId = Annotated[
-    str | None, Query(min_length=1, max_length=100, description="The caller's workspace (the default); no other")
+    str | None,
+    Query(min_length=1, max_length=100, description="The caller's workspace (the default); any other is 404"),
 ]
 Label = Annotated[str | None, Query(max_length=256)]
 
 
-@router.get("/v1/runs/{runID}", summary="One run", responses=responses(200, Run, 404))
-def get_run(runID: Annotated[str, Path(min_length=1, max_length=100)]) -> dict[str, Any]:
-    return runs.get_run(current_caller().workspace_id, runID)
+@router.get("/v1/runs/{runID}", summary="One run", responses=responses(200, Run, 404, 422))
+def get_run(runID: Annotated[str, Path(min_length=1, max_length=100)], project_id: ProjectId = None) -> dict[str, Any]:
+    return runs.get_run(current_caller().workspace_id, runID, project_id=project_id).body()
 
 
 def _states(values: list[str] | None) -> tuple[RunState, ...]:
@@ -53,8 +54,14 @@ def _states(values: list[str] | None) -> tuple[RunState, ...]:
     return tuple(RunState(name) for name in names)
 
 
-@router.get("/v1/runs", summary="Runs, newest first", responses=responses(200, RunPage, 422))
+@router.get(
+    "/v1/runs",
+    summary="Runs, newest first",
+    description="A page holds at most `limit` runs, and fewer when they would not fit one answer (`has_more`).",
+    responses=responses(200, RunPage, 404, 422),
+)
 def list_runs(
+    project_id: ProjectId = None,
     job_id: Annotated[str | None, Query(max_length=100)] = None,
     batch_id: Annotated[str | None, Query(max_length=100)] = None,
     status: Annotated[RunState | None, Query()] = None,
@@ -66,20 +73,19 @@ def list_runs(
     limit: Limit = DEFAULT_PAGE_LIMIT,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    wanted = (*([status] if status else []), *_states(statuses))
-    filters = runs.RunFilter(
+    return runs.list_runs(
+        current_caller().workspace_id,
+        limit=min(limit, MAX_PAGE_LIMIT),
+        cursor=cursor,
+        project_id=project_id,
         job_id=job_id,
         batch_id=batch_id,
-        statuses=wanted,
+        statuses=(*([status] if status else []), *_states(statuses)),
         tag_key=tag_key,
         tag_value=tag_value,
         metadata_key=metadata_key,
         metadata_value=metadata_value,
-    )
-    found, next_cursor = runs.list_runs(
-        current_caller().workspace_id, filters, limit=min(limit, MAX_PAGE_LIMIT), cursor=cursor
-    )
-    return page(found, next_cursor)
+    ).body()
 
 
 @router.get(
@@ -90,18 +96,17 @@ def list_runs(
 def list_batch_operations(
     project_id: ProjectId = None, limit: Limit = DEFAULT_PAGE_LIMIT, cursor: Cursor = None
 ) -> dict[str, Any]:
-    found, next_cursor = runs.list_batch_operations(
+    return runs.list_batch_operations(
         current_caller().workspace_id, project_id, limit=min(limit, MAX_PAGE_LIMIT), cursor=cursor
-    )
-    return page(found, next_cursor)
+    ).body()
 
 
 @router.get(
     "/v1/batch-operations/{batchID}",
-    summary="One batch operation with live run counts",
+    summary="One batch operation",
     responses=responses(200, BatchOperation, 404, 422),
 )
 def get_batch_operation(
     batchID: Annotated[str, Path(min_length=1, max_length=100)], project_id: ProjectId = None
 ) -> dict[str, Any]:
-    return runs.get_batch_operation(current_caller().workspace_id, project_id, batchID)
+    return runs.get_batch_operation(current_caller().workspace_id, project_id, batchID).body()

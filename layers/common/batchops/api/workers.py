@@ -111,7 +111,7 @@ def run_worker_handler() -> LazyHandler:
                 )
             if delivery.retry_in_seconds is not None:
                 # Reported as a batch item failure, so the message is kept, and hidden until then.
-                run_worker.defer(record.receipt_handle, delivery.retry_in_seconds)
+                run_worker.defer(record.receipt_handle, delivery.retry_in_seconds, record.event_source_arn)
                 raise RetryLaterError(f"retry in {delivery.retry_in_seconds} s")
 
         return sqs_worker(deliver)

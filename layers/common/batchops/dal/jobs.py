@@ -1,27 +1,26 @@
 """Jobs in the domain table: the job item, plus one item per name and one per slug that keep
-them unique (all written in one transaction, so a name or slug and its job never disagree)."""
+them unique (all written in one transaction, so a name or slug and its job never disagree).
+
+Every write is conditional on what was read: a create on the name and slug being free, a change
+or a delete on the job's `updated_at` being the one read, so a concurrent rename can never leave
+a name or slug item without its job. Transactions that collide with another (TransactionConflict)
+are tried again by `queries.transact`; a condition that failed is a 409 (or 404)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from batchops.dal import clients, keys
+from batchops.dal.batch import get_items
 from batchops.dal.items import deserialize, serialize
-from batchops.dal.runs import Where, newest_first_where
+from batchops.dal.queries import Where, newest_first, transact
 from batchops.errors import ConflictError, NotFoundError
 from batchops.models.jobs import JSON_SETTINGS
 
 NAME_TAKEN = "JOB_NAME_TAKEN"
 SLUG_TAKEN = "JOB_SLUG_TAKEN"
-
-
-def _cancelled_because(error: ClientError) -> list[str]:
-    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return []
-    return [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons", [])]
+JOB_CHANGED = "JOB_CHANGED"
 
 
 def _put_new(table: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -59,15 +58,12 @@ class JobRepository:
         ]
         if job.get("slug"):
             writes.append(_put_new(self.table, self._slug_item(workspace_id, job["slug"], job["id"])))
-        try:
-            clients.dynamodb().transact_write_items(TransactItems=writes)
-        except ClientError as error:
-            reasons = _cancelled_because(error)
-            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
-                raise _slug_taken(job["slug"]) from None
-            if "ConditionalCheckFailed" in reasons:
-                raise _name_taken(job["name"]) from None
-            raise
+        reasons = transact(writes)
+        if reasons is None:
+            return
+        if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+            raise _slug_taken(job["slug"])
+        raise _name_taken(job["name"])
 
     def get(self, workspace_id: str, job_id: str) -> dict[str, Any] | None:
         response = clients.dynamodb().get_item(
@@ -84,15 +80,22 @@ class JobRepository:
         return self.get(workspace_id, deserialize(item)["job_id"]) if item else None
 
     def list(
-        self, workspace_id: str, *, limit: int, cursor: str | None, where: Where | None = None
+        self,
+        workspace_id: str,
+        *,
+        limit: int,
+        cursor: str | None,
+        tag_key: str | None = None,
+        tag_value: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        items, next_cursor = newest_first_where(
+        """Newest first; with `tag_key`, only jobs with that tag (and `tag_value`, if given)."""
+        items, next_cursor = newest_first(
             self.table,
             keys.jobs_of_workspace(workspace_id),
             pk_prefix=keys.job_prefix(workspace_id),
             limit=limit,
             cursor=cursor,
-            where=where,
+            where=Where.label("tags", tag_key, tag_value) if tag_key is not None else None,
         )
         return [_public(i) for i in items], next_cursor
 
@@ -110,9 +113,7 @@ class JobRepository:
             }
         ]
         # Which claim each write makes, for the error when its condition fails.
-        claims: list[ConflictError | None] = [
-            ConflictError("The job changed meanwhile; read it and try again", code="JOB_CHANGED")
-        ]
+        claims: list[ConflictError | None] = [_changed()]
         if after["name"] != before["name"]:
             writes += [
                 _put_new(self.table, self._name_item(workspace_id, after["name"], after["id"])),
@@ -129,24 +130,23 @@ class JobRepository:
                     {"Delete": {"TableName": self.table, "Key": serialize(keys.job_slug(workspace_id, old_slug))}}
                 )
                 claims.append(None)
-        try:
-            clients.dynamodb().transact_write_items(TransactItems=writes)
-        except ClientError as error:
-            reasons = _cancelled_because(error)
-            # A name or slug already taken says more than a concurrent change of the job.
-            failed = [claims[n] for n, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"]
-            conflict = next((c for c in reversed(failed) if c is not None), None)
-            if conflict is not None:
-                raise conflict from None
-            raise
+        reasons = transact(writes)
+        if reasons is None:
+            return
+        # A name or slug already taken says more than a concurrent change of the job.
+        failed = [claims[n] for n, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"]
+        raise next((c for c in reversed(failed) if c is not None), _changed())
 
     def delete(self, workspace_id: str, job: dict[str, Any]) -> None:
+        """Delete the job as it was read, with its name and slug items. NotFoundError if it is
+        gone; ConflictError (JOB_CHANGED) if it changed since (its name or slug may have moved)."""
         writes: list[dict[str, Any]] = [
             {
                 "Delete": {
                     "TableName": self.table,
                     "Key": serialize(keys.job(workspace_id, job["id"])),
-                    "ConditionExpression": "attribute_exists(pk)",
+                    "ConditionExpression": "attribute_exists(pk) AND updated_at = :seen",
+                    "ExpressionAttributeValues": serialize({":seen": job["updated_at"]}),
                 }
             },
             {"Delete": {"TableName": self.table, "Key": serialize(keys.job_name(workspace_id, job["name"]))}},
@@ -155,12 +155,15 @@ class JobRepository:
             writes.append(
                 {"Delete": {"TableName": self.table, "Key": serialize(keys.job_slug(workspace_id, job["slug"]))}}
             )
-        try:
-            clients.dynamodb().transact_write_items(TransactItems=writes)
-        except ClientError as error:
-            if _cancelled_because(error)[:1] == ["ConditionalCheckFailed"]:
-                raise NotFoundError(f"Job {job['id']} not found", code="JOB_NOT_FOUND") from None
-            raise
+        if transact(writes) is None:
+            return
+        if self.get(workspace_id, job["id"]) is None:
+            raise NotFoundError(f"Job {job['id']} not found", code="JOB_NOT_FOUND")
+        raise _changed()
+
+
+def _changed() -> ConflictError:
+    return ConflictError("The job changed meanwhile; read it and try again", code=JOB_CHANGED)
 
 
 def _name_taken(name: str) -> ConflictError:
@@ -184,9 +187,6 @@ def _public(item: dict[str, Any]) -> dict[str, Any]:
 
 def jobs_by_name(table: str, workspace_id: str, names: list[str]) -> dict[str, dict[str, Any]]:
     """Registered jobs by name (Batches refer to jobs by name); names without a job are absent."""
-    from batchops.dal.batch import get_items
-    from batchops.dal.items import deserialize
-
     found = [deserialize(i) for i in get_items(table, [keys.job_name(workspace_id, n) for n in set(names)])]
     ids = {item["job_id"]: item["pk"].rsplit("#JOBNAME#", 1)[-1] for item in found}
     jobs = [deserialize(i) for i in get_items(table, [keys.job(workspace_id, job_id) for job_id in ids])]

@@ -8,13 +8,14 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from batchops.dal import clients
-from batchops.dal.items import deserialize
+from batchops.dal.items import deserialize, serialize
 from batchops.errors import StorageError, ValidationFailedError
 
 _BAD_CURSOR = [{"field": "cursor", "error": "not a cursor we issued"}]
@@ -73,6 +74,63 @@ def decode_cursor(cursor: str, partition: str, pk_prefix: str, index: str = "gsi
     return dict(key)
 
 
+@dataclass(frozen=True)
+class Where:
+    """A filter on a listing, applied by DynamoDB after reading (names and values by placeholder)."""
+
+    expression: str
+    names: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def all_of(*parts: Where | None) -> Where | None:
+        present = [p for p in parts if p is not None]
+        if not present:
+            return None
+        if len(present) == 1:
+            # DynamoDB refuses parentheses around a whole expression as redundant.
+            return present[0]
+        return Where(
+            " AND ".join(f"({p.expression})" for p in present),
+            {k: v for p in present for k, v in p.names.items()},
+            {k: v for p in present for k, v in p.values.items()},
+        )
+
+    @staticmethod
+    def equals(values: dict[str, Any]) -> Where | None:
+        """Every attribute named has the value given."""
+        if not values:
+            return None
+        names = {f"#eq{n}": name for n, name in enumerate(values)}
+        expression = " AND ".join(f"#eq{n} = :eq{n}" for n in range(len(values)))
+        return Where(expression, names, {f":eq{n}": value for n, value in enumerate(values.values())})
+
+    @staticmethod
+    def one_of(attribute: str, allowed: Sequence[Any]) -> Where:
+        """The attribute has one of the values given."""
+        placeholders = [f":in{n}" for n in range(len(allowed))]
+        return Where(
+            f"#in IN ({', '.join(placeholders)})",
+            {"#in": attribute},
+            dict(zip(placeholders, allowed, strict=True)),
+        )
+
+    @staticmethod
+    def label(attribute: str, key: str, value: str | None) -> Where:
+        """A map attribute (tags, metadata) that has `key`, with `value` if given."""
+        # Placeholders named after the attribute, so filters on two maps can be combined.
+        names = {f"#{attribute}_map": attribute, f"#{attribute}_key": key}
+        path = f"#{attribute}_map.#{attribute}_key"
+        if value is None:
+            return Where(f"attribute_exists({path})", names)
+        return Where(f"{path} = :{attribute}_value", names, {f":{attribute}_value": value})
+
+
+def cursor_for(item: dict[str, Any], index: str = "gsi1") -> str:
+    """The cursor that continues a listing of `index` after `item` (plain values)."""
+    return encode_cursor({k: {"S": str(item[k])} for k in sorted(_cursor_keys(index))})
+
+
 def newest_first(
     table: str,
     partition: str,
@@ -81,10 +139,11 @@ def newest_first(
     limit: int,
     cursor: str | None,
     filters: dict[str, str] | None = None,
+    where: Where | None = None,
     index: str = "gsi1",
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of an index partition (gsi1 unless told), newest first, with optional equality
-    filters.
+    """One page of an index partition (gsi1 unless told), newest first, keeping the items that
+    have the `filters` values and match `where`.
 
     DynamoDB filters after reading, so pages are read until one item more than `limit` is
     found (or none are left): only then is there a next page, and its cursor is the last item
@@ -97,12 +156,12 @@ def newest_first(
         "ScanIndexForward": False,
         "Limit": limit + 1,
     }
-    if filters:
-        names = {f"#f{n}": name for n, name in enumerate(filters)}
-        request["FilterExpression"] = " AND ".join(f"#f{n} = :f{n}" for n in range(len(filters)))
-        request["ExpressionAttributeNames"] = names
-        for n, value in enumerate(filters.values()):
-            request["ExpressionAttributeValues"][f":f{n}"] = {"S": value}
+    condition = Where.all_of(Where.equals(filters or {}), where)
+    if condition is not None:
+        request["FilterExpression"] = condition.expression
+        if condition.names:
+            request["ExpressionAttributeNames"] = condition.names
+        request["ExpressionAttributeValues"].update(serialize(condition.values))
     if cursor:
         request["ExclusiveStartKey"] = decode_cursor(cursor, partition, pk_prefix, index)
     found: list[dict[str, Any]] = []

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import random
 import time
-import uuid
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +21,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from batchops.dal import clients, keys
 from batchops.dal.batch import get_items, put_items
 from batchops.dal.items import deserialize, iso, serialize
-from batchops.dal.queries import conditional_write, decode_cursor, encode_cursor, is_condition_failure
+from batchops.dal.queries import (
+    Where,
+    cancellation_reasons,
+    conditional_write,
+    cursor_for,
+    is_condition_failure,
+    newest_first,
+    transact,
+)
 from batchops.errors import StorageError
 from batchops.models.jobs import RunStatus
 
@@ -51,6 +58,11 @@ RUN_INTERNAL = frozenset(
 )
 
 
+def _listing_sort(run: dict[str, Any]) -> str:
+    """The sort key of a run in its listings (gsi1, gsi3): newest first by creation."""
+    return f"{run['created_at']}#{run['id']}"
+
+
 def _counter(status: RunStatus | str) -> str:
     return f"rc_{status}"
 
@@ -59,88 +71,30 @@ def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311 - jitter, not crypto
 
 
-def _cancellation_reasons(error: ClientError) -> list[str] | None:
-    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return None
-    return [str(r.get("Code", "None")) for r in error.response.get("CancellationReasons", [])]
-
-
 def _shard(run_id: str) -> int:
     return zlib.crc32(run_id.encode()) % keys.IN_FLIGHT_RUN_SHARDS
 
 
 @dataclass(frozen=True)
-class Where:
-    """A filter on a listing, applied by DynamoDB after reading (names and values by placeholder)."""
+class RunFilter:
+    """Which runs a listing keeps: of one job, one batch, some statuses (as stored), and with a
+    tag or a metadata entry (a key, and its value if given)."""
 
-    expression: str
-    names: dict[str, str] = field(default_factory=dict)
-    values: dict[str, Any] = field(default_factory=dict)
+    job_id: str | None = None
+    batch_id: str | None = None
+    statuses: tuple[RunStatus, ...] = ()
+    tag_key: str | None = None
+    tag_value: str | None = None
+    metadata_key: str | None = None
+    metadata_value: str | None = None
 
-    @staticmethod
-    def all_of(*parts: Where | None) -> Where | None:
-        present = [p for p in parts if p is not None]
-        if not present:
-            return None
-        return Where(
-            " AND ".join(f"({p.expression})" for p in present),
-            {k: v for p in present for k, v in p.names.items()},
-            {k: v for p in present for k, v in p.values.items()},
+    def where(self) -> Where | None:
+        return Where.all_of(
+            Where.equals({"batch_id": self.batch_id}) if self.batch_id is not None else None,
+            Where.one_of("status", sorted({str(s) for s in self.statuses})) if self.statuses else None,
+            Where.label("tags", self.tag_key, self.tag_value) if self.tag_key is not None else None,
+            Where.label("metadata", self.metadata_key, self.metadata_value) if self.metadata_key is not None else None,
         )
-
-    @staticmethod
-    def label(attribute: str, key: str, value: str | None) -> Where:
-        """A map attribute (tags, metadata) that has `key`, with `value` if given."""
-        # Placeholders named after the attribute, so filters on two maps can be combined.
-        names = {f"#{attribute}_map": attribute, f"#{attribute}_key": key}
-        path = f"#{attribute}_map.#{attribute}_key"
-        if value is None:
-            return Where(f"attribute_exists({path})", names)
-        return Where(f"{path} = :{attribute}_value", names, {f":{attribute}_value": value})
-
-
-def newest_first_where(
-    table: str,
-    partition: str,
-    *,
-    pk_prefix: str,
-    limit: int,
-    cursor: str | None,
-    where: Where | None = None,
-    index: str = "gsi1",
-) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of an index partition, newest first, filtered by `where`.
-
-    DynamoDB filters after reading, so pages are read until one item more than `limit` is
-    found (or none are left): only then is there a next page, and its cursor is the last item
-    returned."""
-    request: dict[str, Any] = {
-        "TableName": table,
-        "IndexName": index,
-        "KeyConditionExpression": f"{index}pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": partition}},
-        "ScanIndexForward": False,
-        "Limit": limit + 1,
-    }
-    if where is not None:
-        request["FilterExpression"] = where.expression
-        if where.names:
-            request["ExpressionAttributeNames"] = where.names
-        request["ExpressionAttributeValues"].update(serialize(where.values))
-    if cursor:
-        request["ExclusiveStartKey"] = decode_cursor(cursor, partition, pk_prefix, index)
-    found: list[dict[str, Any]] = []
-    while len(found) <= limit:
-        page = clients.dynamodb().query(**request)
-        found.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            break
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    more = len(found) > limit
-    found = found[:limit]
-    cursor_keys = ("pk", "sk", f"{index}pk", f"{index}sk")
-    next_cursor = encode_cursor({k: found[-1][k] for k in cursor_keys}) if more else None
-    return [deserialize(i) for i in found], next_cursor
 
 
 @dataclass(frozen=True)
@@ -175,7 +129,7 @@ class RunRepository:
 
     # ------------------------------------------------------------------ creating
     def run_item(self, workspace_id: str, run: dict[str, Any], *, check_at: str, expires_at: int) -> dict[str, Any]:
-        order = f"{run['created_at']}#{run['id']}"
+        order = _listing_sort(run)
         stored = {k: v for k, v in run.items() if k != "payload"}
         return {
             **keys.run(workspace_id, run["id"]),
@@ -228,7 +182,11 @@ class RunRepository:
     def read_claims(
         self, workspace_id: str, job_id: str, claims: Sequence[Claim]
     ) -> dict[tuple[str, str], dict[str, Any]]:
-        found = get_items(self.table, [self.claim_key(workspace_id, job_id, c) for c in claims])
+        # Items of one request may share a claim; BatchGetItem refuses a key twice.
+        wanted = {
+            self.claim_key(workspace_id, job_id, c)["pk"]: self.claim_key(workspace_id, job_id, c) for c in claims
+        }
+        found = get_items(self.table, list(wanted.values()))
         by_pk = {deserialize(item)["pk"]: deserialize(item) for item in found}
         out: dict[tuple[str, str], dict[str, Any]] = {}
         for claim in claims:
@@ -316,9 +274,11 @@ class RunRepository:
                 clients.dynamodb().transact_write_items(TransactItems=actions)
                 return
             except ClientError as error:
-                reasons = _cancellation_reasons(error)
+                reasons = cancellation_reasons(error)
                 if reasons is None:
-                    raise
+                    # Throttling or an outage that botocore's retries did not outlast: the request
+                    # fails as a whole (503) and its claims are released by the caller.
+                    raise StorageError("Could not record the runs' de-duplication claims; retry the request") from error
                 failed = {owners[n] for n, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"}
                 refused |= failed
                 remaining = [i for i in remaining if i not in failed]
@@ -380,28 +340,37 @@ class RunRepository:
         return [{**r, "result": results.get(r["id"])} for r in runs]
 
     def page(
-        self,
-        workspace_id: str,
-        *,
-        job_id: str | None,
-        where: Where | None,
-        limit: int,
-        cursor: str | None,
+        self, workspace_id: str, filters: RunFilter, *, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        if job_id is not None:
-            partition, index = keys.runs_of_job(workspace_id, job_id), "gsi3"
-        else:
-            partition, index = keys.runs_of_workspace(workspace_id), "gsi1"
-        runs, next_cursor = newest_first_where(
+        """One page of runs, newest first, each with its result. A job's runs are read from its
+        own index partition; a batch's from its job's."""
+        partition, index = self._listing(workspace_id, filters.job_id)
+        runs, next_cursor = newest_first(
             self.table,
             partition,
             pk_prefix=keys.run_prefix(workspace_id),
             limit=limit,
             cursor=cursor,
-            where=where,
+            where=filters.where(),
             index=index,
         )
         return self.with_results(workspace_id, runs), next_cursor
+
+    def cursor_after(self, workspace_id: str, run: dict[str, Any], job_id: str | None) -> str:
+        """The cursor of a listing (`page` with this `job_id`) that continues after `run`."""
+        partition, index = self._listing(workspace_id, job_id)
+        item = {
+            **keys.run(workspace_id, run["id"]),
+            f"{index}pk": partition,
+            f"{index}sk": _listing_sort(run),
+        }
+        return cursor_for(item, index)
+
+    @staticmethod
+    def _listing(workspace_id: str, job_id: str | None) -> tuple[str, str]:
+        if job_id is not None:
+            return keys.runs_of_job(workspace_id, job_id), "gsi3"
+        return keys.runs_of_workspace(workspace_id), "gsi1"
 
     def get_batch(self, workspace_id: str, batch_id: str) -> dict[str, Any] | None:
         response = clients.dynamodb().get_item(
@@ -413,7 +382,7 @@ class RunRepository:
     def list_batches(
         self, workspace_id: str, *, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        return newest_first_where(
+        return newest_first(
             self.table,
             keys.batch_operations_of_workspace(workspace_id),
             pk_prefix=keys.batch_operation_prefix(workspace_id),
@@ -469,7 +438,10 @@ class RunRepository:
                 if is_condition_failure(error):
                     return self._landed(workspace_id, run["id"], change)
                 raise
-        return self._transact([{"Update": update}, *others]) or self._landed(workspace_id, run["id"], change)
+        # Many runs of one batch finish at once and all update its counters: a TransactionConflict
+        # is expected under load, and transact() tries again.
+        applied = transact([{"Update": update}, *others], max_attempts=MAX_TRANSACTION_ATTEMPTS) is None
+        return applied or self._landed(workspace_id, run["id"], change)
 
     def _landed(self, workspace_id: str, run_id: str, change: Transition) -> bool:
         """Whether a write whose condition failed had in fact gone through: botocore retries a
@@ -513,24 +485,6 @@ class RunRepository:
                 }
             )
         return writes
-
-    def _transact(self, actions: list[dict[str, Any]]) -> bool:
-        # One token for every retry of this change: DynamoDB applies it at most once.
-        token = uuid.uuid4().hex
-        for attempt in range(MAX_TRANSACTION_ATTEMPTS):
-            try:
-                clients.dynamodb().transact_write_items(TransactItems=actions, ClientRequestToken=token)
-                return True
-            except ClientError as error:
-                reasons = _cancellation_reasons(error)
-                if reasons is None:
-                    raise
-                if reasons[:1] == ["ConditionalCheckFailed"]:
-                    return False
-                # Many runs of one batch finish at once and all update its counters: a
-                # TransactionConflict is expected under load and resolves by trying again.
-                _backoff(attempt)
-        raise StorageError("Could not record the run's status change; it will be retried")
 
     def finish_batch(self, workspace_id: str, batch_id: str, finished_at: str) -> bool:
         """Set finished_at once, when no run of the batch is waiting or running any more."""
@@ -600,12 +554,10 @@ def stored_run(item: dict[str, Any]) -> dict[str, Any]:
     return run
 
 
-def public_batch(item: dict[str, Any], *, with_counts: bool) -> dict[str, Any]:
-    """The seed's BatchOperation fields (finished_at null until set); the GET routes add the live
-    counts per status, in the API's status names."""
+def public_batch(item: dict[str, Any]) -> dict[str, Any]:
+    """Exactly the seed's BatchOperation fields (finished_at null until set): the per-status
+    counters the batch item keeps are batchops' own bookkeeping, never shown."""
     counters = {_counter(s) for s in RUN_STATUSES}
     batch = {k: v for k, v in item.items() if k not in _INTERNAL and k not in counters}
     batch.setdefault("finished_at", None)
-    if with_counts:
-        batch["run_counts"] = {str(s.public): int(item.get(_counter(s), 0)) for s in RUN_STATUSES}
     return batch

@@ -9,11 +9,12 @@ as the seed lists it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 # The part of an endpoint's response kept as a run's result.
@@ -29,6 +30,10 @@ MAX_NAME_LENGTH = 255
 MAX_SLUG_LENGTH = 128
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_PRIORITY = 10
+# Runs of this priority and above (the upper half of Strait's 0-10, "high" and "urgent") go
+# through a queue of their own, so a backlog of runs below it (the default 0 included) never
+# delays them (DESIGN §2: urgent/high apart from medium/low).
+URGENT_RUN_PRIORITY = 5
 MAX_TTL_SECS = 30 * 24 * 3600
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
 MAX_KEY_LENGTH = 256
@@ -53,6 +58,7 @@ def payload_bytes(payload: Any) -> int:
 
 
 def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
+    # Optional: models/batches.py checks an http job's optional headers with it too.
     if value is None:
         return None
     if len(value) > MAX_JOB_HEADERS:
@@ -65,11 +71,9 @@ def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
     return value
 
 
-def _check_text(value: str | None) -> str | None:
+def _check_text(value: str) -> str:
     """Free text a client names things with: anything printable. Control characters and lone
     surrogates (which JSON can carry but UTF-8 cannot) would only ever be a client's mistake."""
-    if value is None:
-        return None
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise ValueError("must not contain control characters")
     try:
@@ -79,10 +83,8 @@ def _check_text(value: str | None) -> str | None:
     return value
 
 
-def _check_labels(value: dict[str, str] | None, what: str, limit: int = MAX_TAGS) -> dict[str, str] | None:
+def _check_labels(value: dict[str, str], what: str, limit: int = MAX_TAGS) -> dict[str, str]:
     """Strait's tag rules (api/job_validation.go validateTags), also used for run metadata."""
-    if value is None:
-        return None
     if len(value) > limit:
         raise ValueError(f"too many {what} (max {limit})")
     for key, text in value.items():
@@ -95,9 +97,7 @@ def _check_labels(value: dict[str, str] | None, what: str, limit: int = MAX_TAGS
     return value
 
 
-def _check_cron(value: str | None) -> str | None:
-    if value is None:
-        return None
+def _check_cron(value: str) -> str:
     _check_text(value)
     if len(value.split()) != 5:
         raise ValueError("cron expression must have exactly 5 fields (minute hour day month weekday)")
@@ -110,6 +110,26 @@ def _check_stored_json(value: Any) -> Any:
     return value
 
 
+def _check_name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return _check_text(value)
+
+
+# A job's name and slug: printable text, not blank. (Length bounds go before the validator, so a
+# too-long value is reported in characters.)
+Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH), AfterValidator(_check_name)]
+Slug = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SLUG_LENGTH), AfterValidator(_check_name)]
+# A job's extra request headers: none of the ones batchops sets, bounded.
+Headers = Annotated[dict[str, str], AfterValidator(_check_headers)]
+# Strait's labels (tags), and run metadata (the same rules, more entries).
+Tags = Annotated[dict[str, str], AfterValidator(lambda value: _check_labels(value, "tags"))]
+Metadata = Annotated[dict[str, str], AfterValidator(lambda value: _check_labels(value, "metadata entries", limit=50))]
+# Keys a run is given: printable text, at most 256 characters.
+Key = Annotated[str, StringConstraints(max_length=MAX_KEY_LENGTH), AfterValidator(_check_text)]
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH), AfterValidator(_check_text)]
+
+
 class StraitJobSettings(BaseModel):
     """The rest of Strait's job fields (`CreateJobRequest`). batchops honours `slug`, `tags`,
     `description`, `run_ttl_secs`, `retry_strategy`, `retry_delays_secs`,
@@ -120,7 +140,7 @@ class StraitJobSettings(BaseModel):
 
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
     group_id: str | None = Field(default=None, min_length=1, max_length=255)
-    tags: dict[str, str] | None = Field(
+    tags: Tags | None = Field(
         default=None, description="At most 20; keys 1-64 characters, values at most 256; copied onto every run"
     )
     cron: str | None = Field(default=None, max_length=255, description="Stored only: batchops runs no schedules")
@@ -146,7 +166,7 @@ class StraitJobSettings(BaseModel):
     retry_priority_boost: int | None = Field(default=None, ge=0, le=MAX_PRIORITY)
     environment_id: str | None = Field(default=None, min_length=1, max_length=255)
     version_policy: Literal["pin", "latest", "minor"] | None = None
-    default_run_metadata: dict[str, str] | None = None
+    default_run_metadata: Metadata | None = Field(default=None, description="Every run's metadata, under a trigger's")
     result_schema: Any = None
     cron_overlap_policy: Literal["allow", "skip", "cancel_running"] | None = None
     debounce_window_secs: int | None = Field(default=None, ge=0)
@@ -180,22 +200,12 @@ class StraitJobSettings(BaseModel):
     )
     @classmethod
     def _text(cls, value: str | None) -> str | None:
-        return _check_text(value)
+        return None if value is None else _check_text(value)
 
     @field_validator("cron", "execution_window_cron")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        return _check_cron(value)
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        return _check_labels(value, "tags")
-
-    @field_validator("default_run_metadata")
-    @classmethod
-    def _metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        return _check_labels(value, "metadata entries", limit=50)
+        return None if value is None else _check_cron(value)
 
     @field_validator("payload_schema", "result_schema", "on_complete_payload_mapping", "on_failure_payload_mapping")
     @classmethod
@@ -220,36 +230,20 @@ SECRET_SETTINGS = ("endpoint_signing_secret", "webhook_secret")
 class JobFields(StraitJobSettings):
     endpoint_url: str = Field(min_length=1, max_length=2048)
     method: Literal["POST", "PUT", "PATCH", "DELETE", "GET"] = "POST"
-    headers: dict[str, str] | None = None
+    headers: Headers | None = None
     timeout_secs: int = Field(default=30, ge=1, le=900)
     max_attempts: int = Field(default=3, ge=1, le=10)
     retry_backoff_secs: int = Field(default=2, ge=1, le=3600)
     dedup_window_secs: int = Field(default=0, ge=0, le=86400)
     enabled: bool = True
 
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        return _check_headers(value)
-
 
 class JobCreate(JobFields):
-    name: str = Field(
-        min_length=1, max_length=MAX_NAME_LENGTH, description="Unique in the workspace; Batches refer to jobs by it"
-    )
-    slug: str | None = Field(
-        default=None, min_length=1, max_length=MAX_SLUG_LENGTH, description="Unique in the workspace when given"
-    )
+    name: Name = Field(description="Unique in the workspace; Batches refer to jobs by it")
+    slug: Slug | None = Field(default=None, description="Unique in the workspace when given")
     project_id: str | None = Field(
         default=None, min_length=1, max_length=100, description="The caller's workspace (the default); no other"
     )
-
-    @field_validator("name", "slug")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("must not be blank")
-        return _check_text(value)
 
 
 # Core fields a PATCH cannot clear: null leaves them as they are.
@@ -270,30 +264,18 @@ CORE_JOB_FIELDS = frozenset(
 class JobUpdate(StraitJobSettings):
     """PATCH: only the fields sent change; the same bounds apply. null clears an optional setting."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=MAX_NAME_LENGTH)
-    slug: str | None = Field(default=None, min_length=1, max_length=MAX_SLUG_LENGTH)
+    name: Name | None = None
+    slug: Slug | None = None
     project_id: str | None = Field(default=None, min_length=1, max_length=100)
     endpoint_url: str | None = Field(default=None, min_length=1, max_length=2048)
     method: Literal["POST", "PUT", "PATCH", "DELETE", "GET"] | None = None
-    headers: dict[str, str] | None = None
+    headers: Headers | None = None
     timeout_secs: int | None = Field(default=None, ge=1, le=900)
     max_attempts: int | None = Field(default=None, ge=1, le=10)
     retry_backoff_secs: int | None = Field(default=None, ge=1, le=3600)
     dedup_window_secs: int | None = Field(default=None, ge=0, le=86400)
     enabled: bool | None = None
     backwards_compatible: bool | None = None
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        return _check_headers(value)
-
-    @field_validator("name", "slug")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        if value is not None and not value.strip():
-            raise ValueError("must not be blank")
-        return _check_text(value)
 
 
 class RunOptions(BaseModel):
@@ -302,24 +284,27 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     payload: Any = Field(default_factory=dict, description="Any JSON value, at most 256 KB (262,144 bytes) as JSON")
-    idempotency_key: str | None = Field(
+    idempotency_key: IdempotencyKey | None = Field(
         default=None,
-        min_length=1,
-        max_length=MAX_KEY_LENGTH,
         description="The job's run for this key, for good: a repeat creates nothing",
     )
-    priority: int = Field(default=0, ge=0, le=MAX_PRIORITY, description="0-10, higher is sent to the queue first")
-    tags: dict[str, str] | None = Field(default=None, description="Merged over the job's tags (these win)")
+    priority: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_PRIORITY,
+        description=f"0-10; {URGENT_RUN_PRIORITY} and above go through the urgent run queue, ahead of any backlog",
+    )
+    tags: Tags | None = Field(default=None, description="Merged over the job's tags (these win)")
     ttl_secs: int | None = Field(
         default=None,
         ge=0,
         le=MAX_TTL_SECS,
-        description="Expire the run if no worker has started it this long after creation (0: the job's run_ttl_secs)",
+        description="Expire the run if no worker has started it this long after it is due (0: the job's run_ttl_secs)",
     )
     scheduled_at: datetime | None = Field(
         default=None, description="Start no earlier than this (RFC 3339, future, at most 30 days ahead)"
     )
-    concurrency_key: str | None = Field(default=None, max_length=MAX_KEY_LENGTH, description="Stored and returned")
+    concurrency_key: Key | None = Field(default=None, description="Stored and returned")
 
     @field_validator("payload")
     @classmethod
@@ -328,16 +313,6 @@ class RunOptions(BaseModel):
         if size > MAX_PAYLOAD_BYTES:
             raise ValueError(f"is {size:,} bytes as JSON; at most {MAX_PAYLOAD_BYTES:,} bytes (256 KB)")
         return value
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        return _check_labels(value, "tags")
-
-    @field_validator("idempotency_key", "concurrency_key")
-    @classmethod
-    def _key(cls, value: str | None) -> str | None:
-        return _check_text(value)
 
     @field_validator("scheduled_at")
     @classmethod
@@ -355,22 +330,29 @@ class RunOptions(BaseModel):
 
 
 class TriggerRequest(RunOptions):
-    """Strait's `TriggerRequest` for one run."""
+    """Strait's `TriggerRequest` for one run, and the `metadata` its authoring DSL sends."""
 
     dry_run: bool = Field(default=False, description="Validate and answer what would run; create nothing")
-    debounce_key: str | None = Field(default=None, max_length=MAX_KEY_LENGTH, description="Stored only")
-    batch_key: str | None = Field(default=None, max_length=MAX_KEY_LENGTH, description="Stored only")
+    metadata: Metadata | None = Field(
+        default=None, description="The run's metadata, merged over the job's default_run_metadata (these win)"
+    )
+    debounce_key: Key | None = Field(default=None, description="Stored only")
+    batch_key: Key | None = Field(default=None, description="Stored only")
 
-    @field_validator("debounce_key", "batch_key")
-    @classmethod
-    def _stored_key(cls, value: str | None) -> str | None:
-        return _check_text(value)
+
+class BulkTriggerItem(RunOptions):
+    """Strait's `BulkTriggerItem`. Its SDK's authoring DSL also sends `dry_run` and `metadata`
+    on every item; Strait's server ignores both (its item has no such fields), and so does
+    batchops: each item creates its run."""
+
+    dry_run: bool | None = Field(default=None, description="Ignored, as Strait ignores it")
+    metadata: dict[str, str] | None = Field(default=None, description="Ignored, as Strait ignores it")
 
 
 class BulkTriggerRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    items: list[RunOptions] = Field(
+    items: list[BulkTriggerItem] = Field(
         min_length=1, max_length=MAX_BULK_ITEMS, description="1-500 items; each creates at most one run"
     )
 
@@ -464,13 +446,22 @@ class ErrorClass(StrEnum):
 
 
 # ---------------------------------------------------------------- response shapes (OpenAPI)
-class RunErrorDetail(BaseModel):
+class Answer(BaseModel):
+    """A response shape. Its body leaves out the fields that were never given (Strait's server
+    omits keys without a value) and keeps those given as None as null (a job's `slug`, a batch
+    operation's `finished_at`)."""
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class RunErrorDetail(Answer):
     code: str = Field(description="HTTP_ERROR, TIMEOUT, CONNECTION_ERROR, UNSAFE_URL, ... (docs/jobs-api.md)")
     message: str
     http_status: int | None = None
 
 
-class Run(BaseModel):
+class Run(Answer):
     """Strait's `JobRun`; keys without a value are left out, as Strait's server does."""
 
     id: str
@@ -504,16 +495,25 @@ class Run(BaseModel):
     updated_at: str
 
 
-class Page(BaseModel):
+class Page(Answer):
+    """Strait's list shape (api/pagination.go): `next_cursor` only when there is a next page."""
+
     has_more: bool
     next_cursor: str | None = Field(default=None, description="Present only when has_more is true")
+
+    @classmethod
+    def of(cls, data: Sequence[BaseModel], next_cursor: str | None) -> Self:
+        fields: dict[str, Any] = {"data": list(data), "has_more": next_cursor is not None}
+        if next_cursor is not None:
+            fields["next_cursor"] = next_cursor
+        return cls(**fields)
 
 
 class RunPage(Page):
     data: list[Run]
 
 
-class Job(BaseModel):
+class Job(Answer):
     """A job as the API shows it: batchops' fields, Strait's always-present ones, and whichever
     of Strait's optional settings were given."""
 
@@ -544,7 +544,7 @@ class JobPage(Page):
     data: list[Job]
 
 
-class TriggerResponse(BaseModel):
+class TriggerResponse(Answer):
     """Strait's trigger answers: a new run or a payload de-duplication hit (201, with
     `payload_hash`), or a run-level idempotency hit (200, without it)."""
 
@@ -554,7 +554,7 @@ class TriggerResponse(BaseModel):
     idempotency_hit: bool
 
 
-class DryRunJob(BaseModel):
+class DryRunJob(Answer):
     id: str
     name: str
     slug: str | None
@@ -565,7 +565,7 @@ class DryRunJob(BaseModel):
     version: int
 
 
-class DryRunResponse(BaseModel):
+class DryRunResponse(Answer):
     job: DryRunJob
     payload_hash: str
     payload: Any
@@ -574,13 +574,13 @@ class DryRunResponse(BaseModel):
     validation_warnings: list[str]
 
 
-class BulkTriggerResult(BaseModel):
+class BulkTriggerResult(Answer):
     id: str
     status: RunState
     idempotency_hit: bool = Field(description="true: an earlier run with this idempotency key")
 
 
-class BulkTriggerResponse(BaseModel):
+class BulkTriggerResponse(Answer):
     """Strait's answer: one result per item, in item order; repeats name the run they repeat."""
 
     batch_id: str
@@ -589,18 +589,9 @@ class BulkTriggerResponse(BaseModel):
     created: int
 
 
-class RunCounts(BaseModel):
-    queued: int
-    delayed: int
-    executing: int
-    completed: int
-    failed: int
-    canceled: int
-    timed_out: int
-    expired: int
+class BatchOperation(Answer):
+    """Exactly the seed's BatchOperation fields."""
 
-
-class BatchOperation(BaseModel):
     id: str
     project_id: str
     job_id: str
@@ -608,8 +599,7 @@ class BatchOperation(BaseModel):
     created_count: int = Field(description="Runs created; lower than item_count when items were duplicates")
     created_by: str = Field(description="apikey:<key id>")
     created_at: str
-    finished_at: str | None = Field(description="Set once, when every created run has finished")
-    run_counts: RunCounts | None = Field(default=None, description="Live counts (GET endpoints)")
+    finished_at: str | None = Field(description="Set once, when every created run has finished; null until then")
 
 
 class BatchOperationPage(Page):
@@ -619,11 +609,3 @@ class BatchOperationPage(Page):
 # Strait's page size (api/pagination.go): 50 unless asked, and a larger ask is served 100.
 DEFAULT_PAGE_LIMIT = 50
 MAX_PAGE_LIMIT = 100
-
-
-def page(data: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
-    """Strait's list shape: `next_cursor` only when there is a next page."""
-    body: dict[str, Any] = {"data": data, "has_more": next_cursor is not None}
-    if next_cursor is not None:
-        body["next_cursor"] = next_cursor
-    return body

@@ -1,8 +1,9 @@
 """Jobs (seed 001): registered HTTP endpoints that runs call. This part: create, read, list,
 update and delete, with the endpoint URL checked for SSRF at every write.
 
-A batchops workspace is a Strait project: `project_id` is the workspace id, a body may name
-only the caller's own, and listings never need it.
+A batchops workspace is a Strait project: `project_id` is the workspace id. A body or a query may
+name only the caller's own; any other is a project that does not exist for the caller (404,
+never 403: DESIGN §5).
 """
 
 from __future__ import annotations
@@ -14,22 +15,39 @@ from datetime import UTC, datetime
 from typing import Any
 
 from batchops.dal.items import iso
-from batchops.dal.jobs import JobRepository
-from batchops.dal.runs import Where
-from batchops.errors import ForbiddenError, NotFoundError, ValidationFailedError
+from batchops.dal.jobs import JOB_CHANGED, JobRepository
+from batchops.errors import ConflictError, NotFoundError, ValidationFailedError
 from batchops.executors import url_safety
 from batchops.executors.webhook_signing import SECRET_PREFIX, new_signing_secret
 from batchops.models.common import Caller
-from batchops.models.jobs import CORE_JOB_FIELDS, SECRET_SETTINGS, JobCreate, JobUpdate, StraitJobSettings
+from batchops.models.jobs import (
+    CORE_JOB_FIELDS,
+    SECRET_SETTINGS,
+    Job,
+    JobCreate,
+    JobPage,
+    JobUpdate,
+    StraitJobSettings,
+)
 from batchops.settings import get_settings
 
 SECRET_FIELD = "signing_secret"  # noqa: S105 - a field name, not a secret
 # Optional settings that are URLs: checked like endpoint_url, though batchops never calls them.
 URL_SETTINGS = ("fallback_endpoint_url", "webhook_url")
+# A delete that keeps finding the job changed under it (each try re-reads it) gives up with 409.
+DELETE_ATTEMPTS = 3
 
 
 def _repository() -> JobRepository:
     return JobRepository(get_settings().table_name)
+
+
+def check_project(workspace_id: str, project_id: str | None) -> None:
+    """The one project check of the Jobs surface: left out, the caller's workspace is meant
+    (Strait takes the project from the API key); any other is a project the caller cannot see,
+    so it does not exist (404, as another workspace's job, run or batch operation)."""
+    if project_id is not None and project_id != workspace_id:
+        raise NotFoundError(f"Project {project_id} not found", code="PROJECT_NOT_FOUND")
 
 
 def _check_url(url: str) -> None:
@@ -46,16 +64,6 @@ def _check_urls(fields: dict[str, Any]) -> None:
                 raise ValidationFailedError(
                     error.message, code=error.code, details=[{"field": name, "error": error.message}]
                 ) from None
-
-
-def check_project(caller: Caller, project_id: str | None) -> None:
-    """Strait takes the project from the API key and refuses a body naming another (403)."""
-    if project_id is not None and project_id != caller.workspace_id:
-        raise ForbiddenError(
-            "project_id does not match the API key's workspace",
-            code="PROJECT_MISMATCH",
-            details=[{"field": "project_id", "error": f"must be {caller.workspace_id!r}, the caller's workspace"}],
-        )
 
 
 def _signing_secret(settings: StraitJobSettings) -> str | None:
@@ -75,18 +83,18 @@ def _signing_secret(settings: StraitJobSettings) -> str | None:
     return SECRET_PREFIX + base64.b64encode(given.encode()).decode()
 
 
-def view(job: dict[str, Any]) -> dict[str, Any]:
+def view(job: dict[str, Any]) -> Job:
     """A job as the API shows it. The signing secret is shown once, at creation, never again;
     Strait's fields every job has are filled in for jobs stored before they existed."""
     shown = {k: v for k, v in job.items() if k != SECRET_FIELD}
     shown.setdefault("slug", None)
     shown.setdefault("version", 1)
     shown["paused"] = False
-    return shown
+    return Job.model_validate(shown)
 
 
-def create_job(caller: Caller, request: JobCreate) -> dict[str, Any]:
-    check_project(caller, request.project_id)
+def create_job(caller: Caller, request: JobCreate) -> Job:
+    check_project(caller.workspace_id, request.project_id)
     given = request.model_dump(exclude={"project_id", *SECRET_SETTINGS})
     _check_urls(given)
     now = iso(datetime.now(UTC))
@@ -105,7 +113,7 @@ def create_job(caller: Caller, request: JobCreate) -> dict[str, Any]:
         "updated_at": now,
     }
     _repository().create(caller.workspace_id, job)
-    return {**view(job), SECRET_FIELD: job[SECRET_FIELD]}
+    return view(job).model_copy(update={SECRET_FIELD: job[SECRET_FIELD]})
 
 
 def find_job(workspace_id: str, job_id: str) -> dict[str, Any]:
@@ -115,7 +123,8 @@ def find_job(workspace_id: str, job_id: str) -> dict[str, Any]:
     return job
 
 
-def get_job(workspace_id: str, job_id: str) -> dict[str, Any]:
+def get_job(workspace_id: str, job_id: str, *, project_id: str | None = None) -> Job:
+    check_project(workspace_id, project_id)
     return view(find_job(workspace_id, job_id))
 
 
@@ -124,11 +133,13 @@ def list_jobs(
     *,
     limit: int,
     cursor: str | None,
+    project_id: str | None = None,
     slug: str | None = None,
     tag_key: str | None = None,
     tag_value: str | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> JobPage:
     """Newest first. `slug` finds the one job with it, or none (a page, never a 404, as in Strait)."""
+    check_project(workspace_id, project_id)
     if tag_value is not None and tag_key is None:
         raise ValidationFailedError(
             "tag_key is required when tag_value is given",
@@ -138,10 +149,9 @@ def list_jobs(
     if slug is not None:
         job = repo.get_by_slug(workspace_id, slug)
         matches = job is not None and (tag_key is None or _has_tag(job, tag_key, tag_value))
-        return ([view(job)] if job is not None and matches else []), None
-    where = Where.label("tags", tag_key, tag_value) if tag_key is not None else None
-    jobs, next_cursor = repo.list(workspace_id, limit=limit, cursor=cursor, where=where)
-    return [view(j) for j in jobs], next_cursor
+        return JobPage.of([view(job)] if job is not None and matches else [], None)
+    jobs, next_cursor = repo.list(workspace_id, limit=limit, cursor=cursor, tag_key=tag_key, tag_value=tag_value)
+    return JobPage.of([view(j) for j in jobs], next_cursor)
 
 
 def _has_tag(job: dict[str, Any], key: str, value: str | None) -> bool:
@@ -149,8 +159,8 @@ def _has_tag(job: dict[str, Any], key: str, value: str | None) -> bool:
     return key in tags and (value is None or tags[key] == value)
 
 
-def update_job(caller: Caller, job_id: str, request: JobUpdate) -> dict[str, Any]:
-    check_project(caller, request.project_id)
+def update_job(caller: Caller, job_id: str, request: JobUpdate) -> Job:
+    check_project(caller.workspace_id, request.project_id)
     before = find_job(caller.workspace_id, job_id)
     changes = request.model_dump(exclude_unset=True, exclude={"project_id", *SECRET_SETTINGS})
     _check_urls(changes)
@@ -173,4 +183,13 @@ def update_job(caller: Caller, job_id: str, request: JobUpdate) -> dict[str, Any
 
 
 def delete_job(workspace_id: str, job_id: str) -> None:
-    _repository().delete(workspace_id, find_job(workspace_id, job_id))
+    """Delete the job as it is now: the delete is conditional on the version read, so a rename
+    racing it cannot leave the new name or slug behind; it is read again and retried instead."""
+    repo = _repository()
+    for attempt in range(DELETE_ATTEMPTS):
+        try:
+            repo.delete(workspace_id, find_job(workspace_id, job_id))
+            return
+        except ConflictError as error:
+            if error.code != JOB_CHANGED or attempt == DELETE_ATTEMPTS - 1:
+                raise

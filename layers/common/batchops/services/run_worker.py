@@ -238,5 +238,16 @@ def _count(name: str) -> None:
     metrics().add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-def defer(receipt_handle: str, seconds: int) -> None:
-    delay_message(get_settings().run_queue_url, receipt_handle, seconds)
+def queue_url_of(source_arn: str | None) -> str:
+    """The URL of the run queue a message came from (its record's event source ARN): RunQueue, or
+    the urgent run queue, which the same worker consumes."""
+    settings = get_settings()
+    urgent = settings.run_urgent_queue_url
+    if source_arn and urgent and source_arn.rsplit(":", 1)[-1] == urgent.rstrip("/").rsplit("/", 1)[-1]:
+        return urgent
+    return settings.run_queue_url
+
+
+def defer(receipt_handle: str, seconds: int, source_arn: str | None = None) -> None:
+    """Hide a message for the retry delay, on the queue it was received from."""
+    delay_message(queue_url_of(source_arn), receipt_handle, seconds)

@@ -14,10 +14,11 @@ Strait's run-level key, under the 24-hour replay of whole answers that the API l
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -25,29 +26,41 @@ from typing import Any
 from batchops.dal import keys
 from batchops.dal.items import iso
 from batchops.dal.messaging import send_messages
-from batchops.dal.runs import Claim, RunRepository, Transition, Where, public_batch, stored_run
+from batchops.dal.runs import Claim, RunFilter, RunRepository, Transition, public_batch, stored_run
 from batchops.errors import ConflictError, NotFoundError, StorageError, ValidationFailedError
 from batchops.models.common import Caller
 from batchops.models.jobs import (
     EXPIRED_MESSAGE,
     MAX_KEY_LENGTH,
+    URGENT_RUN_PRIORITY,
+    BatchOperation,
+    BatchOperationPage,
     BulkTriggerRequest,
+    BulkTriggerResponse,
+    BulkTriggerResult,
+    DryRunJob,
+    DryRunResponse,
+    Run,
     RunErrorCode,
     RunOptions,
+    RunPage,
     RunState,
     RunStatus,
     TriggerRequest,
+    TriggerResponse,
 )
 from batchops.observability import logger
-from batchops.services.jobs import find_job
+from batchops.services.jobs import check_project, find_job
 from batchops.services.run_policy import error_class, payload_hash, run_error
 from batchops.settings import get_settings
 
 # A claim whose run does not exist this long after it was written belongs to a request that
 # failed between claiming and storing (API Gateway gives a request at most 29 s).
 ABANDONED_CLAIM_SECONDS = 120
-# Attempts at claiming an item whose competing claim keeps disappearing.
-CLAIM_ROUNDS = 3
+# Rounds of reading and writing claims: the first settles almost every request; another is
+# needed only for items whose claim a concurrent request took first, or whose competing claim
+# vanished between our write and our read.
+CLAIM_ROUNDS = 4
 # Runs the sweeper looks at per pass, at most.
 SWEEP_LIMIT = 1_000
 # How long a single trigger waits for a concurrent trigger of the same item to store its run.
@@ -57,6 +70,10 @@ CONCURRENT_TRIGGER_WAIT_SECONDS = 3.0
 MAX_SEND_DELAY_SECONDS = 900
 SCHEDULE_LEAD_SECONDS = 600
 KEY_HIT = "key"
+# Lambda answers at most 6 MB (6,291,456 bytes). A page of runs stops before its runs pass this
+# many bytes as they travel (a run is up to 256 KB of payload and 256 KB of result, several times
+# that once escaped), which leaves room for the page's envelope and headers.
+MAX_PAGE_BYTES = 5 * 1024 * 1024
 
 
 def _repository() -> RunRepository:
@@ -73,6 +90,10 @@ class _Item:
     status: RunStatus = RunStatus.QUEUED
     duplicate_of: str | None = None  # the run id this item turned out to repeat
     duplicate_kind: str | None = None  # the claim it repeated: "key" or "payload"
+    extra: dict[str, Any] | None = None  # more fields for its run
+
+    def repeat(self, run_id: str, kind: str) -> None:
+        self.duplicate_of, self.duplicate_kind = run_id, kind
 
 
 @dataclass(frozen=True)
@@ -81,12 +102,6 @@ class _Send:
     run_id: str
     priority: int = 0
     delay: int = 0
-
-
-@dataclass
-class Created:
-    items: list[_Item]
-    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _claims(key: str | None, payload: Any, run_id: str, window: int, now: int) -> list[Claim]:
@@ -103,45 +118,81 @@ def _live(claim: dict[str, Any], now: int) -> bool:
     return until is None or int(until) >= now
 
 
-def _drop_repeats_in_request(items: list[_Item]) -> None:
-    """Within one request the first item with a claim wins; later ones repeat its run."""
-    first: dict[tuple[str, str], str] = {}
+def _final(item: _Item, won: set[str], mine: set[str]) -> bool:
+    """Whether an item's outcome is decided: it creates its run (its claims are written, or it
+    has none), or it repeats a run that exists or that an item of this request creates."""
+    if item.duplicate_of is None:
+        return item.run_id in won
+    return item.duplicate_of not in mine or item.duplicate_of in won
+
+
+def _settle(items: list[_Item], held: dict[tuple[str, str], str], won: set[str]) -> list[_Item]:
+    """Decide, in request order, what each undecided item does, as Strait's bulk route decides
+    item after item: it repeats the run that holds its first taken claim (key before payload),
+    held by another run (`held`, claim -> run id) or by an earlier item of this request that
+    creates its run; otherwise it creates its run. A repeat always names a run that exists or is
+    created, never an item that itself repeats another. Returns the items whose claims are
+    still to be written (they create their run if the write succeeds)."""
+    mine = {item.run_id for item in items}
     for item in items:
+        if not _final(item, won, mine):
+            item.duplicate_of = item.duplicate_kind = None
+    taken: dict[tuple[str, str], str] = {}
+    contenders = []
+    for item in items:
+        if item.duplicate_of is not None:
+            continue
+        if item.run_id not in won:
+            holder = _holder(item, held, taken)
+            if holder is not None:
+                item.repeat(*holder)
+                continue
+            contenders.append(item)
         for claim in item.claims:
-            owner = first.get((claim.kind, claim.digest))
-            if owner is not None:
-                item.duplicate_of, item.duplicate_kind = owner, claim.kind
-                break
-        if item.duplicate_of is None:
-            for claim in item.claims:
-                first[(claim.kind, claim.digest)] = item.run_id
+            taken.setdefault((claim.kind, claim.digest), item.run_id)
+    return contenders
+
+
+def _holder(item: _Item, held: dict[tuple[str, str], str], taken: dict[tuple[str, str], str]) -> tuple[str, str] | None:
+    """(run id, claim kind) of the first of the item's claims another run holds or takes."""
+    for claim in item.claims:
+        key = (claim.kind, claim.digest)
+        run_id = held.get(key) or taken.get(key)
+        if run_id is not None and run_id != item.run_id:
+            return run_id, claim.kind
+    return None
 
 
 def _claim(workspace_id: str, job_id: str, items: list[_Item], now: datetime, keep_until: int) -> None:
-    """Mark every item whose claims another run holds as a duplicate of that run; claim the rest.
-    Claims of idempotency keys are kept until `keep_until` (epoch seconds), as long as the runs."""
+    """Decide which items repeat a run and claim the others' keys and payloads. Claims of
+    idempotency keys are kept until `keep_until` (epoch seconds), as long as the runs."""
     repo = _repository()
     epoch = int(now.timestamp())
-    wanted = [c for item in items if item.duplicate_of is None for c in item.claims]
-    if not wanted:
-        return
-    held = {k: v for k, v in repo.read_claims(workspace_id, job_id, wanted).items() if _live(v, epoch)}
     # Only a claim old enough to be abandoned can be void; younger ones hold whatever their run's state.
     cutoff = iso(now - timedelta(seconds=ABANDONED_CLAIM_SECONDS))
-    old = {k: c for k, c in held.items() if c["claimed_at"] < cutoff}
-    stored = repo.existing(workspace_id, [c["run_id"] for c in old.values()]) if old else set()
-    voids = {k: c["run_id"] for k, c in old.items() if c["run_id"] not in stored}
-    for item in items:
-        if item.duplicate_of is None:
-            # Claims are in order (key first), so a key match is reported as one.
-            holders = [(held[(c.kind, c.digest)]["run_id"], c.kind) for c in item.claims if (c.kind, c.digest) in held]
-            holders = [h for h in holders if h[0] not in voids.values()]
-            if holders:
-                item.duplicate_of, item.duplicate_kind = holders[0]
-    contenders = [item for item in items if item.duplicate_of is None and item.claims]
+    mine = {item.run_id for item in items}
+    won = {item.run_id for item in items if not item.claims}
     for _ in range(CLAIM_ROUNDS):
-        if not contenders:
+        undecided = [item for item in items if not _final(item, won, mine)]
+        if not undecided:
             return
+        found = {
+            k: c
+            for k, c in repo.read_claims(workspace_id, job_id, [c for item in undecided for c in item.claims]).items()
+            if _live(c, epoch)
+        }
+        old = {k: c for k, c in found.items() if c["claimed_at"] < cutoff and c["run_id"] not in mine}
+        stored = repo.existing(workspace_id, [c["run_id"] for c in old.values()]) if old else set()
+        voids = {k: c["run_id"] for k, c in old.items() if c["run_id"] not in stored}
+        held = {k: str(c["run_id"]) for k, c in found.items() if k not in voids}
+        for item in undecided:
+            # Our own write went through though its answer was lost (botocore retried it and the
+            # retry failed its condition): the claims are the item's.
+            if item.duplicate_of is None and all(held.get((c.kind, c.digest)) == item.run_id for c in item.claims):
+                won.add(item.run_id)
+        contenders = _settle(items, held, won)
+        if not contenders:
+            continue
         refused = repo.write_claims(
             workspace_id,
             job_id,
@@ -151,21 +202,8 @@ def _claim(workspace_id: str, job_id: str, items: list[_Item], now: datetime, ke
             expires_at=keep_until,
             voids=voids,
         )
-        lost = [contenders[i] for i in sorted(refused)]
-        winners = repo.read_claims(workspace_id, job_id, [c for item in lost for c in item.claims]) if lost else {}
-        contenders = []
-        for item in lost:
-            holders = [
-                (claim["run_id"], c.kind)
-                for c in item.claims
-                for claim in [winners.get((c.kind, c.digest))]
-                if claim is not None and _live(claim, epoch) and claim["run_id"] != item.run_id
-            ]
-            if holders:
-                item.duplicate_of, item.duplicate_kind = holders[0]
-            else:  # the winner's claim is gone again (its request failed, or it expired): try again
-                contenders.append(item)
-    if contenders:
+        won |= {item.run_id for n, item in enumerate(contenders) if n not in refused}
+    if any(not _final(item, won, mine) for item in items):
         raise StorageError("Could not settle the runs' de-duplication claims; retry the request")
 
 
@@ -185,19 +223,20 @@ def _ttl(job: dict[str, Any], request: RunOptions) -> int | None:
     return None
 
 
-def _plan(job: dict[str, Any], item: _Item, now: datetime) -> tuple[datetime | None, datetime | None]:
+def _plan(job: dict[str, Any], request: RunOptions, now: datetime) -> tuple[datetime | None, datetime | None]:
     """(scheduled_at if still ahead, the time the run expires unless started by then)."""
-    scheduled = item.request.scheduled_at if item.request.scheduled_at and item.request.scheduled_at > now else None
-    ttl = _ttl(job, item.request)
-    # As Strait: a scheduled run's ttl counts from the time it is due.
+    scheduled = request.scheduled_at if request.scheduled_at and request.scheduled_at > now else None
+    ttl = _ttl(job, request)
+    # A scheduled run's ttl counts from when it is due, for a trigger and a bulk item alike. That
+    # is Strait's single trigger (api/trigger_schedule.go triggerExpiryBase); Strait's bulk route
+    # counts from the request (api/bulk_trigger_run.go bulkTriggerExpiresAt), which expires an
+    # item scheduled further ahead than its ttl before it is ever due. batchops does not copy that.
     start_by = (scheduled or now) + timedelta(seconds=ttl) if ttl else None
     return scheduled, start_by
 
 
-def _new_run(
-    caller: Caller, job: dict[str, Any], item: _Item, batch_id: str | None, now: datetime, extra: dict[str, Any]
-) -> dict[str, Any]:
-    scheduled, start_by = _plan(job, item, now)
+def _new_run(caller: Caller, job: dict[str, Any], item: _Item, batch_id: str | None, now: datetime) -> dict[str, Any]:
+    scheduled, start_by = _plan(job, item.request, now)
     request = item.request
     created_at = iso(now)
     return {
@@ -222,7 +261,7 @@ def _new_run(
         "triggered_by": "manual",
         "created_by": f"apikey:{caller.key_id}",
         "job_version": int(job.get("version", 1)),
-        **extra,
+        **(item.extra or {}),
     }
 
 
@@ -245,29 +284,13 @@ def _send_plan(run: dict[str, Any], now: datetime) -> tuple[int | None, datetime
     return delay, check
 
 
-def _create(
-    caller: Caller,
-    job: dict[str, Any],
-    requests: list[tuple[RunOptions, str | None]],
-    batch: dict[str, Any] | None,
-    extras: list[dict[str, Any]] | None = None,
-) -> Created:
-    """Store one run per item that is not a duplicate (and the batch, if any), then queue them.
-    `requests` pairs each item with its idempotency key."""
+def _create(caller: Caller, job: dict[str, Any], items: list[_Item], batch: dict[str, Any] | None) -> None:
+    """Store one run per item that does not repeat a run (and the batch, if any), then queue
+    them. Afterwards every item names its own run or the run it repeats."""
     workspace_id = caller.workspace_id
     repo = _repository()
     settings = get_settings()
     now = datetime.now(UTC)
-    epoch = int(now.timestamp())
-    window = int(job["dedup_window_secs"])
-    items = []
-    for n, (request, key) in enumerate(requests):
-        run_id = f"run_{uuid.uuid4().hex}"
-        item = _Item(n, request, run_id, key, _claims(key, request.payload, run_id, window, epoch))
-        if request.scheduled_at is not None and request.scheduled_at > now:
-            item.status = RunStatus.DELAYED
-        items.append(item)
-    _drop_repeats_in_request(items)
     # Runs are kept for the retention period from when they are due, so a run scheduled weeks
     # ahead is still there to run; its batch and claims are kept as long as its latest run.
     due = {item.run_id: max(now, item.request.scheduled_at or now) for item in items}
@@ -280,7 +303,7 @@ def _create(
         raise
     created = [item for item in items if item.duplicate_of is None]
     batch_id = batch["id"] if batch is not None else None
-    runs = [_new_run(caller, job, item, batch_id, now, (extras or [{}] * len(items))[item.index]) for item in created]
+    runs = [_new_run(caller, job, item, batch_id, now) for item in created]
     plans = {run["id"]: _send_plan(run, now) for run in runs}
     records = [
         repo.run_item(
@@ -309,7 +332,20 @@ def _create(
         if delay is not None:
             sends.append(_Send(workspace_id, run["id"], int(run["priority"]), delay))
     _enqueue(sends, now)
-    return Created(items, {run["id"]: run for run in runs})
+
+
+def _items(job: dict[str, Any], requests: list[tuple[RunOptions, str | None]], now: datetime) -> list[_Item]:
+    """One item per request (with its idempotency key), and the claims that make it unique."""
+    window = int(job["dedup_window_secs"])
+    epoch = int(now.timestamp())
+    items = []
+    for n, (request, key) in enumerate(requests):
+        run_id = f"run_{uuid.uuid4().hex}"
+        item = _Item(n, request, run_id, key, _claims(key, request.payload, run_id, window, epoch))
+        if request.scheduled_at is not None and request.scheduled_at > now:
+            item.status = RunStatus.DELAYED
+        items.append(item)
+    return items
 
 
 def _undo(workspace_id: str, job_id: str, records: list[dict[str, Any]], created: list[_Item]) -> None:
@@ -325,18 +361,25 @@ def _undo(workspace_id: str, job_id: str, records: list[dict[str, Any]], created
     )
 
 
+def queue_for(priority: int) -> str:
+    """The run queue a run of this priority goes through: high and urgent runs have their own,
+    with its own consumer, so no backlog of lower ones can hold them up (DESIGN §2)."""
+    settings = get_settings()
+    return settings.run_urgent_queue_url if priority >= URGENT_RUN_PRIORITY else settings.run_queue_url
+
+
 def _enqueue(sends: list[_Send], now: datetime) -> int:
-    """Queue runs, higher priorities first: every message of a priority is accepted by SQS before
-    the next lower priority's are sent (RunQueue is one standard queue, so this is the order
-    delivery follows, best effort). A run SQS would not take is marked for the sweeper's next
-    pass (every 5 minutes) instead of being lost. Returns how many were not sent."""
-    url = get_settings().run_queue_url
+    """Queue runs, each on its priority's queue (`queue_for`), higher priorities first: every
+    message of a priority is accepted by SQS before the next lower priority's are sent. Within
+    a priority, messages go 10 to a call on a few threads at once, so their order is not kept
+    (nor would a standard queue keep it). A run SQS would not take is marked for the sweeper's
+    next pass (every 5 minutes) instead of being lost. Returns how many were not sent."""
     ordered = sorted(sends, key=lambda s: (-s.priority, s.delay))
     unsent: list[_Send] = []
-    for _, group in groupby(ordered, key=lambda s: (s.priority, s.delay)):
+    for (priority, delay), group in groupby(ordered, key=lambda s: (s.priority, s.delay)):
         batch = list(group)
         failed = send_messages(
-            url, [message_for(s.workspace_id, s.run_id) for s in batch], delay_seconds=batch[0].delay
+            queue_for(priority), [message_for(s.workspace_id, s.run_id) for s in batch], delay_seconds=delay
         )
         unsent += [batch[i] for i in failed]
     if unsent:
@@ -381,7 +424,7 @@ def _run_key(body_key: str | None, header_key: str | None) -> str | None:
 class TriggerAnswer:
     """Strait's trigger answer and whether it is a run-level idempotency hit (HTTP 200, not 201)."""
 
-    body: dict[str, Any]
+    body: TriggerResponse | DryRunResponse
     idempotency_hit: bool = False
     dry_run: bool = False
 
@@ -393,45 +436,48 @@ def trigger(caller: Caller, job_id: str, request: TriggerRequest, header_key: st
     job = _triggerable(caller.workspace_id, job_id)
     if request.dry_run:
         return TriggerAnswer(_dry_run(job, request), dry_run=True)
-    stored_only = {"debounce_key": request.debounce_key, "batch_key": request.batch_key}
-    outcome = _create(caller, job, [(request, key)], None, [stored_only])
-    [item] = outcome.items
+    [item] = _items(job, [(request, key)], datetime.now(UTC))
+    item.extra = {
+        "metadata": _merged(job.get("default_run_metadata"), request.metadata),
+        # Stored only: batchops has no debounce or batch windows.
+        "debounce_key": request.debounce_key,
+        "batch_key": request.batch_key,
+    }
+    _create(caller, job, [item], None)
     digest = payload_hash(request.payload)
     if item.duplicate_of is None:
         return TriggerAnswer(_trigger_body(item.run_id, item.status, digest))
     existing = _existing(caller.workspace_id, item.duplicate_of)
     status = RunStatus(existing["status"])
     if item.duplicate_kind == KEY_HIT:
-        return TriggerAnswer({"id": existing["id"], "status": str(status.public), "idempotency_hit": True}, True)
+        return TriggerAnswer(TriggerResponse(id=existing["id"], status=status.public, idempotency_hit=True), True)
     return TriggerAnswer(_trigger_body(existing["id"], status, digest))
 
 
-def _trigger_body(run_id: str, status: RunStatus, digest: str) -> dict[str, Any]:
-    return {"id": run_id, "status": str(status.public), "payload_hash": digest, "idempotency_hit": False}
+def _trigger_body(run_id: str, status: RunStatus, digest: str) -> TriggerResponse:
+    return TriggerResponse(id=run_id, status=status.public, payload_hash=digest, idempotency_hit=False)
 
 
-def _dry_run(job: dict[str, Any], request: TriggerRequest) -> dict[str, Any]:
+def _dry_run(job: dict[str, Any], request: TriggerRequest) -> DryRunResponse:
     """Strait's dry-run answer: what the run would be, nothing created."""
-    now = datetime.now(UTC)
-    item = _Item(0, request, "", None, [])
-    scheduled, start_by = _plan(job, item, now)
-    return {
-        "job": {
-            "id": job["id"],
-            "name": job["name"],
-            "slug": job.get("slug"),
-            "execution_mode": "http",
-            "queue": job.get("queue_name") or "default",
-            "timeout_secs": int(job["timeout_secs"]),
-            "max_attempts": int(job["max_attempts"]),
-            "version": int(job.get("version", 1)),
-        },
-        "payload_hash": payload_hash(request.payload),
-        "payload": request.payload,
-        "scheduled_at": iso(scheduled) if scheduled else None,
-        "expires_at": iso(start_by) if start_by else None,
-        "validation_warnings": [],
-    }
+    scheduled, start_by = _plan(job, request, datetime.now(UTC))
+    return DryRunResponse(
+        job=DryRunJob(
+            id=job["id"],
+            name=job["name"],
+            slug=job.get("slug"),
+            execution_mode="http",
+            queue=job.get("queue_name") or "default",
+            timeout_secs=int(job["timeout_secs"]),
+            max_attempts=int(job["max_attempts"]),
+            version=int(job.get("version", 1)),
+        ),
+        payload_hash=payload_hash(request.payload),
+        payload=request.payload,
+        scheduled_at=iso(scheduled) if scheduled else None,
+        expires_at=iso(start_by) if start_by else None,
+        validation_warnings=[],
+    )
 
 
 def _existing(workspace_id: str, run_id: str) -> dict[str, Any]:
@@ -448,7 +494,7 @@ def _existing(workspace_id: str, run_id: str) -> dict[str, Any]:
         time.sleep(0.1)
 
 
-def trigger_bulk(caller: Caller, job_id: str, request: BulkTriggerRequest) -> dict[str, Any]:
+def trigger_bulk(caller: Caller, job_id: str, request: BulkTriggerRequest) -> BulkTriggerResponse:
     """Strait's bulk answer: `{batch_id, results: [{id, status, idempotency_hit}], total,
     created}`, one result per item in item order; an item that repeats a run (earlier in the
     request or before it) names that run."""
@@ -469,23 +515,27 @@ def trigger_bulk(caller: Caller, job_id: str, request: BulkTriggerRequest) -> di
         "created_at": None,  # set with the runs' creation time
         "finished_at": None,
     }
-    outcome = _create(caller, job, [(item, item.idempotency_key) for item in request.items], batch)
-    mine = {item.run_id: item.status for item in outcome.items if item.duplicate_of is None}
-    earlier = [item.duplicate_of for item in outcome.items if item.duplicate_of and item.duplicate_of not in mine]
+    # An item's dry_run and metadata are ignored, as Strait's bulk route ignores them.
+    items = _items(job, [(item, item.idempotency_key) for item in request.items], datetime.now(UTC))
+    _create(caller, job, items, batch)
+    mine = {item.run_id: item.status for item in items if item.duplicate_of is None}
+    earlier = [item.duplicate_of for item in items if item.duplicate_of and item.duplicate_of not in mine]
     found = _repository().get_many([(caller.workspace_id, run_id) for run_id in earlier]) if earlier else {}
     results = []
-    for item in outcome.items:
+    for item in items:
         run_id = item.duplicate_of or item.run_id
         if run_id in mine:
             status = mine[run_id]
         else:
             # A run a concurrent request has claimed but not stored yet is about to be queued.
             status = RunStatus(found.get((caller.workspace_id, run_id), {}).get("status", RunStatus.QUEUED))
-        results.append({"id": run_id, "status": str(status.public), "idempotency_hit": item.duplicate_kind == KEY_HIT})
-    return {"batch_id": batch["id"], "results": results, "total": len(request.items), "created": len(mine)}
+        results.append(
+            BulkTriggerResult(id=run_id, status=status.public, idempotency_hit=item.duplicate_kind == KEY_HIT)
+        )
+    return BulkTriggerResponse(batch_id=batch["id"], results=results, total=len(request.items), created=len(mine))
 
 
-def run_view(run: dict[str, Any]) -> dict[str, Any]:
+def run_view(run: dict[str, Any]) -> Run:
     """A run as the API shows it: Strait's `JobRun` (status names, `attempt`, `error` as text
     with its `error_class`), plus `error_detail` with batchops' code and HTTP status. Keys
     without a value are left out, as Strait's server does."""
@@ -498,7 +548,7 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
         "job_slug": run.get("job_slug"),
         "project_id": run["project_id"],
         "batch_id": run.get("batch_id"),
-        "status": str(status.public),
+        "status": status.public,
         "attempt": max(1, int(run.get("attempts", 0))),
         "payload": run.get("payload"),
         "result": run.get("result"),
@@ -523,96 +573,102 @@ def run_view(run: dict[str, Any]) -> dict[str, Any]:
         "created_at": run["created_at"],
         "updated_at": run.get("updated_at") or run["created_at"],
     }
-    return {k: v for k, v in view.items() if v is not None}
+    return Run.model_validate({k: v for k, v in view.items() if v is not None})
 
 
-def get_run(workspace_id: str, run_id: str) -> dict[str, Any]:
+def get_run(workspace_id: str, run_id: str, *, project_id: str | None = None) -> Run:
+    check_project(workspace_id, project_id)
     run = _repository().get(workspace_id, run_id)
     if run is None:
         raise NotFoundError(f"Run {run_id} not found", code="RUN_NOT_FOUND")
     return run_view(stored_run(run))
 
 
-@dataclass(frozen=True)
-class RunFilter:
-    job_id: str | None = None
-    batch_id: str | None = None
-    statuses: tuple[RunState, ...] = ()
-    tag_key: str | None = None
-    tag_value: str | None = None
-    metadata_key: str | None = None
-    metadata_value: str | None = None
+def _wire_bytes(run: Run) -> int:
+    """Bytes a run takes in a list answer as Lambda returns it: JSON with non-ASCII escaped (as
+    the API serializes it), inside the proxy answer's body string, which escapes its quotes and
+    backslashes once more."""
+    text = json.dumps(run.body(), separators=(",", ":"))
+    return len(text) + text.count('"') + text.count("\\") + 1  # and the comma between runs
 
 
-def _label_filter(kind: str, key: str | None, value: str | None) -> Where | None:
+def _label_check(kind: str, key: str | None, value: str | None) -> None:
     if value is not None and key is None:
         raise ValidationFailedError(
             f"{kind}_key is required when {kind}_value is given",
             details=[{"field": f"{kind}_value", "error": f"needs {kind}_key"}],
         )
-    return Where.label("tags" if kind == "tag" else "metadata", key, value) if key is not None else None
 
 
 def list_runs(
-    workspace_id: str, filters: RunFilter, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first. Another workspace's job or batch id finds nothing (an empty page)."""
-    if filters.tag_key is not None and filters.metadata_key is not None:
+    workspace_id: str,
+    *,
+    limit: int,
+    cursor: str | None,
+    project_id: str | None = None,
+    job_id: str | None = None,
+    batch_id: str | None = None,
+    statuses: tuple[RunState, ...] = (),
+    tag_key: str | None = None,
+    tag_value: str | None = None,
+    metadata_key: str | None = None,
+    metadata_value: str | None = None,
+) -> RunPage:
+    """Newest first, at most `limit` runs, fewer when they would not fit one answer (the page
+    then ends early, with a cursor for the rest). Another workspace's job or batch id finds
+    nothing (an empty page)."""
+    check_project(workspace_id, project_id)
+    _label_check("tag", tag_key, tag_value)
+    _label_check("metadata", metadata_key, metadata_value)
+    if tag_key is not None and metadata_key is not None:
         # As Strait: one label filter per listing.
         raise ValidationFailedError(
             "tag_key and metadata_key filters are mutually exclusive",
             details=[{"field": "metadata_key", "error": "cannot be combined with tag_key"}],
         )
     repo = _repository()
-    job_id = filters.job_id
-    batch_where = None
-    if filters.batch_id is not None:
-        batch = repo.get_batch(workspace_id, filters.batch_id)
+    if batch_id is not None:
+        batch = repo.get_batch(workspace_id, batch_id)
         if batch is None or (job_id is not None and job_id != batch["job_id"]):
-            return [], None
+            return RunPage.of([], None)
         # A batch's runs all belong to its job: read the job's runs, keep the batch's.
         job_id = batch["job_id"]
-        batch_where = Where("#batch = :batch", {"#batch": "batch_id"}, {":batch": filters.batch_id})
-    status_where = None
-    if filters.statuses:
-        stored = sorted({str(s.stored) for s in filters.statuses})
-        placeholders = [f":st{n}" for n in range(len(stored))]
-        status_where = Where(
-            f"#status IN ({', '.join(placeholders)})",
-            {"#status": "status"},
-            dict(zip(placeholders, stored, strict=True)),
-        )
-    where = Where.all_of(
-        batch_where,
-        status_where,
-        _label_filter("tag", filters.tag_key, filters.tag_value),
-        _label_filter("metadata", filters.metadata_key, filters.metadata_value),
+    filters = RunFilter(
+        job_id=job_id,
+        batch_id=batch_id,
+        statuses=tuple(state.stored for state in statuses),
+        tag_key=tag_key,
+        tag_value=tag_value,
+        metadata_key=metadata_key,
+        metadata_value=metadata_value,
     )
-    runs, next_cursor = repo.page(workspace_id, job_id=job_id, where=where, limit=limit, cursor=cursor)
-    return [run_view(stored_run(r)) for r in runs], next_cursor
+    runs, next_cursor = repo.page(workspace_id, filters, limit=limit, cursor=cursor)
+    shown: list[Run] = []
+    size = 0
+    for n, run in enumerate(runs):
+        view = run_view(stored_run(run))
+        size += _wire_bytes(view)
+        if shown and size > MAX_PAGE_BYTES:
+            next_cursor = repo.cursor_after(workspace_id, runs[n - 1], job_id)
+            break
+        shown.append(view)
+    return RunPage.of(shown, next_cursor)
 
 
-def _owned_project(caller_workspace: str, project_id: str | None, what: str) -> None:
-    # Absent: the caller's own (Strait takes the project from the API key). Another workspace's
-    # project is indistinguishable from one that does not exist.
-    if project_id is not None and project_id != caller_workspace:
-        raise NotFoundError(f"{what} not found", code="BATCH_OPERATION_NOT_FOUND")
-
-
-def get_batch_operation(workspace_id: str, project_id: str | None, batch_id: str) -> dict[str, Any]:
-    _owned_project(workspace_id, project_id, f"Batch operation {batch_id}")
+def get_batch_operation(workspace_id: str, project_id: str | None, batch_id: str) -> BatchOperation:
+    check_project(workspace_id, project_id)
     batch = _repository().get_batch(workspace_id, batch_id)
     if batch is None:
         raise NotFoundError(f"Batch operation {batch_id} not found", code="BATCH_OPERATION_NOT_FOUND")
-    return public_batch(batch, with_counts=True)
+    return BatchOperation.model_validate(public_batch(batch))
 
 
 def list_batch_operations(
     workspace_id: str, project_id: str | None, *, limit: int, cursor: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    _owned_project(workspace_id, project_id, f"Project {project_id}")
+) -> BatchOperationPage:
+    check_project(workspace_id, project_id)
     batches, next_cursor = _repository().list_batches(workspace_id, limit=limit, cursor=cursor)
-    return [public_batch(b, with_counts=True) for b in batches], next_cursor
+    return BatchOperationPage.of([BatchOperation.model_validate(public_batch(b)) for b in batches], next_cursor)
 
 
 # ---------------------------------------------------------------- expiry and the sweeper
@@ -620,13 +676,12 @@ def expire(run: dict[str, Any], now: datetime) -> bool:
     """End a run no worker started before its ttl ran out (Strait's reaper: `expired`, error
     "run expired"). A conditional write on the status and attempt count it was read with, so a
     worker claiming it at the same moment wins or loses cleanly. False if it is not due or no
-    longer waiting."""
+    longer waiting, or another change got there first."""
     status = RunStatus(run["status"])
     start_by = run.get("start_by")
     if not status.waiting or int(run.get("attempts", 0)) or not start_by or start_by > iso(now):
         return False
-    repo = _repository()
-    ended = repo.transition(
+    ended = _repository().transition(
         run["project_id"],
         run,
         Transition(
@@ -637,7 +692,9 @@ def expire(run: dict[str, Any], now: datetime) -> bool:
             fields={"finished_at": iso(now), "error": run_error(RunErrorCode.EXPIRED, EXPIRED_MESSAGE)},
         ),
     )
-    finish_batch_of(run, now)
+    if ended:
+        # Only the change that ended the run may close its batch: a lost one saw a stale run.
+        finish_batch_of(run, now)
     return ended
 
 
@@ -650,8 +707,8 @@ def finish_batch_of(run: dict[str, Any], now: datetime) -> None:
 def sweep_overdue_runs() -> int:
     """Look at every unfinished run whose check time has passed: expire those nobody started
     in time, send the message of a scheduled run that is nearly due, and send again the
-    message of any other run nothing has happened to for too long (higher priorities first).
-    Returns how many messages were sent."""
+    message of any other run nothing has happened to for too long (each on its priority's
+    queue, higher priorities first). Returns how many messages were sent."""
     repo = _repository()
     now = datetime.now(UTC)
     overdue = repo.overdue(iso(now), SWEEP_LIMIT)
