@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from batchops_local.iam import Role
+from batchops_local.log import stderr_line
 from batchops_local.runtime import MAX_PAYLOAD_BYTES, to_json
 from batchops_local.sandbox import receive_frame, send_frame
 from batchops_local.template import Function, function_name_from_arn
@@ -228,7 +229,7 @@ class FunctionRegistry:
         self._functions: dict[str, Function] = {fn.name: fn for fn in functions}
         self._preload = tuple(preload)
         self._zygote: _Zygote | None = None
-        self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._log = log or stderr_line
         self._environment = dict(environment or {})
         self._roles = dict(roles or {})
         self._lock = threading.Lock()

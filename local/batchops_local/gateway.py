@@ -7,7 +7,6 @@ on plain values so unit tests can drive it without sockets; GatewayServer is the
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import uuid
@@ -19,6 +18,7 @@ from typing import Any
 from batchops_local.authorizer import AuthorizerCache, authorize
 from batchops_local.functions import FunctionRegistry, InvocationError, InvocationTimeout, PayloadTooLarge
 from batchops_local.gateway_responses import HttpReply, gateway_response
+from batchops_local.log import stderr_line
 from batchops_local.proxy import IncomingRequest, build_authorizer_event, build_proxy_event, proxy_reply
 from batchops_local.routing import RouteMatch, Router
 from batchops_local.template import Template
@@ -30,17 +30,13 @@ INTEGRATION_TIMEOUT_SECONDS = 29.0  # default integration timeout
 Log = Callable[[str], None]
 
 
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 class GatewayApp:
     def __init__(
         self,
         template: Template,
         registry: FunctionRegistry,
         *,
-        log: Log = _stderr,
+        log: Log = stderr_line,
         cache: AuthorizerCache | None = None,
         integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
     ) -> None:

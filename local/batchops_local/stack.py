@@ -26,6 +26,7 @@ from batchops_local.functions import FunctionRegistry, install_lambda_bridge
 from batchops_local.gateway import GatewayApp, GatewayServer
 from batchops_local.iam import load_roles
 from batchops_local.keys import TABLE_VARIABLE, SeededKey, parse_key_specs, seed_api_keys
+from batchops_local.log import stderr_line
 from batchops_local.moto_dynamodb import install as install_moto_dynamodb
 from batchops_local.resources import create_all
 from batchops_local.schedule import ScheduleTimer, start_schedules
@@ -55,8 +56,7 @@ PRELOAD = (
 )
 
 
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+_stderr = stderr_line
 
 
 @dataclass(frozen=True)

@@ -376,3 +376,57 @@ def test_a_response_too_large_for_lambda_keeps_statuses_and_cuts_bodies():
         "RESULT_TOO_LARGE",
     ]
     assert response.summary.succeeded == 5
+
+
+def tracked(message_id: str) -> dict:
+    return {"event": "signup", "properties": {}, "timestamp": "2026-10-29T22:00:00Z", "messageId": message_id}
+
+
+def test_bulk_track_takes_its_array_body_as_an_operation(monkeypatch):
+    import boto3
+
+    from batchops.settings import reset_settings
+
+    queue = boto3.client("sqs").get_queue_url(QueueName="TrackingQueue")["QueueUrl"]
+    monkeypatch.setenv("BATCHOPS_TRACKING_QUEUE_URL", queue)
+    reset_settings()
+    status, _, body = post(
+        BATCH,
+        "batch",
+        {
+            "operations": [
+                op("track", "/v1/bulk-track", body=[tracked("op-1"), tracked("op-2")]),
+                # An object route still refuses an array, as the direct call does.
+                op("array", "/v1/events", body=[event(), event()]),
+            ]
+        },
+    )
+    assert status == 200, body
+    track, array = body["results"]
+    assert (track["status"], track["body"]["messageIds"]) == (200, ["op-1", "op-2"])
+    assert (array["status"], array["body"]["code"]) == (422, "VALIDATION_FAILED")
+    queued = boto3.client("sqs").get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])
+    assert queued["Attributes"]["ApproximateNumberOfMessages"] == "1"  # both events packed in one message
+
+
+def test_dry_run_refuses_what_a_self_parsing_route_would():
+    _, _, body = post(
+        DRY_RUN,
+        "batch_dry_run",
+        {
+            "operations": [
+                op("fine", "/v1/bulk-track", body=[tracked("d-1")]),
+                op("empty", "/v1/bulk-track"),
+                op("not-an-event", "/v1/bulk-track", body=[{"messageId": "d-2"}]),
+                op("one", "/v1/track", body=tracked("d-3")),
+                op("one-bad", "/v1/track", body={"event": ""}),
+            ]
+        },
+    )
+    assert [(r["status"], (r["body"] or {}).get("code")) for r in body["results"]] == [
+        (200, None),
+        (400, "MALFORMED_JSON"),  # as the route answers a request without a body
+        (400, "INVALID_EVENT"),
+        (200, None),
+        (400, "INVALID_EVENT"),
+    ]

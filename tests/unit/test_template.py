@@ -411,10 +411,18 @@ EXPECTED_POLICIES = {
     "GetEventBatchFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "GetEventBatchSummaryFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     # Operations run in-process against any route: what those routes need.
-    "BatchFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "IdempotencyPolicy", "SQSSendMessagePolicy"],
+    "BatchFunction": [
+        "RateLimitPolicy",
+        "DynamoDBCrudPolicy",
+        "IdempotencyPolicy",
+        "SQSSendMessagePolicy",
+        "SQSSendMessagePolicy",
+        "SQSSendMessagePolicy",
+        "inline",
+    ],
     "BatchDryRunFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "BatchLimitsFunction": ["RateLimitPolicy"],
-    "SweeperFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "SweeperFunction": ["DynamoDBCrudPolicy", "SQSSendMessagePolicy", "SQSSendMessagePolicy"],
     "BatchTransactionFunction": [
         "RateLimitPolicy",
         "DynamoDBCrudPolicy",
@@ -422,11 +430,25 @@ EXPECTED_POLICIES = {
         "inline",
         "IdempotencyPolicy",
     ],
-    "TransactionStepFunction": ["DynamoDBCrudPolicy", "IdempotencyPolicy", "SQSSendMessagePolicy"],
+    "TransactionStepFunction": [
+        "DynamoDBCrudPolicy",
+        "IdempotencyPolicy",
+        "SQSSendMessagePolicy",
+        "SQSSendMessagePolicy",
+        "SQSSendMessagePolicy",
+        "inline",
+    ],
     "BatchAsyncSubmitFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy", "IdempotencyPolicy"],
     "BatchAsyncGetFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "BatchAsyncListFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
-    "BatchAsyncWorkerFunction": ["DynamoDBCrudPolicy", "IdempotencyPolicy", "SQSSendMessagePolicy"],
+    "BatchAsyncWorkerFunction": [
+        "DynamoDBCrudPolicy",
+        "IdempotencyPolicy",
+        "SQSSendMessagePolicy",
+        "SQSSendMessagePolicy",
+        "SQSSendMessagePolicy",
+        "inline",
+    ],
     # Jobs (seed 001). The job and its unique-name item are written in one TransactWriteItems.
     "CreateJobFunction": ["RateLimitPolicy", "IdempotencyPolicy", "DynamoDBCrudPolicy"],
     "ListJobsFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
@@ -434,8 +456,20 @@ EXPECTED_POLICIES = {
     "UpdateJobFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
     "DeleteJobFunction": ["RateLimitPolicy", "DynamoDBCrudPolicy"],
     # Runs: claims, runs and the batch item are written together; then the runs are queued.
-    "TriggerJobFunction": ["RateLimitPolicy", "IdempotencyPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
-    "TriggerJobBulkFunction": ["RateLimitPolicy", "IdempotencyPolicy", "DynamoDBCrudPolicy", "SQSSendMessagePolicy"],
+    "TriggerJobFunction": [
+        "RateLimitPolicy",
+        "IdempotencyPolicy",
+        "DynamoDBCrudPolicy",
+        "SQSSendMessagePolicy",
+        "SQSSendMessagePolicy",
+    ],
+    "TriggerJobBulkFunction": [
+        "RateLimitPolicy",
+        "IdempotencyPolicy",
+        "DynamoDBCrudPolicy",
+        "SQSSendMessagePolicy",
+        "SQSSendMessagePolicy",
+    ],
     "GetRunFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "ListRunsFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
     "ListBatchOperationsFunction": ["RateLimitPolicy", "DynamoDBReadPolicy"],
@@ -483,11 +517,17 @@ EXPECTED_POLICIES = {
         "SQSSendMessagePolicy",
         "SQSSendMessagePolicy",
         "inline",
+        "SQSSendMessagePolicy",
+        "SQSSendMessagePolicy",
+        "inline",
     ],
     "BatchUrgentJobWorkerFunction": [
         "DynamoDBCrudPolicy",
         "IdempotencyPolicy",
         "SQSSendMessagePolicy",
+        "SQSSendMessagePolicy",
+        "SQSSendMessagePolicy",
+        "inline",
         "SQSSendMessagePolicy",
         "SQSSendMessagePolicy",
         "inline",
@@ -513,10 +553,16 @@ EXPECTED_POLICY_TARGETS = {
     "BatchFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("SQSSendMessagePolicy", "RunQueue"),
+        ("SQSSendMessagePolicy", "RunUrgentQueue"),
+        ("SQSSendMessagePolicy", "TrackingQueue"),
     ],
     "BatchDryRunFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "BatchLimitsFunction": [],
-    "SweeperFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("SQSSendMessagePolicy", "RunQueue")],
+    "SweeperFunction": [
+        ("DynamoDBCrudPolicy", "DomainTable"),
+        ("SQSSendMessagePolicy", "RunQueue"),
+        ("SQSSendMessagePolicy", "RunUrgentQueue"),
+    ],
     "BatchTransactionFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("StepFunctionsExecutionPolicy", TRANSACTION_STATE_MACHINE),
@@ -524,6 +570,8 @@ EXPECTED_POLICY_TARGETS = {
     "TransactionStepFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("SQSSendMessagePolicy", "RunQueue"),
+        ("SQSSendMessagePolicy", "RunUrgentQueue"),
+        ("SQSSendMessagePolicy", "TrackingQueue"),
     ],
     "BatchAsyncSubmitFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
@@ -534,14 +582,24 @@ EXPECTED_POLICY_TARGETS = {
     "BatchAsyncWorkerFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("SQSSendMessagePolicy", "RunQueue"),
+        ("SQSSendMessagePolicy", "RunUrgentQueue"),
+        ("SQSSendMessagePolicy", "TrackingQueue"),
     ],
     "CreateJobFunction": [("DynamoDBCrudPolicy", "DomainTable")],
     "ListJobsFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "GetJobFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "UpdateJobFunction": [("DynamoDBCrudPolicy", "DomainTable")],
     "DeleteJobFunction": [("DynamoDBCrudPolicy", "DomainTable")],
-    "TriggerJobFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("SQSSendMessagePolicy", "RunQueue")],
-    "TriggerJobBulkFunction": [("DynamoDBCrudPolicy", "DomainTable"), ("SQSSendMessagePolicy", "RunQueue")],
+    "TriggerJobFunction": [
+        ("DynamoDBCrudPolicy", "DomainTable"),
+        ("SQSSendMessagePolicy", "RunQueue"),
+        ("SQSSendMessagePolicy", "RunUrgentQueue"),
+    ],
+    "TriggerJobBulkFunction": [
+        ("DynamoDBCrudPolicy", "DomainTable"),
+        ("SQSSendMessagePolicy", "RunQueue"),
+        ("SQSSendMessagePolicy", "RunUrgentQueue"),
+    ],
     "GetRunFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "ListRunsFunction": [("DynamoDBReadPolicy", "DomainTable")],
     "ListBatchOperationsFunction": [("DynamoDBReadPolicy", "DomainTable")],
@@ -577,12 +635,16 @@ EXPECTED_POLICY_TARGETS = {
     "BatchJobWorkerFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("SQSSendMessagePolicy", "RunQueue"),
+        ("SQSSendMessagePolicy", "RunUrgentQueue"),
+        ("SQSSendMessagePolicy", "TrackingQueue"),
         ("SQSSendMessagePolicy", "WebhookQueue"),
         ("SQSSendMessagePolicy", "BatchJobQueue"),
     ],
     "BatchUrgentJobWorkerFunction": [
         ("DynamoDBCrudPolicy", "DomainTable"),
         ("SQSSendMessagePolicy", "RunQueue"),
+        ("SQSSendMessagePolicy", "RunUrgentQueue"),
+        ("SQSSendMessagePolicy", "TrackingQueue"),
         ("SQSSendMessagePolicy", "WebhookQueue"),
         ("SQSSendMessagePolicy", "BatchUrgentJobQueue"),
     ],
@@ -798,8 +860,26 @@ def test_work_queues_redrive_to_a_dead_letter_queue() -> None:
 
 def test_run_queue_outlasts_every_retry() -> None:
     # Each attempt of a run is one receive of its message; max_attempts allows up to 10.
-    assert int(queues()["RunQueue"]["RedrivePolicy"]["maxReceiveCount"]) > 10
-    assert sqs_consumers("RunQueue") == ["RunWorkerFunction"]
+    for queue in ("RunQueue", "RunUrgentQueue"):
+        assert int(queues()[queue]["RedrivePolicy"]["maxReceiveCount"]) > 10, queue
+        assert sqs_consumers(queue) == ["RunWorkerFunction"], queue
+
+
+def test_urgent_runs_have_a_queue_and_event_source_of_their_own() -> None:
+    """A backlog of low-priority runs on RunQueue cannot delay a high-priority run: it is sent to
+    RunUrgentQueue, which the run worker polls through a second event source (DESIGN §2)."""
+    assert GLOBAL_FUNCTION["Environment"]["Variables"]["BATCHOPS_RUN_URGENT_QUEUE_URL"] == {"Ref": "RunUrgentQueue"}
+    events = FUNCTIONS["RunWorkerFunction"]["Events"]
+    assert sorted(ref_target(e["Properties"]["Queue"]) for e in events.values()) == ["RunQueue", "RunUrgentQueue"]
+    assert {int(e["Properties"]["BatchSize"]) for e in events.values()} == {1}
+    assert ref_target(queues()["RunUrgentQueue"]["RedrivePolicy"]["deadLetterTargetArn"]) == "RunUrgentDeadLetterQueue"
+    # Every function that may queue a run may send to both queues, and nothing else may.
+    senders = {f for f in FUNCTIONS if ("SQSSendMessagePolicy", "RunUrgentQueue") in policy_template_targets(f)}
+    assert senders == {f for f in FUNCTIONS if ("SQSSendMessagePolicy", "RunQueue") in policy_template_targets(f)}
+    (visibility,) = [p for p in FUNCTIONS["RunWorkerFunction"]["Policies"] if isinstance(p, dict) and "Statement" in p]
+    (statement,) = visibility["Statement"]
+    assert statement["Action"] == "sqs:ChangeMessageVisibility"
+    assert sorted(ref_target(r) for r in statement["Resource"]) == ["RunQueue", "RunUrgentQueue"]
 
 
 def test_every_dead_letter_queue_has_an_alarm() -> None:

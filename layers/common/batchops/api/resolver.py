@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchops.api.context import IDEMPOTENCY_HEADERS, caller_from_event, handling
+from batchops.api.context import IDEMPOTENCY_HEADERS, caller_from_event, current_body, handling
 from batchops.api.errors import JSON_ONLY, as_proxy_result, register_error_handlers
 from batchops.api.idempotency import idempotent
 from batchops.api.openapi import AUTHENTICATED_ERRORS
@@ -205,9 +205,16 @@ def powertools_rule(path: str) -> str:
     return re.sub(r"\{(\w+)\}", r"<\1>", path)
 
 
-def validated_only(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    """Stands in for the handler in dry runs: reached only when validation and auth passed."""
-    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps({"valid": True}))
+def validated_only(endpoint: Endpoint) -> Callable[[APIGatewayRestResolver, NextMiddleware], Response[Any]]:
+    """Stands in for the handler in dry runs: reached only when validation and auth passed. A
+    route that parses its own body checks it here too, so a dry run refuses what the run would."""
+
+    def answer(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        if endpoint.check_body is not None:
+            endpoint.check_body(current_body())
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps({"valid": True}))
+
+    return answer
 
 
 def _answering_files(handler: Callable[..., Any]) -> Callable[..., Any]:
@@ -238,7 +245,7 @@ def build_resolver(
     for endpoint in endpoints:
         middlewares: list[Any] = []
         if validate_only:
-            middlewares.append(validated_only)
+            middlewares.append(validated_only(endpoint))
         elif endpoint.idempotent:
             middlewares.append(idempotent)
         app.route(

@@ -42,6 +42,8 @@ class Endpoint:
     request_body: dict[str, Any] | None = None
     # The route may answer with a file (bytes): its response is not serialized as JSON.
     returns_files: bool = False
+    # For a route that parses its own body: what it refuses, without storing anything (dry runs).
+    check_body: Callable[[str], None] | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -84,6 +86,7 @@ class SurfaceRouter:
         max_body_bytes: int | None = None,
         request_body: dict[str, Any] | None = None,
         returns_files: bool = False,
+        check_body: Callable[[str], None] | None = None,
     ) -> Callable[[Handler], Handler]:
         """`idempotent`: honour Idempotency-Key; every POST does (each creates something) unless
         it says otherwise (a dry run creates nothing)."""
@@ -105,6 +108,7 @@ class SurfaceRouter:
                     max_body_bytes=max_body_bytes,
                     request_body=request_body,
                     returns_files=returns_files,
+                    check_body=check_body,
                 )
             )
             return func

@@ -37,6 +37,7 @@ INGEST_ERRORS = (413, 415)
     summary="Track multiple events in bulk (optionally gzipped, at most 10 MB uncompressed)",
     max_body_bytes=MAX_BODY_BYTES,
     request_body=request_schema(TrackedEvent, array=True),
+    check_body=tracking.check_bulk,
     responses=responses(200, BulkTrackResponse, *INGEST_ERRORS, 503),
 )
 def bulk_track() -> dict[str, Any]:
@@ -53,6 +54,7 @@ def bulk_track() -> dict[str, Any]:
     summary="Track one event",
     max_body_bytes=MAX_BODY_BYTES,
     request_body=request_schema(TrackedEvent, array=False),
+    check_body=tracking.check_one,
     responses=responses(200, TrackResponse, *INGEST_ERRORS, 503),
 )
 def track() -> dict[str, Any]:

@@ -227,6 +227,26 @@ def bulk_response(checked: Checked) -> BulkTrackResponse:
     return BulkTrackResponse.model_validate({"messageIds": checked.message_ids, "errors": errors or None})
 
 
+def check_bulk(body: str) -> None:
+    """What track_bulk refuses before it stores anything (a dry run's answer): malformed JSON, a
+    body that is not an array of events, or no valid event."""
+    checked = check_events(events_of(parse_body(body)), received_now())
+    if not checked.accepted:
+        raise invalid(checked.errors)
+
+
+def check_one(body: str) -> None:
+    """What track_one refuses before it stores anything."""
+    _one(body)
+
+
+def _one(body: str) -> Accepted:
+    checked = check_events([parse_body(body)], received_now())
+    if not checked.accepted:
+        raise invalid([{"field": "body", "error": e["error"]} for e in checked.errors])
+    return checked.accepted[0]
+
+
 def track_bulk(caller: Caller, body: str) -> BulkTrackResponse:
     return bulk_response(accept(caller, events_of(parse_body(body)), received_now()))
 
@@ -235,11 +255,7 @@ def track_one(caller: Caller, body: str) -> TrackResponse:
     """One event, stored at once with a conditional PutItem (cheaper than a queue message and a
     worker for a single event). A messageId already stored answers as accepted: the first copy
     stays."""
-    document = parse_body(body)
-    checked = check_events([document], received_now())
-    if not checked.accepted:
-        raise invalid([{"field": "body", "error": e["error"]} for e in checked.errors])
-    (event,) = checked.accepted
+    event = _one(body)
     rate_limits.spend_events(caller.workspace_id, caller.plan, 1)
     settings = get_settings()
     now = int(time.time())
