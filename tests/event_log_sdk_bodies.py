@@ -49,3 +49,27 @@ def unique(body: str, tag: str) -> str:
     return body.replace('"batch-hr-upload-20260301"', f'"batch-hr-upload-{tag}"').replace(
         '"E-1001-step-2"', f'"E-1001-step-2-{tag}"'
     )
+
+
+# The platform's answers list their keys in this order (GET /v1/events/batch/{batchId} and its summary).
+PAGE_KEYS = [
+    "batchId",
+    "events",
+    "totalCount",
+    "uniqueCorrelationIds",
+    "successCount",
+    "failureCount",
+    "page",
+    "pageSize",
+    "hasMore",
+]
+SUMMARY_KEYS = [
+    "batchId",
+    "totalProcesses",
+    "completed",
+    "inProgress",
+    "failed",
+    "correlationIds",
+    "startedAt",
+    "lastEventAt",
+]

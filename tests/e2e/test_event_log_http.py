@@ -20,33 +20,12 @@ from batchops_client import ApiError, BatchopsClient
 from batchops_client.sdk import event_log_entry, new_correlation_id, new_trace_id
 from tests.e2e.conftest import KEY_A, KEY_B, ROOT
 from tests.e2e.harness import RunningStack
-from tests.event_log_sdk_bodies import ALL_FIELDS, BATCH, MINIMAL, RECORD_KEYS, unique
+from tests.event_log_sdk_bodies import ALL_FIELDS, BATCH, MINIMAL, PAGE_KEYS, RECORD_KEYS, SUMMARY_KEYS, unique
 from tests.support import log_entry
 
 UNAUTHORIZED = {"error": "Unauthorized", "code": "UNAUTHORIZED"}
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 JSON = {"Content-Type": "application/json", "Accept": "application/json"}  # the Java SDK's headers
-PAGE_KEYS = [
-    "batchId",
-    "events",
-    "totalCount",
-    "uniqueCorrelationIds",
-    "successCount",
-    "failureCount",
-    "page",
-    "pageSize",
-    "hasMore",
-]
-SUMMARY_KEYS = [
-    "batchId",
-    "totalProcesses",
-    "completed",
-    "inProgress",
-    "failed",
-    "correlationIds",
-    "startedAt",
-    "lastEventAt",
-]
 
 
 def client(stack: RunningStack, key: str | None = KEY_A) -> httpx.Client:

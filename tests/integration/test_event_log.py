@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.event_log_sdk_bodies import ALL_FIELDS, BATCH, MINIMAL, RECORD_KEYS
+from tests.event_log_sdk_bodies import ALL_FIELDS, BATCH, MINIMAL, PAGE_KEYS, RECORD_KEYS, SUMMARY_KEYS
 from tests.support import api_event, invoke, load_function, log_entry
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -424,17 +424,7 @@ def test_page_shape_order_and_whole_batch_counts():
     post_batch({"events": WORKED, "batchId": "worked"})
     status, _, page = get_batch("worked", pageSize="4")
     assert status == 200
-    assert list(page) == [
-        "batchId",
-        "events",
-        "totalCount",
-        "uniqueCorrelationIds",
-        "successCount",
-        "failureCount",
-        "page",
-        "pageSize",
-        "hasMore",
-    ]
+    assert list(page) == PAGE_KEYS
     # newest eventTimestamp first
     assert [e["eventTimestamp"][17:19] for e in page["events"]] == ["09", "08", "07", "06"]
     # totalCount counts events; the others count processes (distinct correlationIds) with at least
@@ -535,16 +525,7 @@ def test_summary_counts_processes_as_the_platform_does():
         "startedAt": "2026-03-01T10:00:01.000Z",
         "lastEventAt": "2026-03-01T10:00:09.000Z",
     }
-    assert list(body) == [
-        "batchId",
-        "totalProcesses",
-        "completed",
-        "inProgress",
-        "failed",
-        "correlationIds",
-        "startedAt",
-        "lastEventAt",
-    ]
+    assert list(body) == SUMMARY_KEYS
 
 
 def test_summary_of_a_finished_a_failed_and_a_running_process():
