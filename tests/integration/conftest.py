@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from moto import mock_aws
@@ -16,8 +17,9 @@ from tests.support import create_template_resources
 roles.install()
 
 
-@pytest.fixture
-def aws() -> Iterator[None]:
+@contextmanager
+def fresh_aws() -> Iterator[None]:
+    """A new moto with template.yaml's resources (also for each example of a property test)."""
     clients.reset_clients()
     reset_settings()
     with mock_aws():
@@ -25,3 +27,9 @@ def aws() -> Iterator[None]:
         yield
     clients.reset_clients()
     reset_settings()
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with fresh_aws():
+        yield

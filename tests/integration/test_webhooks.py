@@ -19,7 +19,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from batchops.dal.items import iso
 from batchops.dal.webhooks import WebhookRepository
-from batchops.errors import InvalidUrlError, NotFoundError, UnsafeUrlError
+from batchops.errors import InvalidUrlError, NotFoundError, StorageError, UnsafeUrlError
 from batchops.executors.webhook_signing import new_signing_secret
 from batchops.models.webhooks import WebhookCreate
 from batchops.services import webhooks
@@ -191,11 +191,16 @@ def test_the_same_event_key_is_sent_once(endpoints):
     subscribe(endpoints, "/sub", ["batch.progress"])
 
     assert webhooks.emit(WS, "batch.progress", BATCH, {"progress": {"percentage": 50}}, event_key="p:50") == 1
+    # A repeat (the outbox sending again after a crash) stores no second delivery; it queues the
+    # still-unattempted one again, in case its first message never reached SQS.
     assert webhooks.emit(WS, "batch.progress", BATCH, {"progress": {"percentage": 50}}, event_key="p:50") == 0
     messages = queued()
-    assert len(messages) == 1
-    assert dispatch(messages[0]) is None
+    assert len(messages) == 2
+    assert [dispatch(m) for m in messages] == [None, None]
     assert len(endpoints.calls_to("/sub")) == 1
+    # Once attempted, a repeat queues nothing more.
+    assert webhooks.emit(WS, "batch.progress", BATCH, {"progress": {"percentage": 50}}, event_key="p:50") == 0
+    assert queued() == []
 
     assert webhooks.emit(WS, "batch.progress", BATCH, {"progress": {"percentage": 75}}, event_key="p:75") == 1
 
@@ -383,19 +388,24 @@ def test_an_internal_address_is_refused_at_call_time(endpoints, monkeypatch):
     assert stored["last_error"].startswith("UNSAFE_URL")
 
 
-def test_a_delivery_sqs_refused_stays_pending(endpoints, monkeypatch, caplog):
+def test_a_delivery_sqs_refused_stays_pending_and_the_repeat_queues_it(endpoints, monkeypatch, caplog):
     subscription = subscribe(endpoints, "/sub", ["batch.completed"])
+    queue_url = get_settings().webhook_queue_url
     monkeypatch.setenv("BATCHOPS_WEBHOOK_QUEUE_URL", "")
     reset_settings()
 
-    assert emit_completed() == 1
-
+    # The emitter hears of it (the batch's outbox keeps the event and sends it again).
+    with pytest.raises(StorageError):
+        emit_completed()
     [entry] = webhooks.list_deliveries(WS, subscription["id"])
     assert (entry["status"], entry["attempts"]) == ("pending", 0)
-    assert entry["next_attempt_at"] == entry["created_at"]
     assert any(r.levelname == "ERROR" and "could not be queued" in r.getMessage() for r in caplog.records)
-    # Whatever resends it later delivers it like any message.
-    assert webhooks.deliver(WS, entry["id"], receive_count=1) is None
+
+    monkeypatch.setenv("BATCHOPS_WEBHOOK_QUEUE_URL", queue_url)
+    reset_settings()
+    assert emit_completed() == 0  # no second delivery, but its message is sent now
+    [message] = queued()
+    assert dispatch(message) is None
     assert len(endpoints.calls_to("/sub")) == 1
 
 

@@ -6,6 +6,11 @@ attempt count it was decided on) and the batch's counters together, so a duplica
 neither run a job twice nor count it twice. The max_parallel window is the batch's `in_flight`
 counter (jobs queued on SQS or running) and `next_release` (the index of the next pending job):
 a release moves both, conditionally, in the same transaction as the job it releases.
+
+The events a change causes (batch.started, batch.job_completed, progress, the end) are written as
+outbox items in the same transaction as the change, so no failure after the commit can lose them:
+whoever made the change, or else the sweeper, hands them to the webhooks and deletes them. A
+finished batch stays in the sweeper's index until its outbox is empty and its jobs have ended.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from batchops.dal import clients, keys
 from batchops.dal.batch import put_items
 from batchops.dal.items import deserialize, serialize
 from batchops.dal.queries import conditional_write, query_gsi1, transact
+from batchops.errors import StorageError
 from batchops.models.batches import BatchStatus, JobStatus
 
 JOB_STATUSES = tuple(JobStatus)
@@ -35,6 +43,16 @@ def _shard(batch_id: str) -> int:
 
 
 @dataclass(frozen=True)
+class OutboxEvent:
+    """A batch event to hand to the webhooks once the change that causes it is committed.
+    `data` None: computed when it is sent (the end's counts, after every job has ended)."""
+
+    key: str  # the occurrence, unique in the batch: "started", "job:3", "progress_50", "finished"
+    event: str  # "batch.started", ...
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class JobChange:
     """A job moving from one status to another, valid only while it still has `from_status` and
     `from_attempts`. `batch_adds` are numbers added to the batch item in the same transaction."""
@@ -47,6 +65,7 @@ class JobChange:
     batch_adds: dict[str, int] = field(default_factory=dict)
     result: dict[str, Any] | None = None  # the job's result item (raw output), written with the change
     require_unfinished_batch: bool = False  # a claim: never start a job of a cancelled or timed-out batch
+    outbox: tuple[OutboxEvent, ...] = ()  # the events the change causes, written with it
 
 
 class QuotaRefusedError(Exception):
@@ -137,6 +156,36 @@ class BatchRepository:
     def job_item(self, workspace_id: str, batch_id: str, job: dict[str, Any]) -> dict[str, Any]:
         return {**keys.batch_job(workspace_id, batch_id, int(job["index"])), **job, "type": "batch_job"}
 
+    def outbox_item(self, workspace_id: str, batch_id: str, event: OutboxEvent) -> dict[str, Any]:
+        return {
+            **keys.batch_outbox(workspace_id, batch_id, event.key),
+            "type": "batch_outbox",
+            "event": event.event,
+            "data_json": None if event.data is None else json.dumps(event.data, separators=(",", ":")),
+        }
+
+    def _outbox_puts(self, workspace_id: str, batch_id: str, events: Sequence[OutboxEvent]) -> list[dict[str, Any]]:
+        return [
+            {"Put": {"TableName": self.table, "Item": serialize(self.outbox_item(workspace_id, batch_id, event))}}
+            for event in events
+        ]
+
+    def outbox(self, workspace_id: str, batch_id: str) -> list[OutboxEvent]:
+        """The batch's events not yet handed to the webhooks, in key order."""
+        return [
+            OutboxEvent(
+                key=item["sk"].removeprefix(keys.BATCH_OUTBOX_SK_PREFIX),
+                event=item["event"],
+                data=json.loads(item["data_json"]) if item.get("data_json") else None,
+            )
+            for item in self.partition(workspace_id, batch_id, sk_prefix=keys.BATCH_OUTBOX_SK_PREFIX)
+        ]
+
+    def delete_outbox(self, workspace_id: str, batch_id: str, key: str) -> None:
+        clients.dynamodb().delete_item(
+            TableName=self.table, Key=serialize(keys.batch_outbox(workspace_id, batch_id, key))
+        )
+
     def put_all(self, items: Sequence[dict[str, Any]]) -> list[int]:
         """BatchWriteItem, retried; the indexes of items still unwritten."""
         return put_items(self.table, items)
@@ -203,13 +252,18 @@ class BatchRepository:
         return deserialize(item) if item else {}
 
     def record_duration(self, workspace_id: str, job_type: str, duration_ms: int) -> None:
-        clients.dynamodb().update_item(
-            TableName=self.table,
-            Key=serialize(keys.job_stats(workspace_id)),
-            UpdateExpression="ADD #n :one, #ms :ms",
-            ExpressionAttributeNames={"#n": f"n#{job_type}", "#ms": f"ms#{job_type}"},
-            ExpressionAttributeValues=serialize({":one": 1, ":ms": duration_ms}),
-        )
+        """Add one completed job's duration to the workspace's statistics (one item per workspace,
+        so a busy workspace can be throttled here: StorageError)."""
+        try:
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                Key=serialize(keys.job_stats(workspace_id)),
+                UpdateExpression="ADD #n :one, #ms :ms",
+                ExpressionAttributeNames={"#n": f"n#{job_type}", "#ms": f"ms#{job_type}"},
+                ExpressionAttributeValues=serialize({":one": 1, ":ms": duration_ms}),
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise StorageError("Job statistics not updated") from error
 
     # ------------------------------------------------------------------ jobs
     def change_job(self, workspace_id: str, batch_id: str, job: dict[str, Any], change: JobChange) -> bool:
@@ -262,6 +316,7 @@ class BatchRepository:
         if change.result is not None:
             item = {**keys.batch_job_result(workspace_id, batch_id, index), **change.result, "type": "batch_result"}
             actions.append({"Put": {"TableName": self.table, "Item": serialize(item)}})
+        actions += self._outbox_puts(workspace_id, batch_id, change.outbox)
         return transact(actions) is None
 
     def _counter_action(self, workspace_id: str, batch_id: str, adds: dict[str, int]) -> dict[str, Any]:
@@ -340,19 +395,21 @@ class BatchRepository:
         return transact([batch_update, job_update]) is None
 
     # ------------------------------------------------------------------ the batch
-    def start(self, workspace_id: str, batch_id: str, started_at: str) -> bool:
-        """queued -> running, once."""
-        return conditional_write(
-            "update_item",
-            TableName=self.table,
-            Key=serialize(keys.batch(workspace_id, batch_id)),
-            UpdateExpression="SET #status = :running, started_at = :at",
-            ConditionExpression="#status = :queued",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues=serialize(
-                {":running": str(BatchStatus.RUNNING), ":queued": str(BatchStatus.QUEUED), ":at": started_at}
-            ),
-        )
+    def start(self, workspace_id: str, batch_id: str, started_at: str, outbox: Sequence[OutboxEvent] = ()) -> bool:
+        """queued -> running, once, with the events it causes."""
+        update = {
+            "Update": {
+                "TableName": self.table,
+                "Key": serialize(keys.batch(workspace_id, batch_id)),
+                "UpdateExpression": "SET #status = :running, started_at = :at",
+                "ConditionExpression": "#status = :queued",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": serialize(
+                    {":running": str(BatchStatus.RUNNING), ":queued": str(BatchStatus.QUEUED), ":at": started_at}
+                ),
+            }
+        }
+        return transact([update, *self._outbox_puts(workspace_id, batch_id, outbox)]) is None
 
     def finish(
         self,
@@ -362,9 +419,14 @@ class BatchRepository:
         fields: dict[str, Any],
         *,
         only_when_drained: bool,
+        check_at: str,
+        outbox: Sequence[OutboxEvent] = (),
     ) -> bool:
-        """Set the final status exactly once, and free the workspace's concurrent-batch slot in the
-        same transaction. `only_when_drained`: only if no job is pending, queued or running."""
+        """Set the final status exactly once, free the workspace's concurrent-batch slot and write
+        the events it causes, in one transaction. `only_when_drained`: only if no job is pending,
+        queued or running. The batch stays in the sweeper's index (at `check_at`) until `retire`:
+        what follows the end (ending its jobs, sending its events) is finished by the sweeper
+        should the caller stop half-way."""
         names = {"#status": "status"}
         values: dict[str, Any] = {":to": str(status), ":q": UNFINISHED_BATCH[0], ":r": UNFINISHED_BATCH[1]}
         sets = ["#status = :to"]
@@ -372,6 +434,9 @@ class BatchRepository:
             names[f"#f{n}"] = name
             values[f":f{n}"] = value
             sets.append(f"#f{n} = :f{n}")
+        names["#sweep"] = "gsi2sk"
+        values[":sweep"] = keys.active_batch_sort(check_at, workspace_id, batch_id)
+        sets.append("#sweep = :sweep")
         condition = "#status IN (:q, :r)"
         if only_when_drained:
             for n, status_name in enumerate((JobStatus.PENDING, JobStatus.QUEUED, JobStatus.RUNNING)):
@@ -382,37 +447,59 @@ class BatchRepository:
             "Update": {
                 "TableName": self.table,
                 "Key": serialize(keys.batch(workspace_id, batch_id)),
-                "UpdateExpression": "SET " + ", ".join(sets) + " REMOVE gsi2pk, gsi2sk",
+                "UpdateExpression": "SET " + ", ".join(sets),
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": serialize(values),
             }
         }
-        return transact([update, self._quota_release_action(workspace_id)]) is None
+        actions = [update, self._quota_release_action(workspace_id), *self._outbox_puts(workspace_id, batch_id, outbox)]
+        return transact(actions) is None
 
-    def mark_once(self, workspace_id: str, batch_id: str, flag: str, at: str) -> bool:
-        """Set `flag` (a progress threshold, exports written, ...) if it was never set."""
+    def retire(self, workspace_id: str, batch_id: str) -> bool:
+        """Take a finished batch out of the sweeper's index: everything after its end is done."""
         return conditional_write(
             "update_item",
             TableName=self.table,
             Key=serialize(keys.batch(workspace_id, batch_id)),
-            UpdateExpression="SET #flag = :at",
-            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#flag)",
-            ExpressionAttributeNames={"#flag": flag},
-            ExpressionAttributeValues=serialize({":at": at}),
+            UpdateExpression="REMOVE gsi2pk, gsi2sk",
+            ConditionExpression="NOT #status IN (:q, :r)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize({":q": UNFINISHED_BATCH[0], ":r": UNFINISHED_BATCH[1]}),
         )
 
+    def mark_once(
+        self, workspace_id: str, batch_id: str, flag: str, at: str, outbox: Sequence[OutboxEvent] = ()
+    ) -> bool:
+        """Set `flag` (a progress threshold, exports written, ...) if it was never set, with the
+        events that causes."""
+        update = {
+            "Update": {
+                "TableName": self.table,
+                "Key": serialize(keys.batch(workspace_id, batch_id)),
+                "UpdateExpression": "SET #flag = :at",
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#flag)",
+                "ExpressionAttributeNames": {"#flag": flag},
+                "ExpressionAttributeValues": serialize({":at": at}),
+            }
+        }
+        return transact([update, *self._outbox_puts(workspace_id, batch_id, outbox)]) is None
+
     def link_retry(self, workspace_id: str, batch_id: str, new_batch_id: str) -> None:
-        clients.dynamodb().update_item(
+        """Name the retry on the original batch, once (a repeated link changes nothing)."""
+        conditional_write(
+            "update_item",
             TableName=self.table,
             Key=serialize(keys.batch(workspace_id, batch_id)),
             UpdateExpression="SET retried_by = list_append(if_not_exists(retried_by, :empty), :new)",
-            ExpressionAttributeValues=serialize({":empty": [], ":new": [new_batch_id]}),
+            ConditionExpression="attribute_exists(pk) AND NOT contains(retried_by, :id)",
+            ExpressionAttributeValues=serialize({":empty": [], ":new": [new_batch_id], ":id": new_batch_id}),
         )
 
     # ------------------------------------------------------------------ sweeping
     def overdue(self, before: str, limit: int) -> list[tuple[str, str, str]]:
-        """(workspace, batch id, gsi2sk) of unfinished batches whose check time has passed."""
+        """(workspace, batch id, gsi2sk) of batches whose check time has passed: unfinished ones,
+        and finished ones whose follow-up (ending jobs, sending events) is not known done."""
         found: list[tuple[str, str, str]] = []
         paginator = clients.dynamodb().get_paginator("query")
         for shard in range(keys.ACTIVE_BATCH_SHARDS):

@@ -194,6 +194,7 @@ def batch(workspace_id: str, batch_id: str) -> KeyDict:
 BATCH_SK = "BATCH"
 BATCH_JOB_SK_PREFIX = "JOB#"
 BATCH_RESULT_SK_PREFIX = "RESULT#"
+BATCH_OUTBOX_SK_PREFIX = "OUTBOX#"
 
 
 def batch_prefix(workspace_id: str) -> str:
@@ -208,6 +209,12 @@ def batch_job_result(workspace_id: str, batch_id: str, index: int) -> KeyDict:
     """A job's result beside the job: config (256 KB) and result (256 KB) together would pass
     DynamoDB's 400 KB item limit."""
     return {"pk": batch(workspace_id, batch_id)["pk"], "sk": f"{BATCH_RESULT_SK_PREFIX}{index:04d}"}
+
+
+def batch_outbox(workspace_id: str, batch_id: str, event_key: str) -> KeyDict:
+    """A batch event not yet handed to its webhooks: written with the state change that causes
+    it, deleted once its deliveries are stored and queued (the batch's outbox)."""
+    return {"pk": batch(workspace_id, batch_id)["pk"], "sk": f"{BATCH_OUTBOX_SK_PREFIX}{event_key}"}
 
 
 def batches_of_workspace(workspace_id: str) -> str:

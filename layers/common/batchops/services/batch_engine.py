@@ -4,6 +4,11 @@ completion exactly once, lifecycle events, estimates, and how a batch and its jo
 Everything here is safe to repeat: a redelivered worker message or a sweeper pass may run any of
 it again for the same job, and nothing is released, finished or emitted twice (conditional
 counters and flags in `dal.batches`, deterministic event keys in `services.webhooks`).
+
+Events are state-driven: each is an outbox item written in the transaction of the change that
+causes it (`dal.batches.OutboxEvent`), then `send_events` hands it to the webhooks and deletes it.
+Sending is best effort where the change happens (a failure there must not fail, or repeat, the
+work that was committed); whatever is left is sent by the sweeper (`follow_up`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from batchops.dal.batches import BatchRepository, JobChange, counter
+from batchops.dal.batches import BatchRepository, JobChange, OutboxEvent, counter
 from batchops.dal.items import iso
 from batchops.dal.messaging import send_messages
 from batchops.models.batches import BatchStatus, JobStatus, Priority
@@ -30,6 +35,9 @@ RECHECK_SECONDS = 300
 # A queued job whose message seems lost is sent again this long after it was queued (or due).
 QUEUED_GRACE_SECONDS = 300
 MAX_RELEASE_ROUNDS = 50
+# A finished batch's follow-up (ending its jobs, sending its events) is looked at again this soon
+# when its finisher may have stopped half-way.
+FOLLOW_UP_SECONDS = 60
 FINISHED_EVENTS = {
     BatchStatus.COMPLETED: "batch.completed",
     BatchStatus.FAILED: "batch.failed",
@@ -77,7 +85,7 @@ def enqueue(workspace_id: str, batch: dict[str, Any], indexes: Sequence[int], *,
         logger().error("Batch jobs stored but not queued; the sweeper will queue them", extra={"jobs": len(unsent)})
 
 
-def emit(workspace_id: str, batch: dict[str, Any], event: str, data: dict[str, Any], key: str) -> None:
+def _emit(workspace_id: str, batch: dict[str, Any], event: str, data: dict[str, Any], key: str) -> None:
     webhook = (batch["webhook_url"], batch["signing_secret"]) if batch.get("webhook_url") else None
     webhooks.emit(
         workspace_id,
@@ -99,6 +107,14 @@ def summary_event(batch: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def created_event(batch: dict[str, Any]) -> OutboxEvent:
+    return OutboxEvent("created", "batch.created", {"batch": summary_event(batch)})
+
+
+def started_event(batch: dict[str, Any]) -> OutboxEvent:
+    return OutboxEvent("started", "batch.started", {"batch": summary_event(batch)})
+
+
 def progress_event(batch: dict[str, Any], percentage: int) -> dict[str, Any]:
     counts = job_counts(batch)
     done = finished_count(batch)
@@ -110,14 +126,41 @@ def progress_event(batch: dict[str, Any], percentage: int) -> dict[str, Any]:
     }
 
 
-def emit_finished(workspace_id: str, batch: dict[str, Any]) -> None:
+# The end's event says how the batch ended once every job has: its data is read when it is sent.
+FINISHED = OutboxEvent("finished", "batch.finished")
+
+
+def _finished_data(batch: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     status = BatchStatus(batch["status"])
-    if not status.finished:
-        return
     data: dict[str, Any] = {"status": str(status), "jobs": job_counts(batch), "completed_at": batch.get("finished_at")}
     if batch.get("error"):
         data["error"] = batch["error"]
-    emit(workspace_id, batch, FINISHED_EVENTS[status], data, "finished")
+    return FINISHED_EVENTS[status], data
+
+
+def send_events(workspace_id: str, batch: dict[str, Any]) -> bool:
+    """Hand the batch's outbox to the webhooks, oldest key first, deleting each item once its
+    deliveries are stored and queued. Never raises: False when something is left for the sweeper
+    (the events stay in the outbox; a repeat creates no second delivery)."""
+    repo = repository()
+    try:
+        pending = repo.outbox(workspace_id, batch["batch_id"])
+        for item in pending:
+            if item.key == FINISHED.key:
+                current = repo.get(workspace_id, batch["batch_id"]) or batch
+                if not BatchStatus(current["status"]).finished:
+                    continue
+                event, data = _finished_data(current)
+            else:
+                event, data = item.event, item.data or {}
+            _emit(workspace_id, batch, event, data, item.key)
+            repo.delete_outbox(workspace_id, batch["batch_id"], item.key)
+    except Exception:  # noqa: BLE001 - the outbox keeps them; the sweeper sends them again
+        logger().warning(
+            "Batch events not sent yet; the sweeper will", extra={"batch_id": batch["batch_id"]}, exc_info=True
+        )
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- counts
@@ -173,34 +216,86 @@ def release_window(workspace_id: str, batch_id: str) -> list[int]:
 
 
 def settle(workspace_id: str, batch_id: str) -> dict[str, Any] | None:
-    """After a job ended: fill the window, emit the progress thresholds crossed, and finish the
-    batch when nothing is left to run. Returns the batch as last read."""
+    """After a job ended: fill the window, mark the progress thresholds crossed, finish the batch
+    when nothing is left to run, and send the events all that caused. Returns the batch as last
+    read."""
     release_window(workspace_id, batch_id)
     repo = repository()
     batch = repo.get(workspace_id, batch_id)
     if batch is None:
         return None
     status = BatchStatus(batch["status"])
-    if status in (BatchStatus.CANCELLED, BatchStatus.TIMED_OUT):
-        return batch  # ended by a client or the sweeper: no progress events any more
-    total = int(batch["total"])
-    done = finished_count(batch)
-    for threshold in PROGRESS_THRESHOLDS:
-        flag = f"progress_{threshold}"
-        if done * 100 >= threshold * total and (
-            batch.get(flag) or repo.mark_once(workspace_id, batch_id, flag, iso(now_utc()))
-        ):
-            emit(workspace_id, batch, "batch.progress", {"progress": progress_event(batch, threshold)}, flag)
-    if not status.finished and unfinished_count(batch) == 0:
-        failed = int(batch.get(counter(JobStatus.FAILED), 0)) + int(batch.get(counter(JobStatus.TIMED_OUT), 0))
-        final = BatchStatus.FAILED if failed else BatchStatus.COMPLETED
-        fields = {"finished_at": iso(now_utc())}
-        if repo.finish(workspace_id, batch_id, final, fields, only_when_drained=True):
-            logger().info("Batch finished", extra={"batch_id": batch_id, "status": str(final)})
+    # A batch ended by a client or the sweeper sends no progress any more.
+    if status not in (BatchStatus.CANCELLED, BatchStatus.TIMED_OUT):
+        total = int(batch["total"])
+        done = finished_count(batch)
+        for threshold in PROGRESS_THRESHOLDS:
+            flag = f"progress_{threshold}"
+            if done * 100 >= threshold * total and not batch.get(flag):
+                event = OutboxEvent(flag, "batch.progress", {"progress": progress_event(batch, threshold)})
+                repo.mark_once(workspace_id, batch_id, flag, iso(now_utc()), outbox=[event])
+        if not status.finished and unfinished_count(batch) == 0:
+            failed = int(batch.get(counter(JobStatus.FAILED), 0)) + int(batch.get(counter(JobStatus.TIMED_OUT), 0))
+            final = BatchStatus.FAILED if failed else BatchStatus.COMPLETED
+            if finish(workspace_id, batch_id, final, {"finished_at": iso(now_utc())}, only_when_drained=True):
+                logger().info("Batch finished", extra={"batch_id": batch_id, "status": str(final)})
         batch = repo.get(workspace_id, batch_id) or batch
     if BatchStatus(batch["status"]).finished:
-        emit_finished(workspace_id, batch)
+        follow_up(workspace_id, batch)
+    else:
+        send_events(workspace_id, batch)
     return batch
+
+
+def finish(
+    workspace_id: str,
+    batch_id: str,
+    status: BatchStatus,
+    fields: dict[str, Any],
+    *,
+    only_when_drained: bool,
+    ending: dict[str, Any] | None = None,
+) -> bool:
+    """End the batch once, with its end event in the outbox. `ending` (a cancel or a timeout):
+    how its unfinished jobs are to end (`include_running`, `running_to`, `error`), kept on the
+    batch so the sweeper can finish ending them if the caller stops half-way."""
+    check_at = iso(now_utc() + timedelta(seconds=FOLLOW_UP_SECONDS))
+    if ending is not None:
+        fields = {**fields, "ending": ending}
+    return repository().finish(
+        workspace_id,
+        batch_id,
+        status,
+        fields,
+        only_when_drained=only_when_drained,
+        check_at=check_at,
+        outbox=[FINISHED],
+    )
+
+
+def follow_up(workspace_id: str, batch: dict[str, Any]) -> bool:
+    """What comes after a batch's end, safe to repeat: end its unfinished jobs as its `ending`
+    says (and any running job whose worker is gone), send its events, and once nothing is left
+    take it out of the sweeper's index. True when it is all done."""
+    batch_id = batch["batch_id"]
+    ending = batch.get("ending") or {}
+    end_unfinished_jobs(
+        workspace_id,
+        batch_id,
+        include_running=bool(ending.get("include_running")),
+        running_to=JobStatus(ending.get("running_to", str(JobStatus.CANCELLED))),
+        error=ending.get("error"),
+        leases_ended_before=iso(now_utc()),
+    )
+    if not send_events(workspace_id, batch):
+        return False
+    repo = repository()
+    # A job a cancel let run on ends by itself (and counts); the batch waits in the index for it.
+    if any(not JobStatus(j["status"]).finished for j in repo.jobs(workspace_id, batch_id)):
+        return False
+    if repo.outbox(workspace_id, batch_id):
+        return False
+    return repo.retire(workspace_id, batch_id)
 
 
 def end_unfinished_jobs(
@@ -210,9 +305,11 @@ def end_unfinished_jobs(
     include_running: bool,
     running_to: JobStatus,
     error: dict[str, Any] | None = None,
+    leases_ended_before: str | None = None,
 ) -> int:
     """End every pending or queued job as cancelled (and running ones as `running_to`, when
-    asked); returns how many were ended here. A job a worker moves meanwhile is read again."""
+    asked, or when their worker's lease ended before `leases_ended_before`: that worker is gone);
+    returns how many were ended here. A job a worker moves meanwhile is read again."""
     repo = repository()
     ended = 0
     now = iso(now_utc())
@@ -222,7 +319,8 @@ def end_unfinished_jobs(
             if current is None:
                 break
             status = JobStatus(current["status"])
-            if status.finished or (status is JobStatus.RUNNING and not include_running):
+            abandoned = leases_ended_before is not None and str(current.get("lease_until", "")) < leases_ended_before
+            if status.finished or (status is JobStatus.RUNNING and not include_running and not abandoned):
                 break
             to = running_to if status is JobStatus.RUNNING else JobStatus.CANCELLED
             fields: dict[str, Any] = {"finished_at": now, "lease_until": None, "check_at": None}

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from batchops.dal.batches import JobChange
+from batchops.dal.batches import JobChange, OutboxEvent
 from batchops.dal.items import iso
 from batchops.dal.jobs import JobRepository
 from batchops.dal.messaging import delay_message
+from batchops.errors import StorageError
 from batchops.executors import http_call
 from batchops.executors.operations import OperationTarget
 from batchops.executors.webhook_signing import signed_headers
@@ -187,17 +188,19 @@ def run(workspace_id: str, batch_id: str, index: int, *, remaining_ms: int, targ
         if current is not None and BatchStatus(current["status"]).finished:
             engine.end_unfinished_jobs(workspace_id, batch_id, include_running=False, running_to=JobStatus.CANCELLED)
         return Delivery()
-    if repo.start(workspace_id, batch_id, iso(now)):
-        started = {**batch, "status": str(BatchStatus.RUNNING), "started_at": iso(now)}
-        engine.emit(workspace_id, started, "batch.started", {"batch": engine.summary_event(started)}, "started")
+    started = {**batch, "status": str(BatchStatus.RUNNING), "started_at": iso(now)}
+    if repo.start(workspace_id, batch_id, iso(now), outbox=[engine.started_event(started)]):
+        # Best effort: the event is in the outbox; the job is not held up by its webhooks.
+        engine.send_events(workspace_id, started)
     running = {**job, "status": str(JobStatus.RUNNING), "attempts": attempt}
     began = time.monotonic()
     try:
         outcome = _execute(batch, running, attempt, seconds, target)
-    except Exception as error:  # noqa: BLE001 - any fault of one job is that job's failure, never the batch's
+    except Exception:  # noqa: BLE001 - any fault of one job is that job's failure, never the batch's
+        # The client sees a stable code; the exception (which may name ARNs) goes to the log only.
         logger().exception("Batch job raised", extra={"batch_id": batch_id, "index": index})
         outcome = Outcome(
-            JobStatus.FAILED, run_error("JOB_ERROR", f"{type(error).__name__}: {error}"[:500]), None, None
+            JobStatus.FAILED, run_error("JOB_ERROR", "The job failed inside batchops; see the request id"), None, None
         )
     elapsed_ms = max(1, round((time.monotonic() - began) * 1000))
     if outcome.status is not JobStatus.COMPLETED and attempt < max_attempts:
@@ -236,6 +239,15 @@ def _end(
     result = None
     if outcome.raw_text is not None or outcome.http_status is not None:
         result = {"index": int(job["index"]), "http_status": outcome.http_status, "raw_text": outcome.raw_text}
+    data = {
+        "job": {
+            "job_id": job["job_id"],
+            "type": job["job_type"],
+            "status": str(outcome.status),
+            "duration_ms": total_ms,
+            "error": outcome.error,
+        }
+    }
     ended = repo.change_job(
         workspace_id,
         batch_id,
@@ -254,6 +266,8 @@ def _end(
             },
             batch_adds={"in_flight": -1, "billed_ms": elapsed_ms, "credits": math.ceil(total_ms / 1000)},
             result=result,
+            # The job's event is committed with its end: nothing after this line can lose it.
+            outbox=(OutboxEvent(f"job:{job['index']}", "batch.job_completed", data),),
         ),
     )
     if not ended:
@@ -264,17 +278,12 @@ def _end(
         repo.record_late_result(workspace_id, batch_id, job, late)
         return
     if outcome.status is JobStatus.COMPLETED:
-        repo.record_duration(workspace_id, job["job_type"], total_ms)
-    data = {
-        "job": {
-            "job_id": job["job_id"],
-            "type": job["job_type"],
-            "status": str(outcome.status),
-            "duration_ms": total_ms,
-            "error": outcome.error,
-        }
-    }
-    engine.emit(workspace_id, batch, "batch.job_completed", data, f"job:{job['index']}")
+        try:
+            repo.record_duration(workspace_id, job["job_type"], total_ms)
+        except StorageError:
+            # Only estimates read these statistics (one hot item per workspace): a lost sample is
+            # harmless, a failed job end is not.
+            logger().warning("Job duration not recorded", extra={"batch_id": batch_id}, exc_info=True)
     engine.settle(workspace_id, batch_id)
 
 
@@ -285,20 +294,17 @@ def defer(queue_url: str, receipt_handle: str, seconds: int) -> None:
 # ---------------------------------------------------------------- the sweeper
 def time_out(workspace_id: str, batch: dict[str, Any]) -> bool:
     """End a batch past its timeout_minutes: timed_out with TIMEOUT_EXCEEDED, pending jobs
-    cancelled, running ones timed out."""
-    repo = engine.repository()
+    cancelled, running ones timed out (resumed by the next sweep should this one stop half-way)."""
     batch_id = batch["batch_id"]
     minutes = batch["timeout_minutes"]
     error = {"code": TIMEOUT_EXCEEDED, "message": f"The batch ran past its timeout of {minutes} minutes"}
+    ending = {"include_running": True, "running_to": str(JobStatus.TIMED_OUT), "error": error}
     fields = {"finished_at": iso(engine.now_utc()), "error": error}
-    if not repo.finish(workspace_id, batch_id, BatchStatus.TIMED_OUT, fields, only_when_drained=False):
+    if not engine.finish(workspace_id, batch_id, BatchStatus.TIMED_OUT, fields, only_when_drained=False, ending=ending):
         return False
-    engine.end_unfinished_jobs(
-        workspace_id, batch_id, include_running=True, running_to=JobStatus.TIMED_OUT, error=error
-    )
-    after = repo.get(workspace_id, batch_id)
+    after = engine.repository().get(workspace_id, batch_id)
     if after is not None:
-        engine.emit_finished(workspace_id, after)
+        engine.follow_up(workspace_id, after)
     return True
 
 
@@ -313,7 +319,10 @@ def repair(workspace_id: str, batch: dict[str, Any]) -> int:
         if job["status"] in (str(JobStatus.QUEUED), str(JobStatus.RUNNING)) and str(job.get("check_at", "")) < now
     ]
     engine.enqueue(workspace_id, batch, stuck)
-    engine.settle(workspace_id, batch["batch_id"])
+    engine.settle(workspace_id, batch["batch_id"])  # also sends whatever events are still in the outbox
+    if batch.get("retry_of"):
+        # Linked by the retry's creator; again here in case it stopped before (a no-op when done).
+        engine.repository().link_retry(workspace_id, batch["retry_of"], batch["batch_id"])
     return len(stuck)
 
 
@@ -323,7 +332,13 @@ def sweep_batches() -> dict[str, int]:
     timed_out = resent = 0
     for workspace_id, batch_id, seen in repo.overdue(iso(now), SWEEP_LIMIT):
         batch = repo.get(workspace_id, batch_id)
-        if batch is None or BatchStatus(batch["status"]).finished:
+        if batch is None:
+            continue
+        if BatchStatus(batch["status"]).finished:
+            # Its end was committed, but what follows (ending jobs, events) may not be done.
+            if not engine.follow_up(workspace_id, batch):
+                later = now + timedelta(seconds=engine.FOLLOW_UP_SECONDS)
+                repo.recheck_later(workspace_id, batch_id, seen, iso(later))
             continue
         if iso(now) >= batch["deadline"]:
             timed_out += int(time_out(workspace_id, batch))

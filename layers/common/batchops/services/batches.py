@@ -40,6 +40,7 @@ from batchops.models.common import Caller
 from batchops.models.operations import Operation
 from batchops.models.plans import limits_of
 from batchops.models.validation import describe, field_path
+from batchops.observability import logger
 from batchops.services import batch_engine as engine
 from batchops.settings import get_settings
 
@@ -220,7 +221,11 @@ def create_batch(
     batch["estimated_completion"] = engine.estimated_completion(caller.workspace_id, batch, jobs, now)
     repo = engine.repository()
     check_at = iso(min(deadline, now + timedelta(seconds=engine.RECHECK_SECONDS)))
-    items = [repo.batch_item(caller.workspace_id, batch, check_at=check_at)]
+    # batch.created goes in with the batch: should anything after the write fail, the sweeper sends it.
+    items = [
+        repo.batch_item(caller.workspace_id, batch, check_at=check_at),
+        repo.outbox_item(caller.workspace_id, batch_id, engine.created_event(batch)),
+    ]
     for job in jobs:
         status = JobStatus.QUEUED if job["index"] < window else JobStatus.PENDING
         items.append(
@@ -247,8 +252,11 @@ def create_batch(
     if unwritten:
         _undo(caller.workspace_id, batch_id, day)
         raise StorageError("Could not store the batch; nothing was created, retry the request")
+    # From here the batch exists and will run: nothing below may fail the request, or the client's
+    # retry would create (and run) a second batch. A job SQS refuses is queued by the sweeper;
+    # events left in the outbox are sent by it too.
     engine.enqueue(caller.workspace_id, batch, list(range(window)), delay_seconds=delay_seconds)
-    engine.emit(caller.workspace_id, batch, "batch.created", {"batch": engine.summary_event(batch)}, "created")
+    engine.send_events(caller.workspace_id, batch)
     view = engine.public_batch(batch)
     return {
         "batch_id": batch_id,
@@ -327,29 +335,40 @@ def list_batches(
 
 
 def cancel_batch(workspace_id: str, batch_id: str, request: BatchCancel) -> dict[str, Any]:
+    """Cancel an unfinished batch. Cancelling is resumable: the end and how its jobs are to end are
+    committed first; a cancel interrupted after that is finished by the sweeper, and a repeated
+    DELETE of a cancelled batch finishes it too and answers as the first one did."""
     batch = _batch(workspace_id, batch_id)
-    if BatchStatus(batch["status"]).finished:
+    status = BatchStatus(batch["status"])
+    if status.finished and status is not BatchStatus.CANCELLED:
         raise ConflictError(f"Batch {batch_id} is already {batch['status']}", code="BATCH_ALREADY_FINISHED")
-    now = iso(datetime.now(UTC))
-    fields = {"finished_at": now, "cancelled_at": now, "cancel_reason": request.reason}
-    if not engine.repository().finish(
-        workspace_id, batch_id, BatchStatus.CANCELLED, {k: v for k, v in fields.items() if v}, only_when_drained=False
-    ):
-        raise ConflictError(f"Batch {batch_id} finished meanwhile", code="BATCH_ALREADY_FINISHED")
-    cancelled = engine.end_unfinished_jobs(
-        workspace_id, batch_id, include_running=request.cancel_running_jobs, running_to=JobStatus.CANCELLED
-    )
+    if status is not BatchStatus.CANCELLED:
+        now = iso(datetime.now(UTC))
+        fields = {"finished_at": now, "cancelled_at": now, "cancel_reason": request.reason}
+        ending = {"include_running": request.cancel_running_jobs, "running_to": str(JobStatus.CANCELLED)}
+        cancelled = engine.finish(
+            workspace_id,
+            batch_id,
+            BatchStatus.CANCELLED,
+            {k: v for k, v in fields.items() if v},
+            only_when_drained=False,
+            ending=ending,
+        )
+        if not cancelled:
+            current = _batch(workspace_id, batch_id)
+            if current["status"] != str(BatchStatus.CANCELLED):
+                raise ConflictError(f"Batch {batch_id} finished meanwhile", code="BATCH_ALREADY_FINISHED")
+    engine.follow_up(workspace_id, _batch(workspace_id, batch_id))
     after = _batch(workspace_id, batch_id)
     jobs = engine.repository().jobs(workspace_id, batch_id)
-    engine.emit_finished(workspace_id, after)
     usage = engine.resource_usage(workspace_id, after, jobs)
     completed = int(after.get(engine.counter(JobStatus.COMPLETED), 0))
     return {
         "batch_id": batch_id,
         "status": str(BatchStatus.CANCELLED),
-        "cancelled_at": now,
-        "reason": request.reason,
-        "jobs_cancelled": cancelled,
+        "cancelled_at": after["cancelled_at"],
+        "reason": after.get("cancel_reason"),
+        "jobs_cancelled": int(after.get(engine.counter(JobStatus.CANCELLED), 0)),
         "jobs_completed": completed,
         # Credits are charged per job-second used, never in advance: nothing was taken for the
         # cancelled jobs, and this is what they were estimated to cost.
@@ -404,7 +423,10 @@ def retry_batch(caller: Caller, batch_id: str, request: BatchRetry) -> dict[str,
         ),
     )
     created = create_batch(caller, retry, retry_of=batch_id, delay_seconds=round(request.retry_delay_minutes * 60))
-    engine.repository().link_retry(caller.workspace_id, batch_id, created["batch_id"])
+    try:
+        engine.repository().link_retry(caller.workspace_id, batch_id, created["batch_id"])
+    except Exception:  # noqa: BLE001 - the retry exists and runs: failing now would make the client create another
+        logger().warning("Retry not linked yet; the sweeper will", extra={"batch_id": batch_id}, exc_info=True)
     return {
         "batch_id": batch_id,
         "jobs_retried": len(chosen),

@@ -187,10 +187,11 @@ def emit(
     same key again creates and sends nothing. The payload is the seed's
     {"event", "batch_id", "timestamp", "data"}, one body text for all targets and all attempts.
 
-    A message SQS still refuses after retries is logged as an error (metric
-    WebhookEnqueueFailed) and its delivery stays pending with next_attempt_at = created_at, so a
-    resend of overdue pending deliveries can find it (see the module's notes). Emitting never
-    raises for it: the batch's own work must not fail because a notification could not be queued."""
+    Safe to repeat, and repeated until it succeeds: the caller keeps the event in the batch's
+    outbox until this returns. A repeat stores no second delivery, and queues again each delivery
+    of the event that is still pending (its message may never have reached SQS; a duplicate
+    message is harmless, an attempt being claimed conditionally). Raises StorageError when SQS
+    would not take every message (metric WebhookEnqueueFailed)."""
     if event not in BATCH_EVENTS:
         raise ValueError(f"unknown batch event {event!r}")
     settings = get_settings()
@@ -229,6 +230,7 @@ def emit(
     created_at = iso(now)
     expires_at = int(now.timestamp()) + settings.job_retention_seconds
     created: list[str] = []
+    to_queue: list[str] = []
     for target, fields in targets:
         delivery_id = _delivery_id(target, batch_id, event, event_key)
         delivery = {
@@ -247,8 +249,13 @@ def emit(
         }
         if repo.put_new_delivery(delivery):
             created.append(delivery_id)
-    if created:
-        _enqueue(workspace_id, created)
+            to_queue.append(delivery_id)
+        else:
+            stored = repo.get_delivery(workspace_id, delivery_id)
+            if stored is not None and stored.get("status") == "pending" and not int(stored.get("attempts") or 0):
+                to_queue.append(delivery_id)
+    if to_queue:
+        _enqueue(workspace_id, to_queue)
     return len(created)
 
 
@@ -259,10 +266,11 @@ def _enqueue(workspace_id: str, delivery_ids: list[str]) -> None:
     if unsent:
         lost = [delivery_ids[i] for i in unsent]
         logger().error(
-            "Webhook deliveries could not be queued; they stay pending",
+            "Webhook deliveries could not be queued; they stay pending and are queued again",
             extra={"workspace_id": workspace_id, "delivery_ids": lost, "queue_configured": bool(queue_url)},
         )
         metrics().add_metric(name="WebhookEnqueueFailed", unit=MetricUnit.Count, value=len(lost))
+        raise StorageError(f"{len(lost)} webhook deliveries not queued yet")
 
 
 # ---------------------------------------------------------------- delivering
