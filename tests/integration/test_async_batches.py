@@ -310,23 +310,131 @@ def test_forged_cursors_are_422(queue, forged):
     assert status == 422 and body["details"][0]["field"] == "cursor"
 
 
-def test_the_sweeper_fails_jobs_that_can_no_longer_finish_and_leaves_the_rest(queue):
+def test_the_sweeper_fails_a_job_never_started_only_once_its_message_cannot_be_delivered(queue):
     from datetime import UTC, datetime, timedelta
 
     from batchops.services.operation_jobs import STALE_ERROR, sweep_overdue_jobs
 
-    stuck = submit({"operations": [op("one", body=event("stuck"))]})[2]["data"]["jobId"]
+    stuck = submit({"operations": [op("one", "/v1/events/batch", {"events": [event("stuck")], "batchId": "stuck"})]})
+    stuck_id = stuck[2]["data"]["jobId"]
     done = submit({"operations": [op("one", body=event("done"))]})[2]["data"]["jobId"]
     messages = receive(queue)
     work([m for m in messages if done in m["Body"]])
 
+    now = datetime.now(UTC)
     assert sweep_overdue_jobs() == 0  # nothing is overdue yet
-    later = datetime.now(UTC) + timedelta(hours=2)
+    # Two hours in a backlog: WorkQueue still holds its message (4 days), a worker will take it.
+    assert sweep_overdue_jobs(now=now + timedelta(hours=2)) == 0
+    assert get(stuck_id)[2]["data"]["status"] == "QUEUED"
+    # Past WorkQueue's message retention no delivery can come any more.
+    later = now + timedelta(days=5)
     assert sweep_overdue_jobs(now=later) == 1
-    failed = get(stuck)[2]["data"]
+    failed = get(stuck_id)[2]["data"]
     assert failed["status"] == "FAILED" and failed["error"] == STALE_ERROR and failed["completedAt"]
     assert get(done)[2]["data"]["status"] == "COMPLETED"
     assert sweep_overdue_jobs(now=later) == 0  # swept jobs leave the in-flight index
+    # A delivery after all runs nothing: the job ended in one terminal state.
+    assert work([m for m in messages if stuck_id in m["Body"]]) == {"batchItemFailures": []}
+    assert get(stuck_id)[2]["data"]["status"] == "FAILED" and events_in("stuck") == 0
+
+
+def age(job_id: str, created_at: str, workspace: str = "ws-a") -> None:
+    """Move a stored job's creation back in time (time passing, without sleeping), and make it due
+    for the sweeper's next look."""
+    from batchops.dal.keys import in_flight_sort
+
+    boto3.client("dynamodb").update_item(
+        TableName="DomainTable",
+        Key={"pk": {"S": operation_job(workspace, job_id)}, "sk": {"S": "JOB"}},
+        UpdateExpression="SET created_at = :at, gsi2sk = :due",
+        ExpressionAttributeValues={
+            ":at": {"S": created_at},
+            ":due": {"S": in_flight_sort(created_at, workspace, job_id)},
+        },
+    )
+
+
+def test_the_sweeper_never_fails_a_job_a_worker_holds(queue, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from batchops.dal.items import iso
+    from batchops.services import operation_jobs, operations
+
+    _, _, body = submit({"operations": [op("one", "/v1/events/batch", {"events": [event()], "batchId": "held"})]})
+    job_id = body["data"]["jobId"]
+    two_hours_ago = iso(datetime.now(UTC) - timedelta(hours=2))
+    age(job_id, two_hours_ago)  # it waited two hours in a backlog before a worker took it
+    swept: list[int] = []
+    real = operations.run_one
+
+    def sweep_meanwhile(*args, **kwargs):
+        # The scheduled sweep lands while the worker is running the job's operation.
+        age(job_id, two_hours_ago)
+        swept.append(operation_jobs.sweep_overdue_jobs())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(operations, "run_one", sweep_meanwhile)
+    assert work(receive(queue)) == {"batchItemFailures": []}
+    assert swept == [0]
+    job = get(job_id)[2]["data"]
+    assert job["status"] == "COMPLETED" and job["error"] is None
+    assert [r["status"] for r in job["results"]] == [201] and events_in("held") == 1
+
+
+class Died(BaseException):
+    """The worker's process ended mid-operation (a Lambda timeout, an out-of-memory kill)."""
+
+
+def test_a_job_is_failed_once_no_worker_can_hold_it_and_no_delivery_is_left(queue, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from batchops.services import operations
+    from batchops.services.operation_jobs import STALE_ERROR, sweep_overdue_jobs
+
+    _, _, body = submit({"operations": [op("one", "/v1/events/batch", {"events": [event()], "batchId": "died"})]})
+    job_id = body["data"]["jobId"]
+
+    def die(*args, **kwargs):
+        raise Died
+
+    monkeypatch.setattr(operations, "run_one", die)
+    messages = receive(queue)
+    with pytest.raises(Died):
+        work(messages)  # the first delivery dies holding the job
+    now = datetime.now(UTC)
+    assert sweep_overdue_jobs(now=now + timedelta(minutes=10)) == 0  # its message comes back
+    assert get(job_id)[2]["data"]["status"] == "PROCESSING"
+    messages[0]["Attributes"]["ApproximateReceiveCount"] = "5"
+    # The last delivery finds the operation claimed moments ago and hands the message back:
+    # that was its last delivery, so nothing will run the job again.
+    assert work(messages)["batchItemFailures"]
+    assert sweep_overdue_jobs(now=now + timedelta(seconds=60)) == 0  # that worker may still be running
+    assert sweep_overdue_jobs(now=now + timedelta(minutes=10)) == 1
+    job = get(job_id)[2]["data"]
+    assert job["status"] == "FAILED" and job["error"] == STALE_ERROR and events_in("died") == 0
+
+
+def test_a_worker_that_read_the_job_before_the_sweeper_failed_it_runs_nothing(queue, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from batchops.dal.operation_jobs import OperationJobRepository
+    from batchops.services.operation_jobs import sweep_overdue_jobs
+
+    _, _, body = submit({"operations": [op("one", "/v1/events/batch", {"events": [event()], "batchId": "raced"})]})
+    job_id = body["data"]["jobId"]
+    real = OperationJobRepository.get
+
+    def read_then_sweep(self, workspace_id, job_id, only=None):
+        job = real(self, workspace_id, job_id, only)
+        # The sweep lands between the worker's read and its taking the job.
+        assert sweep_overdue_jobs(now=datetime.now(UTC) + timedelta(days=5)) == 1
+        return job
+
+    monkeypatch.setattr(OperationJobRepository, "get", read_then_sweep)
+    assert work(receive(queue)) == {"batchItemFailures": []}
+    monkeypatch.setattr(OperationJobRepository, "get", real)
+    assert get(job_id)[2]["data"]["status"] == "FAILED"
+    assert events_in("raced") == 0
 
 
 def test_the_sweeper_function_runs_on_its_schedule_event(queue):
@@ -334,3 +442,54 @@ def test_the_sweeper_function_runs_on_its_schedule_event(queue):
 
     sweeper = load_function("sweeper")
     assert sweeper.lambda_handler(fixture_event("sweeper"), LambdaContext()) == {"failed": 0, "requeued_runs": 0}
+
+
+# ---------------------------------------------------------------- listing cost (issue 13, R8)
+def test_a_status_filtered_listing_reads_a_bounded_number_of_pages(queue, monkeypatch):
+    from batchops.dal import queries
+    from batchops.dal.operation_jobs import OperationJobRepository
+    from batchops.models.common import Caller, Plan
+    from batchops.models.operations import JobStatus, Operation
+    from tests.support import counting_dynamodb_calls
+
+    repository = OperationJobRepository("DomainTable")
+    caller = Caller(workspace_id="ws-a", key_id="key_test", plan=Plan.PRO)
+    operations = [Operation(id="one", method="POST", path="/v1/events")]
+    ids = [f"job_{n:032x}" for n in range(301)]
+    for n, job_id in enumerate(ids):
+        repository.create(
+            "ws-a",
+            job_id,
+            mode="async",
+            caller=caller,
+            operations=operations,
+            continue_on_error=True,
+            parallel=False,
+            created_at=f"2026-01-01T00:{n // 60:02d}:{n % 60:02d}.000000Z",
+            expires_at=2_000_000_000,
+        )
+    # The oldest of 301 jobs is the one COMPLETED job.
+    repository.transition("ws-a", ids[0], (JobStatus.QUEUED,), JobStatus.PROCESSING)
+    repository.transition(
+        "ws-a",
+        ids[0],
+        (JobStatus.PROCESSING,),
+        JobStatus.COMPLETED,
+        summary={"total": 1, "succeeded": 1, "failed": 0, "skipped": 0},
+    )
+    # Small Query pages, so the budget runs out inside 301 jobs as it would inside millions.
+    monkeypatch.setattr(queries, "FILTERED_QUERY_ITEMS", 40, raising=False)
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        with counting_dynamodb_calls() as calls:
+            status, _, page = listing(status="COMPLETED", limit=1, **({"cursor": cursor} if cursor else {}))
+        assert status == 200 and calls["Query"] <= 4, calls
+        assert set(page) == {"data", "nextCursor"}  # seed 003's shape, whatever the page holds
+        seen += [j["id"] for j in page["data"]]
+        pages += 1
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == [ids[0]] and pages > 1

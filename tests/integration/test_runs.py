@@ -1194,3 +1194,51 @@ def test_a_scheduled_bulk_items_ttl_counts_from_when_it_is_due(endpoints):
     run = get_run(out["results"][0]["id"])[1]
     # Strait's bulk route would count from the request and expire the run before it is ever due.
     assert datetime.fromisoformat(run["expires_at"]) == due + timedelta(seconds=60)
+
+
+# ---------------------------------------------------------------- listing cost (issue 13, R8)
+LISTING_QUERIES = 4  # the per-request read budget of a filtered listing (docs/scaling.md)
+
+
+def test_a_batchs_runs_are_read_by_key_not_filtered_out_of_its_jobs_runs(endpoints):
+    from tests.support import counting_dynamodb_calls
+
+    job = create_job(endpoints)
+    _, first = bulk(job["id"], [{"payload": {"first": True}}])
+    # 400 runs of the same job after it: the batch's one run is the oldest of 401.
+    for part in range(2):
+        assert bulk(job["id"], [{"payload": {"part": part, "n": n}} for n in range(200)])[0] == 201
+    with counting_dynamodb_calls() as calls:
+        status, page = list_runs(batch_id=first["batch_id"], limit=1)
+    assert status == 200 and [r["id"] for r in page["data"]] == [first["results"][0]["id"]]
+    assert page["has_more"] is False
+    assert calls["Query"] == 1, calls  # the batch's own key range of the job's runs
+
+
+def test_a_status_filter_over_hundreds_of_other_runs_pages_within_a_read_budget(endpoints, monkeypatch):
+    from batchops.dal import queries
+    from tests.support import counting_dynamodb_calls
+
+    job = create_job(endpoints, max_attempts=1)
+    endpoints.script("/hook", Reply(200))
+    _, done = trigger(job["id"], {"payload": {"done": True}})
+    drain()
+    _, other = bulk(job["id"], [{"payload": {"n": n}} for n in range(300)])
+    # Small Query pages, so the budget runs out inside 301 runs as it would inside millions.
+    monkeypatch.setattr(queries, "FILTERED_QUERY_ITEMS", 40, raising=False)
+    for query in ({"status": "completed"}, {"batch_id": other["batch_id"], "status": "completed"}):
+        seen: list[str] = []
+        cursor = None
+        pages = 0
+        while True:
+            with counting_dynamodb_calls() as calls:
+                status, page = list_runs(limit=1, **query, **({"cursor": cursor} if cursor else {}))
+            assert status == 200 and calls["Query"] <= LISTING_QUERIES, calls
+            assert page["has_more"] is ("next_cursor" in page)
+            seen += [r["id"] for r in page["data"]]
+            pages += 1
+            cursor = page.get("next_cursor")
+            if cursor is None:
+                break
+        assert seen == ([done["id"]] if "batch_id" not in query else [])
+        assert pages > 1  # the budget ran out before the partition did, and the cursor went on

@@ -161,3 +161,108 @@ def test_a_step_reads_its_own_operation_and_only_the_results_it_references(monke
     partial = [r for r in reads if r is not None]
     assert partial == [[0], [1], [2], [3], [4], [1]]
     assert reads.count(None) == 2  # the summary at the end, and the endpoint's answer
+
+
+# ---------------------------------------------------------------- the deadline (issue 13)
+def poll(condition, seconds=30.0):
+    """Poll with a deadline: the execution runs in moto's own thread."""
+    import time
+
+    give_up = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < give_up, "condition not reached"
+        time.sleep(0.02)
+
+
+@pytest.mark.usefixtures("step_functions")
+def test_at_the_deadline_a_running_operation_is_reported_interrupted_and_none_starts_after(monkeypatch):
+    import threading
+
+    from batchops.api import operations as api_operations
+    from batchops.services import operation_jobs, operations
+
+    in_flight, release = threading.Event(), threading.Event()
+    active = []
+    real_run_one, real_step = operations.run_one, operation_jobs.run_transaction_step
+
+    def slow(caller, operation, earlier, target):
+        if operation.id == "slow":
+            in_flight.set()
+            release.wait(30)  # still running when the endpoint gives up
+        return real_run_one(caller, operation, earlier, target)
+
+    def counted_step(*args, **kwargs):
+        active.append(1)
+        try:
+            return real_step(*args, **kwargs)
+        finally:
+            active.pop()
+
+    class UntilInFlight:
+        """The HTTP deadline passes while "slow" runs."""
+
+        def remaining(self):
+            return 0.0 if in_flight.is_set() else 0.05
+
+        def passed(self):
+            return in_flight.is_set()
+
+    monkeypatch.setattr(operations, "run_one", slow)
+    monkeypatch.setattr(operation_jobs, "run_transaction_step", counted_step)
+    monkeypatch.setattr(api_operations, "sync_deadline", UntilInFlight)
+    try:
+        status, _, body = transaction(
+            {
+                "operations": [
+                    op("first", "/v1/events/batch", {"events": [event("a")], "batchId": "before-deadline"}),
+                    op("slow", "/v1/events/batch", {"events": [event("b")], "batchId": "at-deadline"}),
+                    op("after", "/v1/events/batch", {"events": [event("c")], "batchId": "after-deadline"}),
+                ]
+            }
+        )
+    finally:
+        release.set()
+    assert status == 200
+    codes = [(r["status"], r["body"].get("code")) for r in body["results"]]
+    assert codes == [(201, None), (500, "INTERRUPTED"), (504, "TIMEOUT")]
+    assert body["summary"] == {"total": 3, "succeeded": 1, "failed": 2, "skipped": 0}
+    executions = boto3.client("stepfunctions").list_executions(stateMachineArn=MACHINE)["executions"]
+    arn = executions[0]["executionArn"]
+    poll(lambda: boto3.client("stepfunctions").describe_execution(executionArn=arn)["status"] != "RUNNING")
+    poll(lambda: not active)
+    # "Its effect is unknown" was the truth: it took effect after the answer.
+    assert events_in("at-deadline") == 1
+    # The operation reported as not run never ran.
+    assert events_in("after-deadline") == 0
+
+
+def test_a_step_that_claimed_its_operation_as_the_transaction_stopped_does_not_run_it(aws, monkeypatch):
+    from batchops.dal.operation_jobs import OperationJobRepository
+    from batchops.models.common import Caller, Plan
+    from batchops.models.operations import BatchRequest, JobStatus
+    from batchops.services import operation_jobs
+    from tests.support import LambdaContext
+
+    caller = Caller(workspace_id="ws-a", key_id="key_test", plan=Plan.PRO)
+    request = BatchRequest.model_validate(
+        {"operations": [op("late", "/v1/events/batch", {"events": [event()], "batchId": "late"})]}
+    )
+    job_id = operation_jobs.start_transaction(caller, request, 200)
+    repository = OperationJobRepository("DomainTable")
+    real_claim = OperationJobRepository.claim_operation
+
+    def claim_as_the_deadline_passes(self, *args):
+        claimed = real_claim(self, *args)
+        # The endpoint's deadline passes now: it closes the job before it reads the results.
+        repository.transition(
+            "ws-a", job_id, (JobStatus.QUEUED, JobStatus.PROCESSING), JobStatus.FAILED, error="stopped"
+        )
+        return claimed
+
+    monkeypatch.setattr(OperationJobRepository, "claim_operation", claim_as_the_deadline_passes)
+    step = load_function("transaction_step")
+    out = step.lambda_handler({"workspaceId": "ws-a", "jobId": job_id, "index": 0}, LambdaContext())
+    assert out["done"] is True
+    assert events_in("late") == 0
+    answer = operation_jobs.transaction_results("ws-a", job_id, execution_status="RUNNING")
+    assert [(r.status, r.body["code"]) for r in answer.results] == [(504, "TIMEOUT")]

@@ -142,10 +142,90 @@ def test_parallel_runs_concurrently_on_a_bounded_pool():
     assert 1 < target.peak <= operations.PARALLEL_WORKERS
 
 
-def test_parallel_deadline_reports_stragglers_as_timeouts():
-    target = RecordingTarget(delay=0.5)
-    response = operations.run(CALLER, request(3, parallel=True), target, Deadline.after(0.1))
-    assert [r.status for r in response.results] == [504, 504, 504]
+class FlagDeadline:
+    """A deadline the test passes at a chosen moment (no clock involved)."""
+
+    def __init__(self) -> None:
+        self.flag = threading.Event()
+
+    def remaining(self) -> float:
+        return 0.0 if self.flag.is_set() else 0.01  # the collector looks again every 10 ms
+
+    def passed(self) -> bool:
+        return self.flag.is_set()
+
+
+def wait_for(condition, seconds=10.0):
+    """Poll with a deadline (threads of the pool finish on their own time)."""
+    give_up = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < give_up, "condition not reached"
+        time.sleep(0.005)
+
+
+def test_parallel_deadline_reports_running_operations_as_interrupted_not_timed_out():
+    deadline = FlagDeadline()
+    release = threading.Event()
+    started: list[str] = []
+    lock = threading.Lock()
+
+    class Target(RecordingTarget):
+        def call(self, caller, operation):
+            with lock:
+                started.append(operation.id)
+                if len(started) == 3:
+                    deadline.flag.set()  # the deadline passes while all three run
+            release.wait(30)
+            return 201, {}
+
+    try:
+        response = operations.run(CALLER, request(3, parallel=True), Target(), deadline)
+    finally:
+        release.set()
+    # All three had started: their effect is unknown, so none may be reported as "did not run".
+    assert [(r.status, r.body["code"]) for r in response.results] == [(500, "INTERRUPTED")] * 3
+
+
+def test_parallel_deadline_never_starts_an_operation_afterwards_nor_misreports_running_ones():
+    workers = operations.PARALLEL_WORKERS
+    deadline = FlagDeadline()
+    release = threading.Event()
+    started: list[str] = []
+    finished: list[str] = []
+    lock = threading.Lock()
+
+    class Target(RecordingTarget):
+        def call(self, caller, operation):
+            with lock:
+                started.append(operation.id)
+            if operation.id == "o0":
+                # o0 ends exactly at the deadline, once every other thread of the pool is busy:
+                # its thread is then free to pick the next queued operation.
+                wait_for(lambda: len(started) == workers)
+                deadline.flag.set()
+                return 201, {"first": True}
+            release.wait(30)
+            with lock:
+                finished.append(operation.id)
+            return 201, {"late": operation.id}
+
+    journal = MemoryJournal()
+    try:
+        response = operations.run(CALLER, request(workers + 1, parallel=True), Target(), deadline, journal)
+    finally:
+        release.set()  # let the stragglers go whatever happened
+    codes = [(r.status, (r.body or {}).get("code")) for r in response.results]
+    assert codes[0] == (201, None)
+    # Running when the deadline passed: they may take effect, so they say so.
+    assert codes[1:workers] == [(500, "INTERRUPTED")] * (workers - 1)
+    assert "still running" in response.results[1].body["error"]
+    # Not started by the deadline: reported as not run, and never started afterwards.
+    assert codes[workers] == (504, "TIMEOUT")
+    wait_for(lambda: len(finished) == len(started) - 1)
+    assert f"o{workers}" not in started
+    # The stragglers' late results do not replace what the answer said.
+    assert all(journal.recorded[n].body["code"] == "INTERRUPTED" for n in range(1, workers))
+    assert journal.recorded[workers].body["code"] == "TIMEOUT"
 
 
 def test_sequential_deadline_reports_the_rest_as_timeouts():

@@ -940,6 +940,19 @@ def test_async_worker_consumes_the_work_queue() -> None:
     assert int(queues()["WorkQueue"]["VisibilityTimeout"]) >= 6 * timeout
 
 
+def test_the_operations_sweeper_waits_out_the_work_queue_and_the_worker() -> None:
+    """The sweeper fails an async job only when no worker can hold it (issue 13, R7): one never
+    taken once WorkQueue can no longer deliver its message, one taken once the worker that took
+    it has certainly ended (its claim is older than the worker's Lambda timeout)."""
+    from batchops.services.operation_jobs import WORK_QUEUE_RETENTION_SECONDS
+    from batchops.settings import Settings
+
+    assert int(queues()["WorkQueue"]["MessageRetentionPeriod"]) == WORK_QUEUE_RETENTION_SECONDS
+    claim_stale = Settings.model_fields["claim_stale_seconds"].default
+    assert claim_stale > int(prop(ASYNC_WORKER_FUNCTION, "Timeout"))
+    assert claim_stale > int(prop("TransactionStepFunction", "Timeout"))
+
+
 def test_queues_are_encrypted() -> None:
     for logical_id, props in queues().items():
         assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, logical_id

@@ -14,7 +14,7 @@ from typing import Any
 
 from batchops.dal import batch, clients, keys
 from batchops.dal.items import deserialize, serialize
-from batchops.dal.queries import conditional_write, newest_first
+from batchops.dal.queries import Where, conditional_write, newest_first
 from batchops.errors import StorageError
 from batchops.models.common import Caller
 from batchops.models.operations import JobStatus, Operation, OperationResult
@@ -45,6 +45,9 @@ class JobRecord:
     completed_at: str | None = None
     error: str | None = None
     summary: dict[str, int] | None = None
+    # When the latest delivery took the job, and whether that was the queue's last delivery.
+    held_at: str | None = None
+    last_delivery: bool = False
     operations: list[OperationRecord] = field(default_factory=list)
 
 
@@ -62,6 +65,8 @@ def _job_fields(item: dict[str, Any], workspace_id: str) -> JobRecord:
         completed_at=item.get("completed_at"),
         error=item.get("error"),
         summary=item.get("summary"),
+        held_at=item.get("held_at"),
+        last_delivery=bool(item.get("last_delivery", False)),
     )
 
 
@@ -96,7 +101,10 @@ class OperationJobRepository:
         parallel: bool,
         created_at: str,
         expires_at: int,
+        check_at: str | None = None,
     ) -> None:
+        """Store the job and its operations. `check_at`: when the sweeper should first look at
+        it if nothing happens (creation time when not given)."""
         pk = keys.operation_job(workspace_id, job_id)
         job: dict[str, Any] = {
             "pk": pk,
@@ -112,9 +120,10 @@ class OperationJobRepository:
             "total": len(operations),
             "workspace_id": workspace_id,
             "created_at": created_at,
-            # Listed in the sparse in-flight index until the job ends (see `transition`).
+            # Listed in the sparse in-flight index until the job ends (see `transition`), sorted
+            # by when the sweeper should look at it next.
             "gsi2pk": keys.IN_FLIGHT_JOBS,
-            "gsi2sk": keys.in_flight_sort(created_at, workspace_id, job_id),
+            "gsi2sk": keys.in_flight_sort(check_at or created_at, workspace_id, job_id),
             "expires_at": expires_at,
         }
         if mode == "async":
@@ -186,11 +195,19 @@ class OperationJobRepository:
         return ids
 
     def transition(
-        self, workspace_id: str, job_id: str, allowed_from: tuple[JobStatus, ...], to: JobStatus, **fields: Any
+        self,
+        workspace_id: str,
+        job_id: str,
+        allowed_from: tuple[JobStatus, ...],
+        to: JobStatus,
+        *,
+        only_if: Where | None = None,
+        **fields: Any,
     ) -> bool:
-        """Move the job to `to` only from one of `allowed_from`; False when it was elsewhere."""
-        names = {"#status": "status"}
-        values: dict[str, Any] = {":to": to.value}
+        """Move the job to `to` only from one of `allowed_from` (and only if `only_if` holds);
+        False when it was elsewhere."""
+        names = {"#status": "status", **(only_if.names if only_if else {})}
+        values: dict[str, Any] = {":to": to.value, **(only_if.values if only_if else {})}
         updates = ["#status = :to"]
         removals = " REMOVE gsi2pk, gsi2sk" if to in (JobStatus.COMPLETED, JobStatus.FAILED) else ""
         for n, (name, value) in enumerate(fields.items()):
@@ -201,24 +218,118 @@ class OperationJobRepository:
         for n, status in enumerate(allowed_from):
             values[f":from{n}"] = status.value
             conditions.append(f"#status = :from{n}")
+        condition = "attribute_exists(pk) AND (" + " OR ".join(conditions) + ")"
+        if only_if is not None:
+            condition += f" AND ({only_if.expression})"
         return conditional_write(
             "update_item",
             TableName=self.table,
             Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.JOB_SK}),
             UpdateExpression="SET " + ", ".join(updates) + removals,
-            ConditionExpression="attribute_exists(pk) AND (" + " OR ".join(conditions) + ")",
+            ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=serialize(values),
         )
 
+    def take(self, workspace_id: str, job_id: str, *, at: str, check_at: str, last_delivery: bool) -> bool:
+        """A delivery takes the job to run it (QUEUED or PROCESSING -> PROCESSING): the job is
+        held from `at`, and the sweeper looks at it again at `check_at`. False when the job has
+        ended since it was read (another delivery finished it, or the sweeper failed it)."""
+        updates = [
+            "#status = :processing",
+            "held_at = :at",
+            "started_at = if_not_exists(started_at, :at)",
+            "gsi2sk = :check",
+        ]
+        values: dict[str, Any] = {
+            ":processing": JobStatus.PROCESSING.value,
+            ":queued": JobStatus.QUEUED.value,
+            ":at": at,
+            ":check": keys.in_flight_sort(check_at, workspace_id, job_id),
+        }
+        if last_delivery:
+            updates.append("last_delivery = :last")
+            values[":last"] = True
+        return conditional_write(
+            "update_item",
+            TableName=self.table,
+            Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.JOB_SK}),
+            UpdateExpression="SET " + ", ".join(updates),
+            ConditionExpression="attribute_exists(pk) AND #status IN (:queued, :processing)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=serialize(values),
+        )
+
+    def is_open(self, workspace_id: str, job_id: str) -> bool:
+        """Whether the job is still QUEUED or PROCESSING, read strongly consistent: a claim made
+        before this read and a close (FAILED) after it are both seen by whoever reads next."""
+        response = clients.dynamodb().get_item(
+            TableName=self.table,
+            Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.JOB_SK}),
+            ProjectionExpression="#status",
+            ExpressionAttributeNames={"#status": "status"},
+            ConsistentRead=True,
+        )
+        status = response.get("Item", {}).get("status", {}).get("S")
+        return status in (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
+
+    def fail_unstarted(self, workspace_id: str, job_id: str, *, at: str, error: str) -> bool:
+        """QUEUED -> FAILED: no delivery ever took the job (a delivery's `take` is conditional on
+        the same status, so exactly one of them wins)."""
+        return self.transition(
+            workspace_id, job_id, (JobStatus.QUEUED,), JobStatus.FAILED, completed_at=at, error=error
+        )
+
+    def fail_abandoned(
+        self, workspace_id: str, job_id: str, *, at: str, error: str, held_before: str, created_before: str
+    ) -> bool:
+        """PROCESSING -> FAILED, only while no delivery can hold the job or come back to it: the
+        latest delivery took it before `held_before`, and it was the queue's last one or the job
+        is older than `created_before` (its message expired)."""
+        # Jobs taken before deliveries recorded held_at were taken when they started.
+        unheld = Where(
+            "(#held < :held_before OR (attribute_not_exists(#held) AND #started < :held_before))"
+            " AND (#last = :last OR #created < :created_before)",
+            {"#held": "held_at", "#started": "started_at", "#last": "last_delivery", "#created": "created_at"},
+            {":held_before": held_before, ":last": True, ":created_before": created_before},
+        )
+        return self.transition(
+            workspace_id,
+            job_id,
+            (JobStatus.PROCESSING,),
+            JobStatus.FAILED,
+            only_if=unheld,
+            completed_at=at,
+            error=error,
+        )
+
+    def recheck_later(self, workspace_id: str, job_id: str, seen: str, check_at: str) -> bool:
+        """Move an unfinished job's next look to `check_at` (only if nobody moved it meanwhile:
+        a delivery taking the job sets its own)."""
+        return conditional_write(
+            "update_item",
+            TableName=self.table,
+            Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.JOB_SK}),
+            UpdateExpression="SET gsi2sk = :check",
+            ConditionExpression="attribute_exists(gsi2pk) AND gsi2sk = :seen",
+            ExpressionAttributeValues=serialize(
+                {":check": keys.in_flight_sort(check_at, workspace_id, job_id), ":seen": seen}
+            ),
+        )
+
     def claim_operation(self, workspace_id: str, job_id: str, index: int, at: str) -> bool:
-        """True for the one caller that may run this operation; False when it was claimed before."""
+        """True for the one caller that may run this operation; False when it was claimed before,
+        or already has a result (a timed-out or skipped operation is recorded unclaimed: a
+        duplicate delivery that read the job earlier must not run it after all)."""
         return conditional_write(
             "update_item",
             TableName=self.table,
             Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.operation_sk(index)}),
             UpdateExpression="SET claimed_at = :at",
-            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(claimed_at)",
+            ConditionExpression=(
+                "attribute_exists(pk) AND attribute_not_exists(claimed_at) AND attribute_not_exists(#result)"
+            ),
+            ExpressionAttributeNames={"#result": "result"},
             ExpressionAttributeValues=serialize({":at": at}),
         )
 
@@ -246,18 +357,29 @@ class OperationJobRepository:
         )
         return [_job_fields(i, workspace_id) for i in items], next_cursor
 
-    def overdue(self, created_before: str) -> list[tuple[str, str]]:
-        """(workspace, job id) of every unfinished job created before `created_before`."""
-        found: list[tuple[str, str]] = []
+    def due(self, before: str) -> list[tuple[str, str, str]]:
+        """(workspace, job id, gsi2sk) of every unfinished job the sweeper should look at before
+        `before`."""
+        found: list[tuple[str, str, str]] = []
         paginator = clients.dynamodb().get_paginator("query")
         for page in paginator.paginate(
             TableName=self.table,
             IndexName="gsi2",
             KeyConditionExpression="gsi2pk = :pk AND gsi2sk < :before",
-            ExpressionAttributeValues={":pk": {"S": keys.IN_FLIGHT_JOBS}, ":before": {"S": created_before}},
+            ExpressionAttributeValues={":pk": {"S": keys.IN_FLIGHT_JOBS}, ":before": {"S": before}},
         ):
             for raw in page.get("Items", []):
                 _, _, rest = raw["pk"]["S"].partition("WS#")
                 workspace_id, _, job_id = rest.partition("#OPJOB#")
-                found.append((workspace_id, job_id))
+                found.append((workspace_id, job_id, raw["gsi2sk"]["S"]))
+        return found
+
+    def jobs(self, targets: Sequence[tuple[str, str]]) -> dict[tuple[str, str], JobRecord]:
+        """The job items (without operations) by (workspace, job id); missing ones are absent."""
+        wanted = [{"pk": keys.operation_job(ws, job_id), "sk": keys.JOB_SK} for ws, job_id in set(targets)]
+        found: dict[tuple[str, str], JobRecord] = {}
+        for raw in batch.get_items(self.table, wanted) if wanted else []:
+            item = deserialize(raw)
+            workspace_id = str(item["workspace_id"])
+            found[(workspace_id, str(item["job_id"]))] = _job_fields(item, workspace_id)
         return found

@@ -78,10 +78,16 @@ def _shard(run_id: str) -> int:
 @dataclass(frozen=True)
 class RunFilter:
     """Which runs a listing keeps: of one job, one batch, some statuses (as stored), and with a
-    tag or a metadata entry (a key, and its value if given)."""
+    tag or a metadata entry (a key, and its value if given).
+
+    `batch_created_at` is the batch's `created_at`. A bulk trigger stores the batch and all its
+    runs with one creation time (services/runs.py `_create`), and a run's place in its job's
+    listing (gsi3sk) starts with it, so the batch's runs are one key range of the job's runs:
+    read by key, not filtered out of all of them."""
 
     job_id: str | None = None
     batch_id: str | None = None
+    batch_created_at: str | None = None
     statuses: tuple[RunStatus, ...] = ()
     tag_key: str | None = None
     tag_value: str | None = None
@@ -89,12 +95,24 @@ class RunFilter:
     metadata_value: str | None = None
 
     def where(self) -> Where | None:
+        """The filters that may drop most of what is read."""
         return Where.all_of(
-            Where.equals({"batch_id": self.batch_id}) if self.batch_id is not None else None,
+            self._batch() if self.batch_created_at is None else None,
             Where.one_of("status", sorted({str(s) for s in self.statuses})) if self.statuses else None,
             Where.label("tags", self.tag_key, self.tag_value) if self.tag_key is not None else None,
             Where.label("metadata", self.metadata_key, self.metadata_value) if self.metadata_key is not None else None,
         )
+
+    def strays(self) -> Where | None:
+        """Within the batch's key range, only a run of the same job created in the same
+        microsecond by another request is not the batch's."""
+        return self._batch() if self.batch_created_at is not None else None
+
+    def sort_prefix(self) -> str | None:
+        return None if self.batch_created_at is None else f"{self.batch_created_at}#"
+
+    def _batch(self) -> Where | None:
+        return Where.equals({"batch_id": self.batch_id}) if self.batch_id is not None else None
 
 
 @dataclass(frozen=True)
@@ -343,7 +361,8 @@ class RunRepository:
         self, workspace_id: str, filters: RunFilter, *, limit: int, cursor: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of runs, newest first, each with its result. A job's runs are read from its
-        own index partition; a batch's from its job's."""
+        own index partition; a batch's from its key range of its job's. Other filters cost a
+        bounded number of reads per page (queries.newest_first)."""
         partition, index = self._listing(workspace_id, filters.job_id)
         runs, next_cursor = newest_first(
             self.table,
@@ -353,6 +372,8 @@ class RunRepository:
             cursor=cursor,
             where=filters.where(),
             index=index,
+            sort_prefix=filters.sort_prefix(),
+            strays=filters.strays(),
         )
         return self.with_results(workspace_id, runs), next_cursor
 

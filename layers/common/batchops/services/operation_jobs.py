@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from batchops.dal import messaging
 from batchops.dal.items import iso
 from batchops.dal.operation_jobs import JobRecord, OperationJobRepository
-from batchops.errors import NotFoundError, OperationInProgressError, StorageError
+from batchops.errors import NotFoundError, OperationInProgressError, StorageError, client_message
 from batchops.executors.operations import OperationTarget
 from batchops.models.common import Caller
 from batchops.models.operations import (
@@ -29,12 +29,29 @@ from batchops.models.operations import (
 )
 from batchops.observability import logger
 from batchops.services import operations, references
-from batchops.services.operations import Deadline, interrupted, skipped, skipped_id, timed_out
+from batchops.services.operations import (
+    Deadline,
+    interrupted,
+    skipped,
+    skipped_id,
+    still_running,
+    timed_out,
+)
 from batchops.settings import get_settings
 
 ASYNC = "async"
 TRANSACTION = "transaction"
 TERMINAL_EXECUTION = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+JOB_FAILED = "INTERNAL_ERROR: the job stopped on an internal error; submit it again"
+OPEN = (JobStatus.QUEUED, JobStatus.PROCESSING)
+# WorkQueue's MessageRetentionPeriod (template.yaml): after this a job's message can no longer be
+# delivered, whatever happened to it (a backlog, deliveries that never reached the job).
+WORK_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
+
+
+class JobClosedError(Exception):
+    """The job ended (FAILED by the endpoint's deadline or the sweeper) after this run read it:
+    the operation it just claimed is not started."""
 
 
 def _now() -> str:
@@ -46,10 +63,14 @@ def _seed_time(value: str | None) -> str | None:
     return None if value is None else value[:23] + "Z"
 
 
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def _claim_is_stale(claimed_at: str | None) -> bool:
     if claimed_at is None:
         return False  # claimed after this run loaded the job: certainly still in flight
-    age = datetime.now(UTC) - datetime.fromisoformat(claimed_at.replace("Z", "+00:00"))
+    age = datetime.now(UTC) - _parse(claimed_at)
     return age.total_seconds() > get_settings().claim_stale_seconds
 
 
@@ -74,6 +95,13 @@ class StoredJournal:
         if record.result is not None:
             return record.result
         if self.repository.claim_operation(self.job.workspace_id, self.job.id, index, _now()):
+            # Whoever closes a job (the transaction endpoint at its deadline, the sweeper) reads
+            # the operations after closing it. So either this read sees the close and the
+            # operation is not started, or the closer sees this claim and reports the operation
+            # INTERRUPTED (effect unknown), never as "did not run".
+            if not self.repository.is_open(self.job.workspace_id, self.job.id):
+                self.finish(index, timed_out(record.operation))
+                raise JobClosedError(f"{self.job.id} ended before operation {record.operation.id} could start")
             return None
         if not _claim_is_stale(record.claimed_at):
             # Another delivery is running it right now: come back when it has recorded its result.
@@ -89,8 +117,19 @@ class StoredJournal:
             self.records[index].result = result
 
 
+def _first_check(mode: str, created: datetime) -> datetime:
+    """When the sweeper first looks at a job nothing has happened to: an async job's message may
+    be delivered until WorkQueue's retention ends (plus one worker run); a transaction's
+    execution ends within the state machine's TimeoutSeconds (300 s), long before this."""
+    settings = get_settings()
+    if mode == ASYNC:
+        return created + timedelta(seconds=WORK_QUEUE_RETENTION_SECONDS + settings.claim_stale_seconds)
+    return created + timedelta(seconds=settings.job_stale_after_seconds)
+
+
 def _create(caller: Caller, request: BatchRequest, mode: str) -> tuple[str, str]:
-    job_id, created_at = new_job_id(), _now()
+    job_id, created = new_job_id(), datetime.now(UTC)
+    created_at = iso(created)
     _repository().create(
         caller.workspace_id,
         job_id,
@@ -101,6 +140,7 @@ def _create(caller: Caller, request: BatchRequest, mode: str) -> tuple[str, str]
         parallel=request.parallel,
         created_at=created_at,
         expires_at=int(time.time()) + get_settings().job_retention_seconds,
+        check_at=iso(_first_check(mode, created)),
     )
     return job_id, created_at
 
@@ -147,19 +187,28 @@ def run_async_job(
     job = repository.get(workspace_id, job_id)
     if job is None or job.mode != ASYNC:
         return None  # nothing to run: a message for a job that was never stored
-    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+    if job.status not in OPEN:
         return None
-    if job.status == JobStatus.QUEUED:
-        repository.transition(workspace_id, job_id, (JobStatus.QUEUED,), JobStatus.PROCESSING, started_at=_now())
+    # Held from now until this invocation has certainly ended (the worker's 90 s Lambda timeout,
+    # with room): the sweeper fails no job a delivery may still be running.
+    held = datetime.now(UTC)
+    lease_end = held + timedelta(seconds=get_settings().claim_stale_seconds)
+    if not repository.take(workspace_id, job_id, at=iso(held), check_at=iso(lease_end), last_delivery=last_attempt):
+        return None  # it ended since it was read: another delivery finished it, or the sweeper failed it
     try:
         result = operations.run(job.caller, _request_of(job), target, deadline, StoredJournal(repository, job))
     except OperationInProgressError:
         raise  # another delivery is at work: this one simply comes back later
+    except JobClosedError:
+        return None  # the sweeper failed it: nothing more is started
     except Exception as error:
         if not last_attempt:
             raise  # the message comes back; claimed operations are not run again
+        # The client sees a stable message; the exception's own text is for the log only.
+        logger().exception("Async job failed on its last attempt", extra={"job_id": job_id})
+        message = client_message(error, JOB_FAILED)
         repository.transition(
-            workspace_id, job_id, (JobStatus.PROCESSING,), JobStatus.FAILED, completed_at=_now(), error=str(error)
+            workspace_id, job_id, (JobStatus.PROCESSING,), JobStatus.FAILED, completed_at=_now(), error=message
         )
         return None
     _complete(repository, workspace_id, job_id, result.summary)
@@ -225,6 +274,12 @@ def run_transaction(caller: Caller, request: BatchRequest, body_bytes: int, dead
         pause = min(pause * 2, 0.5)
         status = messaging.execution_status(execution)
     if status not in TERMINAL_EXECUTION:
+        # Close the job before reading its results: a step that claims an operation after this
+        # write finds the job closed and does not start it (StoredJournal.begin), so every
+        # operation without a claim below is truly not run.
+        _repository().transition(
+            caller.workspace_id, job_id, OPEN, JobStatus.FAILED, completed_at=_now(), error=STOPPED_ERROR
+        )
         messaging.stop_execution(execution, "batch timeout")
         logger().info("Transaction stopped at the deadline", extra={"job_id": job_id})
     elif status != "SUCCEEDED":
@@ -246,8 +301,9 @@ def transaction_results(workspace_id: str, job_id: str, *, execution_status: str
         if record.result is not None:
             results.append(record.result)
         elif execution_status not in TERMINAL_EXECUTION:
-            # Not reached before the deadline: reported, never dropped.
-            results.append(timed_out(record.operation))
+            # Stopped at the deadline. Claimed: its step may still be running it (effect
+            # unknown). Unclaimed: it never starts (the job was closed first).
+            results.append(still_running(record.operation) if record.claimed_at else timed_out(record.operation))
         elif broken:
             results.append(skipped(record.operation))
         else:
@@ -275,7 +331,11 @@ def run_transaction_step(workspace_id: str, job_id: str, index: int, target: Ope
     earlier_job = repository.get(workspace_id, job_id, only=earlier_indexes) if earlier_indexes else None
     earlier = {r.operation.id: r.result for r in (earlier_job.operations if earlier_job else []) if r.result}
     journal = StoredJournal(repository, job)
-    result = journal.begin(index)
+    try:
+        result = journal.begin(index)
+    except JobClosedError:
+        # Stopped at the endpoint's deadline, which answered this operation and the rest as not run.
+        return {"workspaceId": workspace_id, "jobId": job_id, "index": index + 1, "done": True}
     if result is None:
         result = operations.run_one(job.caller, operation, earlier, target)
         journal.finish(index, result)
@@ -294,21 +354,67 @@ def run_transaction_step(workspace_id: str, job_id: str, index: int, target: Ope
 # --------------------------------------------------------------------------- sweeper
 
 STALE_ERROR = "The job did not finish: its deliveries ran out or its run was stopped"
+STOPPED_ERROR = "The transaction was stopped at the HTTP deadline"
 
 
 def sweep_overdue_jobs(now: datetime | None = None) -> int:
-    """Mark every job that can no longer finish as FAILED; return how many were marked."""
+    """Mark every job that can no longer finish as FAILED; return how many were marked.
+
+    A job is failed only when no worker can hold it any more: never started and its message
+    expired; or last taken longer ago than a worker's run can last, by the queue's last delivery
+    (or its message expired); or, for a transaction, long after its execution's timeout. Every
+    failure is conditional on what it was decided on, so a delivery taking the job at the same
+    moment either wins (the job runs) or finds it FAILED (nothing starts). Jobs not failable yet
+    are looked at again when they could be."""
     moment = now or datetime.now(UTC)
-    cutoff = iso(moment - timedelta(seconds=get_settings().job_stale_after_seconds))
     repository = _repository()
+    due = repository.due(iso(moment))
+    jobs = repository.jobs([(workspace_id, job_id) for workspace_id, job_id, _ in due])
     marked = 0
-    for workspace_id, job_id in repository.overdue(cutoff):
-        marked += repository.transition(
-            workspace_id,
-            job_id,
-            (JobStatus.QUEUED, JobStatus.PROCESSING),
-            JobStatus.FAILED,
-            completed_at=iso(moment),
-            error=STALE_ERROR,
-        )
+    for workspace_id, job_id, seen in due:
+        job = jobs.get((workspace_id, job_id))
+        if job is None or job.status not in OPEN:
+            continue  # it ended meanwhile, and left the index with that write
+        check_again = _next_look(job, moment)
+        if check_again is not None:
+            repository.recheck_later(workspace_id, job_id, seen, iso(check_again))
+        else:
+            marked += _fail_for_good(repository, job, moment)
     return marked
+
+
+def _next_look(job: JobRecord, moment: datetime) -> datetime | None:
+    """None when the job can no longer finish; else when it could next be found so."""
+    created = _parse(job.created_at)
+    if job.mode != ASYNC:
+        give_up = _first_check(job.mode, created)
+        return give_up if give_up > moment else None
+    undeliverable = _first_check(ASYNC, created)
+    if job.status == JobStatus.QUEUED:
+        return undeliverable if undeliverable > moment else None
+    held = job.held_at or job.started_at
+    lease_end = _parse(held) + timedelta(seconds=get_settings().claim_stale_seconds) if held else moment
+    if lease_end > moment:
+        return lease_end  # a worker may still be running it
+    if job.last_delivery or undeliverable <= moment:
+        return None
+    return undeliverable  # its message comes back, and the next delivery takes it over
+
+
+def _fail_for_good(repository: OperationJobRepository, job: JobRecord, moment: datetime) -> bool:
+    at = iso(moment)
+    if job.mode != ASYNC:
+        return repository.transition(
+            job.workspace_id, job.id, OPEN, JobStatus.FAILED, completed_at=at, error=STALE_ERROR
+        )
+    if job.status == JobStatus.QUEUED:
+        return repository.fail_unstarted(job.workspace_id, job.id, at=at, error=STALE_ERROR)
+    settings = get_settings()
+    return repository.fail_abandoned(
+        job.workspace_id,
+        job.id,
+        at=at,
+        error=STALE_ERROR,
+        held_before=iso(moment - timedelta(seconds=settings.claim_stale_seconds)),
+        created_before=iso(moment - timedelta(seconds=WORK_QUEUE_RETENTION_SECONDS + settings.claim_stale_seconds)),
+    )

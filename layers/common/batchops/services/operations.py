@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,6 +34,7 @@ from batchops.services import references
 from batchops.services.references import UnresolvedReferenceError
 
 PARALLEL_WORKERS = 8
+INTERRUPTED = "INTERRUPTED"
 # Result bodies in one response: Lambda's 6 MB response limit, less room for the envelope.
 RESULTS_BUDGET_BYTES = 5 * 1024 * 1024
 
@@ -93,8 +94,19 @@ def interrupted(operation: Operation) -> OperationResult:
     return OperationResult(
         id=operation.id,
         status=500,
-        body=error_body("Operation was interrupted and is not run again; check its effect", "INTERRUPTED"),
+        body=error_body("Operation was interrupted and is not run again; check its effect", INTERRUPTED),
     )
+
+
+def still_running(operation: Operation) -> OperationResult:
+    """Started but not finished at the batch deadline: its effect is unknown (it may still land),
+    so it is INTERRUPTED like an operation whose run died, never a TIMEOUT ("did not run")."""
+    message = "Operation was still running at the batch timeout and may yet take effect; it is not run again"
+    return OperationResult(id=operation.id, status=500, body=error_body(message, INTERRUPTED))
+
+
+def is_interrupted(result: OperationResult) -> bool:
+    return isinstance(result.body, dict) and result.body.get("code") == INTERRUPTED
 
 
 def body_bytes(body: Any) -> int:
@@ -159,9 +171,9 @@ def run(
     else:
         results = _run_sequential(caller, request, target, deadline, log)
     for n, outcome in enumerate(results):
-        if outcome.timed_out or outcome.skipped:
-            # Recorded too (a timed-out one before any straggler can finish), so the stored job
-            # always matches the summary it was answered with.
+        if outcome.timed_out or outcome.skipped or is_interrupted(outcome):
+            # Recorded too (and kept: a result is never overwritten), so the stored job always
+            # matches the summary it was answered with.
             log.finish(n, outcome)
     return respond(results)
 
@@ -217,33 +229,88 @@ def _run_sequential(
     return results
 
 
+class _Gate:
+    """Decides, under one lock, which operations of a parallel batch start and whose outcome
+    counts. The collector closes it at the deadline: an operation not started by then never
+    starts (not even on a pool thread freed a moment later), and one still running is answered
+    INTERRUPTED; its result, if it comes, is neither answered nor recorded, so what the client
+    was told stays what is stored."""
+
+    def __init__(self, deadline: Deadline):
+        self._lock = threading.Lock()
+        self._deadline = deadline
+        self._closed = False
+        self._started: set[int] = set()
+        self._outcomes: dict[int, OperationResult] = {}
+        self._errors: list[Exception] = []
+
+    def enter(self, n: int) -> bool:
+        """True when operation n may start now."""
+        with self._lock:
+            if self._closed or self._deadline.passed():
+                return False
+            self._started.add(n)
+            return True
+
+    def settle(self, n: int, outcome: OperationResult, record: Callable[[], None] | None = None) -> None:
+        """Keep an outcome (and record it) unless the answer was already made without it."""
+        with self._lock:
+            if self._closed:
+                return
+            if record is not None:
+                record()
+            self._outcomes[n] = outcome
+
+    def fail(self, error: Exception) -> None:
+        with self._lock:
+            if not self._closed:
+                self._errors.append(error)
+
+    def close(self) -> tuple[dict[int, OperationResult], set[int], list[Exception]]:
+        with self._lock:
+            self._closed = True
+            return dict(self._outcomes), set(self._started), list(self._errors)
+
+
 def _run_parallel(
     caller: Caller, request: BatchRequest, target: OperationTarget, deadline: Deadline, log: Journal
 ) -> list[OperationResult]:
     failed = threading.Event()
+    gate = _Gate(deadline)
 
-    def task(n: int, operation: Operation) -> OperationResult:
-        # With continueOnError false, operations that have not started when one fails are skipped.
-        if failed.is_set() and not request.continueOnError:
-            return skipped(operation)
-        result = _claim_and_run(n, caller, operation, {}, target, log)
-        if not result.succeeded:
-            failed.set()
-        return result
+    def task(n: int, operation: Operation) -> None:
+        try:
+            # With continueOnError false, operations that have not started when one fails are skipped.
+            if failed.is_set() and not request.continueOnError:
+                gate.settle(n, skipped(operation))
+                return
+            if not gate.enter(n):
+                return  # the deadline passed before it started: answered TIMEOUT, never run
+            recorded = log.begin(n)
+            result = recorded if recorded is not None else run_one(caller, operation, {}, target)
+            if not result.succeeded:
+                failed.set()
+            gate.settle(n, result, None if recorded is not None else lambda: log.finish(n, result))
+        except Exception as error:
+            gate.fail(error)
+            raise
 
     operations = request.operations
     pool = ThreadPoolExecutor(max_workers=min(PARALLEL_WORKERS, len(operations)))
     try:
-        futures: list[Future[OperationResult]] = [pool.submit(task, n, op) for n, op in enumerate(operations)]
+        futures: list[Future[None]] = [pool.submit(task, n, op) for n, op in enumerate(operations)]
         pending = set(futures)
         while pending and not deadline.passed():
             _, pending = wait(pending, timeout=deadline.remaining(), return_when=FIRST_COMPLETED)
     finally:
-        # Never wait for stragglers past the deadline; they are reported as timed out.
+        outcomes, started, errors = gate.close()
+        # Never wait for stragglers past the deadline: they are answered INTERRUPTED.
         pool.shutdown(wait=False, cancel_futures=True)
+    if errors:
+        raise errors[0]  # e.g. another delivery holds an operation: the whole run comes back later
     return [
-        future.result() if future.done() and not future.cancelled() else timed_out(operation)
-        for future, operation in zip(futures, operations, strict=True)
+        outcomes.get(n) or (still_running(operation) if n in started else timed_out(operation))
+        for n, operation in enumerate(operations)
     ]
 
 

@@ -627,15 +627,18 @@ def list_runs(
             details=[{"field": "metadata_key", "error": "cannot be combined with tag_key"}],
         )
     repo = _repository()
+    batch_created_at: str | None = None
     if batch_id is not None:
         batch = repo.get_batch(workspace_id, batch_id)
         if batch is None or (job_id is not None and job_id != batch["job_id"]):
             return RunPage.of([], None)
-        # A batch's runs all belong to its job: read the job's runs, keep the batch's.
-        job_id = batch["job_id"]
+        # A batch's runs all belong to its job, and were all created with the batch: they are
+        # one key range of the job's runs.
+        job_id, batch_created_at = batch["job_id"], batch["created_at"]
     filters = RunFilter(
         job_id=job_id,
         batch_id=batch_id,
+        batch_created_at=batch_created_at,
         statuses=tuple(state.stored for state in statuses),
         tag_key=tag_key,
         tag_value=tag_value,
