@@ -170,31 +170,32 @@ def test_per_item_errors_by_index_over_http(stack):
     )
 
 
-def test_lone_surrogate_escapes_are_per_item_errors_and_422_over_http(stack):
+def test_lone_surrogate_escapes_refuse_the_request_as_malformed_json_over_http(stack):
     """`\\ud800` with no pair is legal JSON text but not Unicode: it could be neither stored nor
-    answered. Sent as the escape in the bytes on the wire, as a client's JSON library writes it."""
+    answered, so the body is not I-JSON and the whole request is 400 MALFORMED_JSON (the entry's
+    model would refuse it per item too). Sent as the escape in the bytes on the wire, as a client's
+    JSON library writes it; a pair of escapes is one character and is stored."""
     bid = batch_id()
     good = json.dumps(entry("good"))
     bad_value = json.dumps(entry("bad", identifiers={"employeeId": "MARK"})).replace("MARK", "E-1\\ud800")
     bad_key = json.dumps(entry("bad", metadata={"MARK": "ok"})).replace("MARK", "\\udc00")
     bad_text = json.dumps(entry("bad", requestPayload="MARK")).replace("MARK", "\\ud83d")
-    lone = "must not contain a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)"
+    pair = json.dumps(entry("pair", requestPayload="MARK")).replace("MARK", "\\ud83d\\ude00")
     with client(stack) as http:
-        raw = f'{{"batchId": "{bid}", "events": [{good}, {bad_value}, {bad_key}, {bad_text}]}}'
-        created = http.post("/v1/events/batch", content=raw.encode(), headers=JSON)
-        assert created.status_code == 201, created.text
-        assert created.json()["errors"] == [
-            {"index": 1, "error": f"Validation failed: identifiers {lone}, found at identifiers.employeeId"},
-            {"index": 2, "error": f"Validation failed: metadata {lone}, found in a key of metadata"},
-            {"index": 3, "error": f"Validation failed: requestPayload {lone}"},
-        ]
+        for bad in (bad_value, bad_key, bad_text):
+            raw = f'{{"batchId": "{bid}", "events": [{good}, {bad}]}}'
+            refused = http.post("/v1/events/batch", content=raw.encode(), headers=JSON)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["code"] == "MALFORMED_JSON"
+            assert "lone UTF-16 surrogate" in refused.json()["error"]
         single = http.post("/v1/events", content=bad_key.encode(), headers=JSON)
-        assert single.status_code == 422, single.text
-        assert single.json()["details"] == [
-            {"field": "metadata", "error": f"metadata {lone}, found in a key of metadata"}
-        ]
+        assert (single.status_code, single.json()["code"]) == (400, "MALFORMED_JSON"), single.text
+        assert http.get(f"/v1/events/batch/{bid}").status_code == 404  # nothing was stored
+        raw = f'{{"batchId": "{bid}", "events": [{good}, {pair}]}}'
+        created = http.post("/v1/events/batch", content=raw.encode(), headers=JSON)
+        assert created.status_code == 201 and "errors" not in created.json(), created.text
         page = http.get(f"/v1/events/batch/{bid}").json()
-    assert page["totalCount"] == 1
+    assert page["totalCount"] == 2
 
 
 @pytest.mark.parametrize("name", ["hr upload 2026", "50%", "#1?x", "a+b", "Zürich"])

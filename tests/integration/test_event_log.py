@@ -4,6 +4,7 @@ EventLogEntry, its answers and its counting rules, with the seed's per-item erro
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from typing import Any
@@ -204,7 +205,6 @@ INVALID = [
     (entry(eventTimestamp="0000-01-01T00:00:00Z"), "eventTimestamp must be between 0001-01-01 and 9999-12-31"),
     (entry(eventTimestamp="9999-12-31T23:59:59-01:00"), "eventTimestamp must be between 0001-01-01 and 9999-12-31"),
     (entry(metadata=json.loads('{"a":' * 40 + "1" + "}" * 40)), "metadata must not nest deeper than 32 levels"),
-    (entry(identifiers={"n": float("inf")}), "identifiers must not contain NaN or Infinity"),
     # 30,000 four-byte characters: 60,000 in JavaScript, 120,000 bytes of UTF-8
     (entry(summary="\U0001f600" * 30_000), "event exceeds 102400 bytes"),
     ("not an object", "event must be an object"),
@@ -585,25 +585,32 @@ def test_json_values_are_kept_exactly():
     assert isinstance(stored["metadata"]["huge"], int) and isinstance(stored["metadata"]["one"], float)
 
 
-def test_nan_is_refused_per_item_not_answered_back():
+@pytest.mark.parametrize(("literal", "says"), [("NaN", "NaN"), ("-Infinity", "-Infinity"), ("1e400", "too large")])
+def test_nan_and_infinity_are_not_json_and_refuse_the_whole_request(literal, says):
+    # Python's parser takes NaN and Infinity (and reads 1e400 as Infinity); no JSON parser does, so
+    # the body is malformed JSON (docs/decisions.md, "One parsing path"): nothing is stored.
     raw = (
         '{"events": ['
         + json.dumps(entry("ok"))
         + ", "
-        + json.dumps(entry()).replace('"metadata": {}', '"metadata": {"x": NaN}')
-        + "]}"
+        + json.dumps(entry()).replace('"metadata": {}', '"metadata": {"x": ' + literal + "}")
+        + '], "batchId": "nan"}'
     )
     status, _, body = post_raw(CREATE_BATCH, "create_event_batch", raw)
-    assert status == 201
-    assert body["errors"] == [{"index": 1, "error": "Validation failed: metadata must not contain NaN or Infinity"}]
+    assert (status, body["code"]) == (400, "MALFORMED_JSON"), body
+    assert says in body["error"]
+    assert scan_entries() == []
 
 
 # ---------------------------------------------------------------- lone UTF-16 surrogates
 
 # JSON's \u escapes can name half of a surrogate pair on its own. Python's parser keeps it, but it is
-# not Unicode text: it has no UTF-8 form, so it could be neither answered nor stored.
-LONE = "must not contain a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)"
+# not Unicode text: it has no UTF-8 form, so it could be neither answered nor stored. The body is
+# therefore not I-JSON (RFC 7493), and the whole request is 400 MALFORMED_JSON, before any entry is
+# read (docs/decisions.md, "One parsing path"); the entry model still refuses one per item, naming
+# the field (tests/unit/test_event_log_models.py), should one ever reach it another way.
 MARK = "__LONE_SURROGATE__"
+LONE = "lone UTF-16 surrogate"
 
 
 def with_lone_surrogate(item: dict[str, Any], escape: str = "x\\ud800") -> str:
@@ -632,43 +639,42 @@ FREE_TEXT_FIELDS = [
     "responsePayload",
     "idempotencyKey",
 ]
-# (entry, field, the problem as the per-item error states it)
+# (entry, where the lone surrogate is)
 SURROGATE_CASES = [
-    *[(entry(**{name: MARK}), name, f"{name} {LONE}") for name in FREE_TEXT_FIELDS],
-    (entry(identifiers={"k": MARK}), "identifiers", f"identifiers {LONE}, found at identifiers.k"),
-    (entry(identifiers={MARK: 1}), "identifiers", f"identifiers {LONE}, found in a key of identifiers"),
-    (entry(metadata={"a": [1, {"b": MARK}]}), "metadata", f"metadata {LONE}, found at metadata.a.1.b"),
-    (entry(metadata={"a": {MARK: None}}), "metadata", f"metadata {LONE}, found in a key of metadata.a"),
-    (entry(metadata={"x": "ok", "list": ["ok", MARK, MARK]}), "metadata", f"metadata {LONE}, found at metadata.list.1"),
+    *[(entry(**{name: MARK}), name) for name in FREE_TEXT_FIELDS],
+    (entry(identifiers={"k": MARK}), "identifiers.k"),
+    (entry(identifiers={MARK: 1}), "a key of identifiers"),
+    (entry(metadata={"a": [1, {"b": MARK}]}), "metadata.a.1.b"),
+    (entry(metadata={"a": {MARK: None}}), "a key of metadata.a"),
+    (entry(metadata={"x": "ok", "list": ["ok", MARK, MARK]}), "metadata.list.1"),
 ]
-SURROGATE_IDS = [message.replace(LONE, "lone") for _, _, message in SURROGATE_CASES]
+SURROGATE_IDS = [where for _, where in SURROGATE_CASES]
 
 
-@pytest.mark.parametrize(("item", "field", "message"), SURROGATE_CASES, ids=SURROGATE_IDS)
-def test_a_lone_surrogate_anywhere_in_an_entry_is_a_per_item_error_with_its_path(item, field, message):
+@pytest.mark.parametrize(("item", "where"), SURROGATE_CASES, ids=SURROGATE_IDS)
+def test_a_lone_surrogate_anywhere_in_an_entry_refuses_the_whole_batch_as_malformed_json(item, where):
     raw = '{"events": [' + json.dumps(entry("a")) + ", " + with_lone_surrogate(item) + ", "
     raw += json.dumps(entry("b")) + '], "batchId": "lone"}'
     status, _, body = post_raw(CREATE_BATCH, "create_event_batch", raw)
-    assert status == 201, body
-    assert body["errors"] == [{"index": 1, "error": "Validation failed: " + message}]
-    assert body["totalInserted"] == 2 and body["correlationIds"] == [corr("a"), corr("b")]
-    assert get_batch("lone")[2]["totalCount"] == 2
+    assert (status, body["code"]) == (400, "MALFORMED_JSON"), body
+    assert LONE in body["error"] and "details" not in body
+    assert scan_entries() == []
+    assert get_batch("lone")[0] == 404
 
 
-@pytest.mark.parametrize(("item", "field", "message"), SURROGATE_CASES, ids=SURROGATE_IDS)
-def test_a_lone_surrogate_in_a_single_create_is_422_with_its_field(item, field, message):
+@pytest.mark.parametrize(("item", "where"), SURROGATE_CASES, ids=SURROGATE_IDS)
+def test_a_lone_surrogate_in_a_single_create_is_400_malformed_json(item, where):
     # a low surrogate this time: both halves are refused
     status, _, body = post_raw(CREATE_ONE, "create_event", with_lone_surrogate(item, "\\udc00y"))
-    assert (status, body["code"]) == (422, "VALIDATION_FAILED"), body
-    assert body["details"] == [{"field": field, "error": message}]
+    assert (status, body["code"]) == (400, "MALFORMED_JSON"), body
+    assert LONE in body["error"]
     assert scan_entries() == []
 
 
-def test_a_lone_surrogate_in_the_requests_batch_id_is_422():
+def test_a_lone_surrogate_in_the_requests_batch_id_is_400_malformed_json():
     raw = json.dumps({"events": [entry()], "batchId": MARK}).replace(MARK, "\\udbff")
     status, _, body = post_raw(CREATE_BATCH, "create_event_batch", raw)
-    assert (status, body["code"]) == (422, "VALIDATION_FAILED")
-    assert body["details"] == [{"field": "batchId", "error": f"batchId {LONE}"}]
+    assert (status, body["code"]) == (400, "MALFORMED_JSON")
     assert scan_entries() == []
 
 
@@ -901,6 +907,26 @@ _raw_objects = st.one_of(
 )
 
 
+def _is_i_json(raw: str) -> bool:
+    """Whether Python's lenient parser makes of `raw` only values that are JSON and Unicode: no
+    NaN or Infinity (1e400 parses as Infinity), and no lone surrogate (no UTF-8 form)."""
+    def finite(text: str) -> float:
+        # checked as the text is read: a later duplicate key must not hide a refused number
+        if math.isinf(float(text)):
+            raise ValueError(text)
+        return float(text)
+
+    try:
+        parsed = json.loads(raw, parse_float=finite)
+    except ValueError:
+        return False
+    try:
+        json.dumps(parsed, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        return False
+    return True
+
+
 OPEN_OBJECT_PROBLEMS = (
     "Validation failed: identifiers ",
     "Validation failed: metadata ",
@@ -916,9 +942,12 @@ def test_no_value_inside_identifiers_or_metadata_makes_the_batch_route_answer_5x
     for n, (identifiers, metadata) in enumerate(pairs):
         fixed = json.dumps({k: v for k, v in entry(f"h{n}").items() if k not in ("identifiers", "metadata")})
         raws.append(fixed[:-1] + f', "identifiers": {identifiers}, "metadata": {metadata}}}')
-    status, _, body = post_raw(
-        CREATE_BATCH, "create_event_batch", '{"events": [' + ",".join(raws) + f'], "batchId": "{batch_id}"}}'
-    )
+    raw = '{"events": [' + ",".join(raws) + f'], "batchId": "{batch_id}"}}'
+    status, _, body = post_raw(CREATE_BATCH, "create_event_batch", raw)
+    if not _is_i_json(raw):
+        # a lone surrogate, NaN or a number past a double: the body is not JSON any route can take
+        assert (status, body["code"]) == (400, "MALFORMED_JSON"), body
+        return
     assert status in (201, 422), body
     refused = {e["index"]: e["error"] for e in body.get("errors", body.get("details", []))}
     assert all(m.startswith(OPEN_OBJECT_PROBLEMS) for m in refused.values()), refused

@@ -238,11 +238,16 @@ def test_local_mode_allows_loopback(monkeypatch):
         {"max_attempts": 11},
         {"dedup_window_secs": 86401},
         {"colour": 1},
-        {"name": "bad\ud800"},
     ],
 )
 def test_bad_settings_are_422(change):
     assert create({**JOB, **change})[0] == 422
+
+
+def test_a_lone_surrogate_in_a_setting_is_400_malformed_json():
+    # no route can take such a body (it has no UTF-8 form): refused whole, before validation
+    status, _, body = create({**JOB, "name": "bad\ud800"})
+    assert (status, body["code"]) == (400, "MALFORMED_JSON")
 
 
 def test_patch_changes_fields_rechecks_the_url_and_moves_the_name():

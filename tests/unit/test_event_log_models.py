@@ -189,6 +189,44 @@ def test_json_problem_names_the_path_to_the_first_lone_surrogate(value, where):
     assert problem == f"must not contain a lone UTF-16 surrogate (\\ud800-\\udfff without its pair), {where}"
 
 
+LONE = "must not contain a lone UTF-16 surrogate (\\ud800-\\udfff without its pair)"
+FREE_TEXT_FIELDS = [
+    "accountId",
+    "traceId",
+    "batchId",
+    "applicationId",
+    "targetSystem",
+    "originatingSystem",
+    "processName",
+    "stepName",
+    "summary",
+    "result",
+    "endpoint",
+    "errorCode",
+    "errorMessage",
+    "requestPayload",
+    "responsePayload",
+    "idempotencyKey",
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        *[({name: "x\ud800"}, f"{name} {LONE}") for name in FREE_TEXT_FIELDS],
+        ({"identifiers": {"k": "\udc00y"}}, f"identifiers {LONE}, found at identifiers.k"),
+        ({"identifiers": {"\udbff": 1}}, f"identifiers {LONE}, found in a key of identifiers"),
+        ({"metadata": {"a": [1, {"b": "\ud83d"}]}}, f"metadata {LONE}, found at metadata.a.1.b"),
+        ({"metadata": {"a": {"\udfff": None}}}, f"metadata {LONE}, found in a key of metadata.a"),
+    ],
+    ids=lambda value: str(value)[:40],
+)
+def test_the_entry_model_still_refuses_a_lone_surrogate_per_field(changes, message):
+    # Defence in depth: the request path refuses such a body whole (400 MALFORMED_JSON) before any
+    # entry is read; an entry reaching the model another way is still refused, naming the place.
+    assert validate_entry(log_entry(**changes)) == "Validation failed: " + message
+
+
 def test_json_problem_reports_depth_then_nan_then_surrogates():
     deep: Any = "\ud800"
     for _ in range(40):

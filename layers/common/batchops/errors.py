@@ -38,6 +38,14 @@ class UnsafeUrlError(ValidationFailedError):
     code = "UNSAFE_URL"
 
 
+class UnstorableValueError(ValidationFailedError):
+    """A value DynamoDB cannot hold reached a write: a number past 38 significant digits or outside
+    1E-130..9.99E+125, NaN or Infinity. Models bound what clients send, so this is a gap in them;
+    it is still the client's value that cannot be kept, hence a 422 rather than a 500."""
+
+    code = "VALUE_NOT_STORABLE"
+
+
 class UnauthorizedError(BatchopsError):
     code = "UNAUTHORIZED"
 
@@ -93,3 +101,12 @@ class StorageError(BatchopsError):
     """AWS refused or lost a write even after retries."""
 
     code = "STORAGE_ERROR"
+
+
+def client_message(error: BaseException, generic: str) -> str:
+    """What a client may be shown about `error` where it is stored for them (an async job's
+    `error`): a typed error's code and message, which are written for clients, else `generic`.
+    Any other exception's text can name tables, ARNs and internals: it is for the log only."""
+    if isinstance(error, BatchopsError):
+        return f"{error.code}: {error.message}"
+    return generic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -76,6 +77,11 @@ def error_headers(error: BatchopsError) -> dict[str, str]:
 
 
 def from_domain_error(error: BatchopsError) -> Response[str]:
+    if isinstance(error, StorageError) and error.__cause__ is not None:
+        # The client is told what to do; what AWS said (a chained cause) is for the log.
+        logger().warning(
+            "Storage error", extra={"code": error.code, "error": error.message, "cause": repr(error.__cause__)[:1000]}
+        )
     return error_response(status_of(error), error.message, error.code, error.details, error_headers(error) or None)
 
 
@@ -135,6 +141,34 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
     def unexpected(error: Exception) -> Response[str]:
+        storage = from_aws_error(error)
+        if storage is not None:
+            return storage
         # A server error is a bug: log it whole, tell the client nothing internal.
         logger().exception("Unhandled error", extra={"error_type": type(error).__name__})
         return error_response(500, "Internal server error", "INTERNAL_ERROR")
+
+
+STORAGE_UNAVAILABLE = "A storage service is busy or unavailable; retry the request shortly"
+
+
+def from_aws_error(error: Exception) -> Response[str] | None:
+    """An AWS error that escaped a route (a throttle after botocore's retries, an outage, a refused
+    call), or an error raised from one (Powertools' idempotency layer wraps them): 503
+    STORAGE_ERROR, as the docs promise, with a generic message. AWS's own text names tables,
+    queues and ARNs: it goes to the log only. None when AWS is not involved."""
+    if "botocore" not in sys.modules:
+        return None  # no AWS client was ever loaded (health, the OpenAPI document): not AWS
+    # Imported here: routes that never load boto3 do not pay for botocore at start.
+    from batchops.dal.errors import aws_error_in, error_code, is_throttling
+
+    cause = aws_error_in(error)
+    if cause is None:
+        return None
+    extra = {"error_type": type(error).__name__, "aws_error_code": error_code(cause)}
+    if is_throttling(cause):
+        logger().warning("AWS throttled a request past its retries", extra={**extra, "aws_error": str(cause)})
+    else:
+        # Not a throttle: an outage, or a call AWS refuses (a bug or a missing permission).
+        logger().exception("AWS error escaped a route", extra=extra)
+    return error_response(503, STORAGE_UNAVAILABLE, StorageError.code)

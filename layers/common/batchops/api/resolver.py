@@ -25,7 +25,7 @@ from batchops.api.openapi import AUTHENTICATED_ERRORS
 from batchops.api.openapi import errors as openapi_errors
 from batchops.api.raw_event import body_size, header_value
 from batchops.api.router import Endpoint
-from batchops.encoding import decoded_body, too_large
+from batchops.encoding import decoded_body, parse_json, refuse_lone_surrogates, too_large
 from batchops.errors import (
     BadRequestError,
     BatchopsError,
@@ -51,8 +51,13 @@ def check_body(event: Mapping[str, Any], limit: int | None = None, *, object_bod
     """Refuse what the route cannot take before any parsing or validation work is spent on it, and
     hand it on as plain JSON text: a compressed body inflated (bounded by `limit`, uncompressed),
     a base64 one decoded, the media type in lower case (media types are case-insensitive,
-    Powertools compares them as written). `object_body`: the route's body is a JSON object."""
+    Powertools compares them as written). `object_body`: the route's body is a JSON object.
+    A body no route could take as JSON text (a lone UTF-16 surrogate) is 400 MALFORMED_JSON here,
+    for every route; what only parsing finds is refused where the body is parsed (`parse_json`)."""
     checked = _decoded(event, limit)
+    body = checked.get("body")
+    if isinstance(body, str):
+        refuse_lone_surrogates(body)
     if object_body and _is_array(checked.get("body")):
         # Powertools' validation would take a non-empty array as its first element (it unwraps
         # lists meant for multi-value query parameters): [A, B] would store A and drop B.
@@ -240,7 +245,15 @@ def build_resolver(
     validation and auth, without running the handler (dry runs); `limit_requests=False` spends
     no request budget (operations run inside a batch request, which has paid for itself)."""
     endpoints = list(endpoints)
-    app = BatchopsResolver(endpoints, limit_requests=limit_requests, enable_validation=True, cors=CORS)
+    app = BatchopsResolver(
+        endpoints,
+        limit_requests=limit_requests,
+        enable_validation=True,
+        cors=CORS,
+        # The one parser of request bodies: what Python's parser takes but no route can (an
+        # integer past 4,300 digits was a plain ValueError, a 500) is 400 MALFORMED_JSON.
+        json_body_deserializer=parse_json,
+    )
     register_error_handlers(app)
     for endpoint in endpoints:
         middlewares: list[Any] = []

@@ -39,7 +39,9 @@ def take(table: str, workspace_id: str, bucket: str, *, cost: int, interval_us: 
     try:
         return _take(table, workspace_id, bucket, cost=cost, interval_us=interval_us, burst=burst, now_us=now_us)
     except (ClientError, BotoCoreError) as error:
-        raise StorageError(f"rate-limit bucket {bucket} unavailable: {error}") from error
+        # AWS's text (table ARN, request ids) stays in the chained cause, for the log: this message
+        # reaches clients when bulk-track's events budget cannot be read.
+        raise StorageError(f"The {bucket} rate-limit budget could not be read; retry the request") from error
 
 
 def _take(table: str, workspace_id: str, bucket: str, *, cost: int, interval_us: int, burst: int, now_us: int) -> Take:

@@ -12,6 +12,7 @@ response are read, and a name with several checked addresses is tried address by
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import threading
 import zlib
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ import httpx
 
 from batchops.errors import InvalidUrlError, UnsafeUrlError
 from batchops.executors import url_safety
+from batchops.models.headers import header_problem
+from batchops.observability import logger
 
 USER_AGENT = "batchops-run-worker/1"
 MAX_CONNECT_SECONDS = 10.0
@@ -91,16 +94,29 @@ def call(
     except InvalidUrlError as error:  # the form was checked above: only resolution can fail here
         return CallOutcome(error_code="CONNECTION_ERROR", message=error.message)
 
+    for name, value in headers.items():
+        # Validated when the job was saved; a header stored before that could never be sent.
+        problem = header_problem(name, value)
+        if problem is not None:
+            return CallOutcome(error_code="CONNECTION_ERROR", message=f"The request could not be sent: {problem}")
+    # Latin-1 bytes: httpx encodes str values as ASCII, so an obs-text value (é) that HTTP allows
+    # raised UnicodeEncodeError inside the exchange, which then looked like a TIMEOUT.
+    raw_headers = {name.encode("ascii"): value.encode("latin-1") for name, value in headers.items()}
+
     http = client or _client()
     finished: list[CallOutcome] = []
     streams: list[httpx.Response] = []
 
     def exchange() -> None:
-        finished.append(
-            _exchange(
-                http, parts, _ipv4_first(addresses), method, headers, body, timeout_seconds, max_body_bytes, streams
+        try:
+            outcome = _exchange(
+                http, parts, _ipv4_first(addresses), method, raw_headers, body, timeout_seconds, max_body_bytes, streams
             )
-        )
+        except Exception:  # noqa: BLE001 - in this thread it would vanish, and the call report a TIMEOUT
+            # A bug, not the endpoint's doing: said at once rather than waited out as a TIMEOUT.
+            logger().exception("Outbound call failed before an answer", extra={"host": parts.hostname})
+            outcome = CallOutcome(error_code="CONNECTION_ERROR", message="The request could not be sent")
+        finished.append(outcome)
 
     # httpx's timeouts apply per step (connect, write, each read); the job's timeout is for the
     # whole exchange, so the exchange runs in a thread the call waits for at most that long.
@@ -124,7 +140,7 @@ def _exchange(
     parts: SplitResult,
     addresses: list[str],
     method: str,
-    headers: dict[str, str],
+    headers: dict[bytes, bytes],
     body: str,
     timeout_seconds: float,
     max_body_bytes: int,
@@ -134,7 +150,7 @@ def _exchange(
         request = http.build_request(
             method,
             _pinned(parts, address),
-            headers={**headers, "Host": _host_header(parts)},
+            headers={**headers, b"Host": _host_header(parts).encode("ascii")},
             content=body.encode(),
             timeout=httpx.Timeout(timeout_seconds, connect=min(timeout_seconds, MAX_CONNECT_SECONDS)),
             extensions={"sni_hostname": parts.hostname} if parts.scheme.lower() == "https" else None,
@@ -153,11 +169,11 @@ def _exchange(
         except httpx.ConnectError as error:
             if n + 1 < len(addresses):
                 continue  # nothing was sent: the next checked address may answer
-            return CallOutcome(error_code="CONNECTION_ERROR", message=f"{type(error).__name__}: {error}"[:500])
+            return _failed(error, parts)
         except httpx.TimeoutException:
             return _timed_out(timeout_seconds)
         except httpx.HTTPError as error:
-            return CallOutcome(error_code="CONNECTION_ERROR", message=f"{type(error).__name__}: {error}"[:500])
+            return _failed(error, parts)
         decoded = _decoded(bytes(received), response.headers.get("content-encoding", ""), max_body_bytes)
         return CallOutcome(
             http_status=response.status_code,
@@ -166,6 +182,36 @@ def _exchange(
             retry_after=response.headers.get("retry-after"),
         )
     return CallOutcome(error_code="CONNECTION_ERROR", message="No address to connect to")
+
+
+def _failed(error: httpx.HTTPError, parts: SplitResult) -> CallOutcome:
+    """A stable message a client may read (it is shown on the run), by kind of failure; the
+    exception's own text (addresses, OpenSSL's reasons, Python's errno lines) goes to the log."""
+    logger().warning(
+        "Outbound call failed", extra={"host": parts.hostname, "error_type": type(error).__name__, "error": str(error)}
+    )
+    return CallOutcome(error_code="CONNECTION_ERROR", message=_failure_message(error))
+
+
+def _failure_message(error: httpx.HTTPError) -> str:
+    cause: BaseException | None = error
+    for _ in range(5):  # httpx wraps httpcore's error, which wraps the ssl one
+        if cause is None:
+            break
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return "The endpoint's TLS certificate could not be verified"
+        if isinstance(cause, ssl.SSLError):
+            return "The TLS handshake with the endpoint failed"
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(error, httpx.ConnectError):
+        return "Could not connect to the endpoint"
+    if isinstance(error, httpx.LocalProtocolError):
+        return "The request could not be sent: it is not valid HTTP"
+    if isinstance(error, httpx.RemoteProtocolError):
+        return "The endpoint closed the connection or did not answer with valid HTTP"
+    if isinstance(error, httpx.NetworkError):
+        return "The connection to the endpoint failed during the exchange"
+    return "The call to the endpoint failed"
 
 
 def _decoded(raw: bytes, encoding: str, limit: int) -> bytes:

@@ -4,7 +4,9 @@ A URL is checked when it is registered and again right before each call, after D
 resolution, so a name that later resolves to an internal address is still refused. Refused:
 loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7), shared (100.64/10), link-local
 (169.254/16 with the cloud metadata endpoints, fe80::/10), unspecified, multicast, reserved,
-and IPv4-mapped or NAT64-embedded forms of these. Only http and https are called. The
+and IPv6 addresses that carry one of these as an IPv4 address: IPv4-mapped, NAT64, 6to4 (2002::/16,
+which any 6to4 relay routes to its embedded address, and which Python's ipaddress calls global:
+[2002:a9fe:a9fe::] is 169.254.169.254) and Teredo (its server or client). Only http and https are called. The
 local stack and tests may allow loopback (127.0.0.0/8 and ::1 only), through an explicit
 setting that deployed stacks never set.
 """
@@ -59,10 +61,17 @@ def is_loopback(address: IPAddress) -> bool:
 
 def is_unsafe(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
+        # These reach exactly their IPv4 address: judged by it alone (NAT64 is "reserved" to Python).
         if address.ipv4_mapped is not None:
             return is_unsafe(address.ipv4_mapped)
         if address in _NAT64:
             return is_unsafe(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        # These are routed to an embedded IPv4 address by relays: unsafe if it is, and otherwise
+        # judged as IPv6 too (Python calls all of Teredo's 2001::/32 private today).
+        embedded = [address.sixtofour] if address.sixtofour is not None else []
+        embedded += list(address.teredo or ())
+        if any(is_unsafe(inner) for inner in embedded):
+            return True
     return (
         not address.is_global
         or address.is_loopback

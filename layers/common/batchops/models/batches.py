@@ -15,6 +15,9 @@ BUILTIN_OPERATION = "operation"
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$"
 MAX_TIMEOUT_MINUTES = 1440
+# One second: deadlines are kept to the second's fraction, and anything shorter (1e-300 minutes was
+# taken, then failed DynamoDB's write as a decimal underflow, a 500) cannot mean a batch's timeout.
+MIN_TIMEOUT_MINUTES = 1 / 60
 MAX_JOB_RETRIES = 10
 # SQS delays a message at most 15 minutes: a retry batch's start can wait that long.
 MAX_RETRY_DELAY_MINUTES = 15
@@ -130,7 +133,9 @@ class BatchOptions(BaseModel):
     max_parallel: int | None = Field(
         default=None, ge=1, description="Jobs running or queued at once; default min(5, the plan's max jobs)"
     )
-    timeout_minutes: float = Field(default=60, gt=0, le=MAX_TIMEOUT_MINUTES)
+    timeout_minutes: float = Field(
+        default=60, gt=0, le=MAX_TIMEOUT_MINUTES, allow_inf_nan=False, description="1/60 (one second) to 1440"
+    )
     retry_failed: bool = False
     max_retries: int = Field(default=2, ge=0, le=MAX_JOB_RETRIES, description="Retries of a failed job")
     notification: Notification | None = None
@@ -138,6 +143,13 @@ class BatchOptions(BaseModel):
     # The seed's own templates put these two at this level.
     aggregate_report: bool | None = None
     require_approval: bool = Field(default=False, description="Not supported: batches start at once")
+
+    @field_validator("timeout_minutes")
+    @classmethod
+    def _at_least_a_second(cls, value: float) -> float:
+        if value < MIN_TIMEOUT_MINUTES:
+            raise ValueError("must be at least 1/60 (one second)")
+        return value
 
     @field_validator("require_approval")
     @classmethod
@@ -171,7 +183,7 @@ class BatchRetry(BaseModel):
 
     job_ids: list[str] | None = Field(default=None, min_length=1, max_length=1000)
     max_retries: int | None = Field(default=None, ge=0, le=MAX_JOB_RETRIES)
-    retry_delay_minutes: float = Field(default=0, ge=0, le=MAX_RETRY_DELAY_MINUTES)
+    retry_delay_minutes: float = Field(default=0, ge=0, le=MAX_RETRY_DELAY_MINUTES, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- responses (OpenAPI)

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from batchops.models.headers import check_header_fields
+
 MAX_PAYLOAD_BYTES = 256 * 1024
 # The part of an endpoint's response kept as a run's result.
 MAX_RESULT_BYTES = 256 * 1024
@@ -46,6 +48,9 @@ MAX_STORED_JSON_BYTES = 32 * 1024
 # Strait caps a custom retry delay at one hour (worker/backoff.go maxDelay).
 MAX_RETRY_DELAY_SECS = 3600
 QUEUE_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,63}$"
+# The largest value of Strait's integer settings (Go int64): every value Strait takes is taken, and
+# each is a number DynamoDB can store (38 digits; 10**40 failed the write, a 500).
+MAX_STRAIT_INT = 2**63 - 1
 
 
 def canonical_json(payload: Any) -> str:
@@ -68,6 +73,9 @@ def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
             raise ValueError(f"{name} is set by batchops and cannot be overridden")
         if not 0 < len(name) <= 256 or len(text) > 8 * 1024:
             raise ValueError(f"header {name[:40]!r}: names 1-256 characters, values at most 8 KB")
+    # What HTTP can carry (RFC 9110): a CR/LF or non-Latin-1 value used to be stored and then fail
+    # every run, as a connection error or a false TIMEOUT.
+    check_header_fields(value)
     return value
 
 
@@ -152,12 +160,12 @@ class StraitJobSettings(BaseModel):
     webhook_secret: str | None = Field(
         default=None, min_length=16, max_length=4096, description="Alias of endpoint_signing_secret (wins if both)"
     )
-    max_concurrency: int | None = Field(default=None, ge=0)
-    max_concurrency_per_key: int | None = Field(default=None, ge=0)
+    max_concurrency: int | None = Field(default=None, ge=0, le=MAX_STRAIT_INT)
+    max_concurrency_per_key: int | None = Field(default=None, ge=0, le=MAX_STRAIT_INT)
     execution_window_cron: str | None = Field(default=None, max_length=255)
     timezone: str | None = Field(default=None, min_length=1, max_length=64)
-    rate_limit_max: int | None = Field(default=None, ge=0)
-    rate_limit_window_secs: int | None = Field(default=None, ge=0)
+    rate_limit_max: int | None = Field(default=None, ge=0, le=MAX_STRAIT_INT)
+    rate_limit_window_secs: int | None = Field(default=None, ge=0, le=MAX_STRAIT_INT)
     run_ttl_secs: int | None = Field(
         default=None, ge=0, le=MAX_TTL_SECS, description="Runs not started this long after creation expire (0: never)"
     )
@@ -169,14 +177,14 @@ class StraitJobSettings(BaseModel):
     default_run_metadata: Metadata | None = Field(default=None, description="Every run's metadata, under a trigger's")
     result_schema: Any = None
     cron_overlap_policy: Literal["allow", "skip", "cancel_running"] | None = None
-    debounce_window_secs: int | None = Field(default=None, ge=0)
-    batch_window_secs: int | None = Field(default=None, ge=0)
-    batch_max_size: int | None = Field(default=None, ge=0)
+    debounce_window_secs: int | None = Field(default=None, ge=0, le=MAX_STRAIT_INT)
+    batch_window_secs: int | None = Field(default=None, ge=0, le=MAX_STRAIT_INT)
+    batch_max_size: int | None = Field(default=None, ge=0, le=MAX_STRAIT_INT)
     execution_mode: Literal["http"] | None = Field(
         default=None, description="`http` only: batchops calls endpoints (Strait's `worker` mode has no equivalent)"
     )
     queue_name: str | None = Field(default=None, pattern=QUEUE_NAME_PATTERN)
-    poison_pill_threshold: int | None = Field(default=None, ge=1)
+    poison_pill_threshold: int | None = Field(default=None, ge=1, le=MAX_STRAIT_INT)
     on_complete_trigger_workflow: str | None = Field(default=None, max_length=255)
     on_complete_trigger_job: str | None = Field(default=None, max_length=255)
     on_complete_payload_mapping: Any = None

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from batchops.models.headers import check_header_fields
+
 MAX_OPERATIONS = 100
 MAX_BATCH_BODY_BYTES = 5 * 1024 * 1024
 MAX_OPERATION_BODY_BYTES = 100 * 1024
@@ -41,6 +43,8 @@ class Operation(BaseModel):
         for name, text in (value or {}).items():
             if not 0 < len(name) <= 256 or len(text) > MAX_HEADER_BYTES:
                 raise ValueError(f"header {name[:40]!r}: names 1-256 characters, values at most 8 KB")
+        # Headers an API client could send (RFC 9110): an operation behaves like the direct call.
+        check_header_fields(value or {})
         return value
 
     @field_validator("method")

@@ -3,13 +3,28 @@ and kept as sent."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_EVENT_BYTES = 64 * 1024  # one event, serialized
 MAX_MESSAGE_ID_CHARS = 100
+# RFC 3339 starts with a full date and a time: what tells it from the Unix times pydantic also reads.
+_RFC_3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _rfc_3339_text(value: Any) -> Any:
+    """The seed's `timestamp` is `type: string, format: date-time`. pydantic's lax datetime also
+    takes a JSON number, or a string of digits, as Unix time: refused, so a client's epoch
+    milliseconds never become a date in the year 57,000."""
+    if not isinstance(value, str) or not _RFC_3339_START.match(value):
+        raise ValueError("must be an RFC 3339 date-time string with an offset, e.g. 2025-10-29T22:00:00.778Z")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc_3339_text)]
 
 
 class TrackedEvent(BaseModel):
@@ -17,7 +32,7 @@ class TrackedEvent(BaseModel):
 
     event: str = Field(min_length=1, description="The name/type of the event")
     properties: dict[str, Any] = Field(description="Event-specific key/value pairs")
-    timestamp: AwareDatetime = Field(description="When the event occurred (RFC 3339, with an offset or Z)")
+    timestamp: Rfc3339 = Field(description="When the event occurred (RFC 3339, with an offset or Z)")
     messageId: str | None = Field(
         default=None,
         min_length=1,

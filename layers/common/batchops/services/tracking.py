@@ -21,6 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from batchops.dal.items import iso
 from batchops.dal.messaging import send_messages
 from batchops.dal.tracking import TrackedEventRepository
+from batchops.encoding import parse_json, refuse_lone_surrogates
 from batchops.errors import BadRequestError, NotFoundError, StorageError
 from batchops.models.common import Caller
 from batchops.models.tracking import MAX_EVENT_BYTES, BulkTrackResponse, TrackedEvent, TrackResponse
@@ -179,12 +180,16 @@ def received_now() -> str:
 
 
 def parse_body(body: str) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise BadRequestError("Malformed JSON body", code="MALFORMED_JSON") from None
-    except RecursionError:
-        raise BadRequestError("Malformed JSON body: nested too deeply", code="MALFORMED_JSON") from None
+    """A body that did not come through the resolver (an uploaded object): checked for lone
+    surrogates here, then parsed like every request body."""
+    refuse_lone_surrogates(body)
+    return parse_json(body)
+
+
+def _parse_request(body: str) -> Any:
+    # The resolver's check_body has already refused lone surrogates in a request's body: the
+    # routes only parse it (one scan per body, not two).
+    return parse_json(body)
 
 
 def invalid(details: list[dict[str, Any]]) -> BadRequestError:
@@ -230,7 +235,7 @@ def bulk_response(checked: Checked) -> BulkTrackResponse:
 def check_bulk(body: str) -> None:
     """What track_bulk refuses before it stores anything (a dry run's answer): malformed JSON, a
     body that is not an array of events, or no valid event."""
-    checked = check_events(events_of(parse_body(body)), received_now())
+    checked = check_events(events_of(_parse_request(body)), received_now())
     if not checked.accepted:
         raise invalid(checked.errors)
 
@@ -241,14 +246,14 @@ def check_one(body: str) -> None:
 
 
 def _one(body: str) -> Accepted:
-    checked = check_events([parse_body(body)], received_now())
+    checked = check_events([_parse_request(body)], received_now())
     if not checked.accepted:
         raise invalid([{"field": "body", "error": e["error"]} for e in checked.errors])
     return checked.accepted[0]
 
 
 def track_bulk(caller: Caller, body: str) -> BulkTrackResponse:
-    return bulk_response(accept(caller, events_of(parse_body(body)), received_now()))
+    return bulk_response(accept(caller, events_of(_parse_request(body)), received_now()))
 
 
 def track_one(caller: Caller, body: str) -> TrackResponse:
