@@ -9,7 +9,7 @@ SAM_CLI_VERSION := 1.170.0
 ASL_FILES := $(shell find statemachines tests -name '*.asl.json' 2>/dev/null)
 PIP_QUIET := --quiet --quiet --disable-pip-version-check
 
-.PHONY: run test lint typecheck static unit integration e2e bench build deploy validate clean
+.PHONY: run test lint typecheck static unit integration e2e chaos bench build deploy validate clean
 
 # The project environment, rebuilt whenever pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml layers/common/requirements.txt
@@ -60,6 +60,11 @@ integration: $(BIN)/.installed $(SAM_VENV)/.installed
 
 e2e: $(BIN)/.installed $(SAM_VENV)/.installed
 	$(BIN)/pytest -q tests/e2e
+
+# The fault-injection suites with ten times the schedules of `make test`, drawn at random (a
+# failure prints the seed that reproduces it).
+chaos: $(BIN)/.installed $(SAM_VENV)/.installed
+	BATCHOPS_CHAOS=1 POWERTOOLS_LOG_LEVEL=CRITICAL $(BIN)/pytest -q -n 2 --dist loadfile tests/integration/test_faults_*.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench

@@ -19,6 +19,7 @@ the first matching rule applies. `fired` records what was injected.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, settings
 
 from batchops.dal import clients
 
@@ -319,3 +321,23 @@ _PARTIAL: dict[tuple[str, str], Callable[[Callable[..., Any], dict[str, Any], st
     ("sqs", "DeleteMessageBatch"): _entries,
     ("sqs", "ChangeMessageVisibilityBatch"): _entries,
 }
+
+
+# ---------------------------------------------------------------- schedules (hypothesis)
+
+# `make chaos` sets this: many more random schedules instead of CI's fixed few.
+CHAOS = os.environ.get("BATCHOPS_CHAOS", "") == "1"
+CHAOS_FACTOR = 10
+
+
+def schedule_settings(ci_examples: int) -> settings:
+    """Hypothesis settings for a fault-schedule property: in `make test` `ci_examples` schedules
+    from a fixed seed (the same ones on every run, so CI is deterministic); in `make chaos` ten
+    times as many, drawn at random, with the seed of a failure printed to reproduce it."""
+    return settings(
+        max_examples=ci_examples * CHAOS_FACTOR if CHAOS else ci_examples,
+        derandomize=not CHAOS,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=list(HealthCheck),
+    )

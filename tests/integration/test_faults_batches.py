@@ -14,12 +14,12 @@ from typing import Any
 
 import boto3
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from batchops.settings import reset_settings
-from tests.faults import Faults, SimulatedCrash, touches
-from tests.invariants import batches, batches_broken
+from tests.faults import Faults, SimulatedCrash, schedule_settings, touches
+from tests.invariants.batches import batches, batches_broken
 from tests.job_endpoint import JobEndpoints, Reply, job_endpoints
 from tests.pipeline import Pipeline
 from tests.support import api_event, invoke, load_function
@@ -215,7 +215,7 @@ def _schedule(faults: Faults, plan: list[tuple[str, int]]) -> Faults:
     return faults
 
 
-@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@schedule_settings(ci_examples=8)
 @given(plan=FAULTS, duplicates=st.integers(0, 2), crash_every=st.sampled_from([0, 0, 3]), seed=st.integers(0, 99))
 def test_any_schedule_of_faults_keeps_every_promise(
     plan: list[tuple[str, int]], duplicates: int, crash_every: int, seed: int, monkeypatch: pytest.MonkeyPatch

@@ -1,8 +1,5 @@
-"""What must hold after any fault scenario, read from the table itself (and what the receivers saw).
-
-One checker per async path; each returns a list of broken promises (empty when all hold), so a
-failing test names every one at once.
-"""
+"""The Batches engine's promises (seed 002): batches with max_parallel, retry and cancel, and their
+lifecycle events."""
 
 from __future__ import annotations
 
@@ -11,20 +8,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer
-
 from batchops.models.batches import BatchStatus, JobStatus
-
-_DESERIALIZE = TypeDeserializer()
-
-
-def table_items(table: str = "DomainTable") -> list[dict[str, Any]]:
-    client = boto3.client("dynamodb", region_name="us-east-1")
-    items: list[dict[str, Any]] = []
-    for page in client.get_paginator("scan").paginate(TableName=table):
-        items += [{k: _DESERIALIZE.deserialize(v) for k, v in raw.items()} for raw in page["Items"]]
-    return items
+from tests.invariants.table import table_items
 
 
 def batches(items: Iterable[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
