@@ -150,3 +150,32 @@ def test_a_missing_caller_is_401_on_every_authenticated_route(wired: dict[str, s
         assert (status, body["code"]) == (401, "UNAUTHORIZED"), (endpoint.method, endpoint.path, body)
         checked += 1
     assert checked == len([e for e in route_table() if e.auth]) >= 35
+
+
+def test_an_unexpected_exception_is_a_500_that_tells_the_client_nothing(
+    owned: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """API8: a bug's text (an ARN, a path, a stack) goes to the log, never to the client."""
+    from batchops.services import jobs
+
+    leak = "arn:aws:dynamodb:us-east-1:123456789012:table/Secret-DomainTable at /opt/python/batchops"
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(leak)
+
+    monkeypatch.setattr(jobs, "get_job", broken)
+    status, body = _get("/v1/jobs/{jobID}", owned, OWNER)
+    assert (status, body) == (500, {"error": "Internal server error", "code": "INTERNAL_ERROR"})
+
+
+def test_a_workspace_has_at_most_20_webhook_subscriptions(wired: dict[str, str]) -> None:
+    """API4/API6: each subscription multiplies every batch event into one more delivery."""
+    create = _endpoint("POST", "/v1/webhooks")
+    for n in range(20):
+        body = {"url": f"https://hooks.example.com/limit/{n}", "events": ["batch.completed"]}
+        status, answer = _call(create, {}, "ws-limit", body)
+        assert status == 201, answer
+    status, answer = _call(create, {}, "ws-limit", {"url": "https://hooks.example.com/21", "events": ["batch.failed"]})
+    assert (status, answer["code"]) == (409, "WEBHOOK_LIMIT_REACHED"), answer
+    listed = _call(_endpoint("GET", "/v1/webhooks"), {}, "ws-limit")[1]
+    assert len(listed["data"]) == 20
