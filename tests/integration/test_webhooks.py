@@ -281,20 +281,19 @@ def test_a_410_disables_the_subscription(endpoints):
     assert len(endpoints.calls_to("/gone")) == 1
 
 
-def test_the_last_receive_marks_failed_and_leaves_the_message_to_the_dlq(endpoints):
+def test_the_last_receive_marks_failed_and_is_done_with_the_message(endpoints):
     subscribe(endpoints, "/sub", ["batch.completed"])
     endpoints.script("/sub", Reply(503))
     emit_completed()
     delivery_id = only_delivery_id()
 
-    with pytest.raises(webhooks.DeliveryExhaustedError) as exhausted:
-        webhooks.deliver(WS, delivery_id, receive_count=get_settings().webhook_max_receives)
+    # None: the message is deleted, not left to the DLQ (a failed delivery is not poison).
+    assert webhooks.deliver(WS, delivery_id, receive_count=get_settings().webhook_max_receives) is None
 
-    assert exhausted.value.delivery_id == delivery_id
     stored = delivery(delivery_id)
     assert (stored["status"], stored["attempts"], stored["last_status_code"]) == ("failed", 1, 503)
     assert "next_attempt_at" not in stored
-    # The message comes back once more before SQS moves it: nothing is sent again.
+    # A duplicate of the message finds the delivery finished: nothing is sent again.
     assert webhooks.deliver(WS, delivery_id, receive_count=get_settings().webhook_max_receives + 1) is None
     assert len(endpoints.calls_to("/sub")) == 1
 

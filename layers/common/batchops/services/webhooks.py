@@ -13,7 +13,10 @@ short lease) by a conditional write, calls the target, and records the outcome b
 write on (pending, n+1); a duplicate message finds the delivery finished (and is dropped) or
 leased or not yet due (and is hidden until then), and sends nothing. Retries hide the message
 for the backoff delay; on the queue's last receive a retryable failure marks the delivery failed
-and leaves the message to SQS's redrive into the DLQ.
+and the message is done with. The DLQ receives only messages no attempt could be made for (an
+AWS outage through every receive, a lease held to the last receive): their deliveries are still
+pending, so a redrive finishes them. A delivery recorded as failed is final, and a redriven copy
+of it would send nothing.
 
 Not here yet: a sweep that resends overdue pending deliveries (a message SQS refused at emission,
 or one lost before its delivery finished). It needs a sparse index of pending deliveries (a key
@@ -57,18 +60,6 @@ MAX_LOG_ENTRIES = 100
 USER_AGENT = "batchops-webhooks/1"
 WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
 GONE_REASON = "The receiver answered 410 Gone"
-
-
-class DeliveryExhaustedError(Exception):
-    """The queue's last receive of a delivery failed again: the delivery is marked failed, and
-    the dispatcher must not delete the message, so SQS moves it to the DLQ (kept there for
-    inspection and redrive)."""
-
-    def __init__(self, delivery_id: str, attempts: int, reason: str):
-        super().__init__(f"Webhook delivery {delivery_id} failed after {attempts} attempts: {reason}")
-        self.delivery_id = delivery_id
-        self.attempts = attempts
-        self.reason = reason
 
 
 def _repository() -> WebhookRepository:
@@ -336,9 +327,10 @@ def deliver(workspace_id: str, delivery_id: str, *, receive_count: int) -> int |
     """One queue message of a delivery: None when the message is done with (delete it), else the
     seconds to hide it before the next attempt.
 
-    Raises DeliveryExhaustedError when this was the last attempt (the queue's last receive, or
-    as many attempts as the queue allows receives) and it failed in a retryable way: the delivery
-    is then marked failed, and the message must stay for SQS to move to the DLQ."""
+    When this was the last attempt (the queue's last receive, or as many attempts as the queue
+    allows receives) and it failed in a retryable way, the delivery is marked failed (metric
+    WebhookExhausted) and the message is done with: it is not poison, and in the DLQ it would
+    only raise an alarm a redrive could not clear."""
     settings = get_settings()
     repo = _repository()
     delivery = repo.get_delivery(workspace_id, delivery_id)
@@ -437,14 +429,13 @@ def _record(
             _count("WebhookFailed")
         return None
     if exhausted:
-        if not end("failed"):
-            return None  # another message recorded this attempt; it decides
-        _count("WebhookExhausted")
-        logger().error(
-            "Webhook delivery failed on its last attempt; its message goes to the DLQ",
-            extra={"delivery_id": delivery_id, "attempts": attempt, "error": result.error},
-        )
-        raise DeliveryExhaustedError(delivery_id, attempt, result.error or "retryable failure")
+        if end("failed"):
+            _count("WebhookExhausted")
+            logger().error(
+                "Webhook delivery failed on its last attempt",
+                extra={"delivery_id": delivery_id, "attempts": attempt, "error": result.error},
+            )
+        return None
     delay = retry_delay(attempt, settings.webhook_retry_base_seconds, result.retry_after)
     retried = repo.record_attempt(
         workspace_id,
