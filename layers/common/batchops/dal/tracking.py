@@ -7,10 +7,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from batchops.dal import clients, keys
 from batchops.dal.batch import put_items, put_new_items
 from batchops.dal.items import deserialize, serialize
-from batchops.dal.queries import conditional_write
+from batchops.dal.queries import conditional_write, is_condition_failure
 
 
 class TrackedEventRepository:
@@ -110,6 +112,25 @@ class TrackingUploadRepository:
             "#status = :pending OR (#status = :processing AND etag = :etag)",
             {":processing": "processing", ":pending": "pending", ":etag": etag},
         )
+
+    def count_failure(self, workspace_id: str, upload_id: str, etag: str) -> int | None:
+        """One more failed ingestion of the object version `etag`; how many there have been, or
+        None when the upload is no longer processing that version."""
+        try:
+            response = clients.dynamodb().update_item(
+                TableName=self.table,
+                Key=serialize(keys.tracking_upload(workspace_id, upload_id)),
+                UpdateExpression="ADD failures :one",
+                ConditionExpression="attribute_exists(pk) AND #status = :processing AND etag = :etag",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=serialize({":one": 1, ":processing": "processing", ":etag": etag}),
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as error:
+            if is_condition_failure(error):
+                return None
+            raise
+        return int(deserialize(response["Attributes"])["failures"])
 
     def finish(self, workspace_id: str, upload_id: str, etag: str, fields: dict[str, Any]) -> bool:
         """processing -> completed | failed (fields["status"]) with its counts or error."""

@@ -28,7 +28,7 @@ from batchops.dal.objects import (
 )
 from batchops.dal.tracking import TrackingUploadRepository
 from batchops.encoding import GZIP_MAGIC, MAX_BODY_BYTES, decoded_body, too_large
-from batchops.errors import BadRequestError, BatchopsError, NotFoundError, PayloadTooLargeError
+from batchops.errors import BadRequestError, BatchopsError, NotFoundError, PayloadTooLargeError, RateLimitedError
 from batchops.models.common import Caller, Plan, error_body
 from batchops.models.tracking import Upload, UploadCreated, UploadStatus
 from batchops.observability import logger
@@ -40,6 +40,10 @@ RESULT_PREFIX = "results/"
 FORM_SECONDS = 15 * 60  # how long the upload form is valid
 LINK_SECONDS = 15 * 60  # how long a result link is valid
 RECORD_SECONDS = 7 * 24 * 3600  # upload records and results are kept a week (the bucket's lifecycle)
+# Failed ingestions of one object before its upload ends failed: under TrackingUploadQueue's
+# maxReceiveCount (10), leaving receives for waits on the events budget.
+MAX_INGEST_FAILURES = 5
+FINISHED = ("completed", "failed")
 _IDS = uuid.UUID("6f1e4c1a-6b0e-4d9e-9a57-4b3f0f1d2c11")  # namespace of the ids derived from uploads
 
 
@@ -125,6 +129,10 @@ def ingest(bucket: str, key: str, etag: str, received_at: str) -> str:
     repository = _repository()
     record = repository.get(workspace_id, upload_id)
     if record is None or not repository.claim(workspace_id, upload_id, etag):
+        if record is not None and record.get("status") in FINISHED and record.get("etag") == etag:
+            # This version was ingested and its record finished, but removing the object failed
+            # (or the worker died first): that is all that is left to do.
+            delete_object(bucket, key)
         # Unknown, already ingested, or held by another version of the object: this one is not
         # ours to ingest (the form can be used more than once until it expires).
         logger().info(
@@ -132,7 +140,40 @@ def ingest(bucket: str, key: str, etag: str, received_at: str) -> str:
         )
         return "ignored"
     caller = Caller(workspace_id=workspace_id, key_id=str(record.get("key_id", "upload")), plan=Plan(record["plan"]))
-    fields: dict[str, Any]
+    fields: dict[str, Any] | None = None
+    try:
+        fields, result = _ingested(caller, upload_id, bucket, key, etag, received_at)
+        put_json(bucket, result_key(workspace_id, upload_id), result)
+    except RateLimitedError:
+        raise  # waiting for the budget is not a failure
+    except Exception:
+        failures = repository.count_failure(workspace_id, upload_id, etag)
+        if failures is None or failures < MAX_INGEST_FAILURES:
+            raise  # the message comes back: transient AWS trouble usually passes
+        # Give up before the queue's maxReceiveCount would move the notification to the DLQ and
+        # leave the upload `processing` for good: the client learns it failed and uploads again.
+        # Events already queued (only the result file would not be written) keep the upload
+        # completed with its counts: failing it would have the client send them again.
+        logger().exception("Upload could not be finished normally; it ends now", extra={"upload_id": upload_id})
+        if fields is None:
+            stuck = BatchopsError("The upload could not be ingested; create a new upload", code="INGEST_FAILED")
+            fields = {"status": "failed", "error": {"error": stuck.message, "code": stuck.code}}
+            result = json.dumps(error_body(stuck.message, stuck.code))
+        try:
+            put_json(bucket, result_key(workspace_id, upload_id), result)
+        except Exception:  # noqa: BLE001 - the record says how it ended; the result file is a copy
+            logger().warning("Result of a failed upload not written", extra={"upload_id": upload_id}, exc_info=True)
+    repository.finish(workspace_id, upload_id, etag, {**fields, "completed_at": iso(datetime.now(UTC))})
+    delete_object(bucket, key)
+    return str(fields["status"])
+
+
+def _ingested(
+    caller: Caller, upload_id: str, bucket: str, key: str, etag: str, received_at: str
+) -> tuple[dict[str, Any], str]:
+    """The upload record's fields and the result document, for an object read and queued, or
+    refused as bulk-track would refuse it."""
+    workspace_id = caller.workspace_id
     try:
         checked = tracking.accept(
             caller,
@@ -141,19 +182,16 @@ def ingest(bucket: str, key: str, etag: str, received_at: str) -> str:
             lambda position: str(uuid.uuid5(_IDS, f"{workspace_id}/{upload_id}/{position}")),
             all_or_retry=True,
         )
-        result = tracking.bulk_response(checked).model_dump_json(exclude_none=True)
-        fields = {"status": "completed", "accepted": len(checked.accepted), "rejected": len(checked.errors)}
     except (BadRequestError, PayloadTooLargeError) as error:
-        result = json.dumps(error_body(error.message, error.code, error.details))
-        fields = {"status": "failed", "error": {"error": error.message, "code": error.code}}
+        failed = {"status": "failed", "error": {"error": error.message, "code": error.code}}
+        return failed, json.dumps(error_body(error.message, error.code, error.details))
     except ObjectChangedError:
         gone = BatchopsError("The upload was replaced or removed while being read; create a new upload", code="GONE")
-        result = json.dumps(error_body(gone.message, gone.code))
-        fields = {"status": "failed", "error": {"error": gone.message, "code": gone.code}}
-    put_json(bucket, result_key(workspace_id, upload_id), result)
-    repository.finish(workspace_id, upload_id, etag, {**fields, "completed_at": iso(datetime.now(UTC))})
-    delete_object(bucket, key)
-    return str(fields["status"])
+        return {"status": "failed", "error": {"error": gone.message, "code": gone.code}}, json.dumps(
+            error_body(gone.message, gone.code)
+        )
+    result = tracking.bulk_response(checked).model_dump_json(exclude_none=True)
+    return {"status": "completed", "accepted": len(checked.accepted), "rejected": len(checked.errors)}, result
 
 
 def defer(receipt_handle: str, seconds: int) -> None:
