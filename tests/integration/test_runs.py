@@ -105,6 +105,11 @@ def set_attributes(run_id: str, workspace: str = "ws-a", **values: Any) -> None:
     )
 
 
+def backoff_over(run_id: str, workspace: str = "ws-a") -> None:
+    """The run's retry delay went by (a message shown again before then waits for it)."""
+    set_attributes(run_id, workspace, next_retry_at="2000-01-01T00:00:00.000000Z")
+
+
 def get_run(run_id: str, workspace: str = "ws-a") -> tuple[int, Any]:
     status, _, out = invoke(GET_RUN, api_event("get_run", path_params={"runID": run_id}, workspace=workspace))
     return status, out
@@ -266,6 +271,7 @@ def test_503_with_retry_after_is_retried_later_then_completes(endpoints):
     # Retry-After: 120 hid the message for at least that long, and the run says when it retries.
     assert waiting["next_retry_at"] > waiting["started_at"]
     assert receive() == []
+    backoff_over(run["id"])
     sqs = boto3.client("sqs")
     sqs.change_message_visibility(QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
     [again] = receive()
@@ -283,6 +289,7 @@ def test_retries_stop_at_max_attempts_and_fail(endpoints):
     for _ in range(2):
         [message] = receive()
         work([message])
+        backoff_over(run["id"])
         boto3.client("sqs").change_message_visibility(
             QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
         )
@@ -555,6 +562,7 @@ def test_a_retry_of_an_urgent_run_waits_on_the_urgent_queue(endpoints):
     # The worker hides the message for the retry delay on the queue it came from.
     assert work([message], queue=URGENT) == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
     assert receive(queue=URGENT) == [] and receive() == []
+    backoff_over(run["id"])
     boto3.client("sqs").change_message_visibility(
         QueueUrl=queue_url(URGENT), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
     )
@@ -584,6 +592,7 @@ def test_the_jobs_run_ttl_applies_and_a_started_run_never_expires(endpoints):
     [message] = receive()
     work([message])  # attempt 1 fails: the run waits for its retry
     set_attributes(answer["id"], start_by="2000-01-01T00:00:00.000000Z")
+    backoff_over(answer["id"])
     boto3.client("sqs").change_message_visibility(
         QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
     )
@@ -1020,6 +1029,7 @@ def test_lowering_max_attempts_ends_a_waiting_run(endpoints):
     work([message])
     assert get_run(run["id"])[1]["status"] == "queued"
     invoke(UPDATE_JOB, api_event("update_job", body={"max_attempts": 1}, path_params={"jobID": job["id"]}))
+    backoff_over(run["id"])
     boto3.client("sqs").change_message_visibility(
         QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
     )

@@ -136,7 +136,10 @@ class Transition:
     to: RunStatus
     attempts: int
     fields: dict[str, Any]
-    check_at: str | None = None  # for an unfinished run: when the sweeper should look again
+    # When the sweeper should look at the run again. For a change that ends a run, set only when
+    # something is left to do after it (closing the run's batch): the run stays in the sweeper's
+    # index until `unindex`, so a crash right after the end cannot leave the batch open.
+    check_at: str | None = None
     result: Any = None
     has_result: bool = False
 
@@ -434,8 +437,10 @@ class RunRepository:
                 values[f":f{n}"] = value
                 sets.append(f"#f{n} = :f{n}")
         if change.to.finished:
-            removes += ["gsi2pk", "gsi2sk", "lease_until"]
-        elif change.check_at is not None:
+            removes.append("lease_until")
+            if change.check_at is None:
+                removes += ["gsi2pk", "gsi2sk"]
+        if change.check_at is not None:
             values[":check"] = keys.in_flight_run_sort(change.check_at, workspace_id, run["id"])
             sets.append("gsi2sk = :check")
         if change.has_result:
@@ -546,6 +551,16 @@ class RunRepository:
                     if len(found) >= limit:
                         return found
         return found
+
+    def unindex(self, workspace_id: str, run_id: str) -> None:
+        """Take an ended run out of the sweeper's index, once nothing is left to do for it."""
+        conditional_write(
+            "update_item",
+            TableName=self.table,
+            Key=serialize(keys.run(workspace_id, run_id)),
+            UpdateExpression="REMOVE gsi2pk, gsi2sk",
+            ConditionExpression="attribute_exists(pk)",  # an update must not bring back a deleted run
+        )
 
     def recheck_later(self, workspace_id: str, run_id: str, seen: str | None, check_at: str) -> bool:
         """Move an unfinished run's check time (only if nobody moved it meanwhile)."""

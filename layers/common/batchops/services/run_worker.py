@@ -78,6 +78,12 @@ def deliver(workspace_id: str, run_id: str, *, remaining_ms: int) -> Delivery:
     if expire(run, now):
         _count("RunExpired")
         return Delivery()
+    retry_at = str(run.get("next_retry_at") or "")
+    if status is RunStatus.QUEUED and retry_at > iso(now):
+        # A duplicate message (or one shown again early) during a retry's backoff: the retry
+        # waits for its time, whichever message then claims it first.
+        wait = (datetime.fromisoformat(retry_at) - now).total_seconds()
+        return Delivery(retry_in_seconds=min(MAX_DELAY_SECONDS, max(1, math.ceil(wait))))
     if status is RunStatus.DELAYED and str(run.get("scheduled_at", "")) > iso(now):
         # Sent early (the sweeper's lead, or a duplicate): not claimed, hidden until it is due.
         wait = (datetime.fromisoformat(run["scheduled_at"]) - now).total_seconds()

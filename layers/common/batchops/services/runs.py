@@ -386,7 +386,13 @@ def _enqueue(sends: list[_Send], now: datetime) -> int:
         logger().error("Runs stored but not queued; the sweeper will queue them", extra={"runs": len(unsent)})
         repo = _repository()
         for send in unsent:
-            repo.recheck_later(send.workspace_id, send.run_id, None, iso(now))
+            try:
+                repo.recheck_later(send.workspace_id, send.run_id, None, iso(now))
+            except Exception:  # noqa: BLE001 - the runs are stored: their create must still answer
+                # The run keeps the check time it was stored with (at most run_recheck_seconds
+                # ahead, or its ttl): the sweeper queues it then. Failing here would answer 5xx
+                # for runs that will run, and the client's retry would create them twice.
+                logger().warning("Could not mark an unsent run for the next sweep", extra={"run_id": send.run_id})
     return len(unsent)
 
 
@@ -684,7 +690,8 @@ def expire(run: dict[str, Any], now: datetime) -> bool:
     start_by = run.get("start_by")
     if not status.waiting or int(run.get("attempts", 0)) or not start_by or start_by > iso(now):
         return False
-    ended = _repository().transition(
+    repo = _repository()
+    ended = repo.transition(
         run["project_id"],
         run,
         Transition(
@@ -693,12 +700,22 @@ def expire(run: dict[str, Any], now: datetime) -> bool:
             to=RunStatus.EXPIRED,
             attempts=0,
             fields={"finished_at": iso(now), "error": run_error(RunErrorCode.EXPIRED, EXPIRED_MESSAGE)},
+            # An expired run of a batch may have no message left to come back if what follows
+            # fails (the sweeper expires runs whose message never made it): it stays in the
+            # sweeper's index until its batch has been looked at.
+            check_at=iso(now) if run.get("batch_id") else None,
         ),
     )
-    if ended:
-        # Only the change that ended the run may close its batch: a lost one saw a stale run.
-        finish_batch_of(run, now)
+    if ended and run.get("batch_id"):
+        close_batch_of(run, now)
     return ended
+
+
+def close_batch_of(run: dict[str, Any], now: datetime) -> None:
+    """For an ended run still in the sweeper's index: close its batch if it was the last, then
+    leave the index (a failure in between leaves it there for the next sweep)."""
+    finish_batch_of(run, now)
+    _repository().unindex(run["project_id"], run["id"])
 
 
 def finish_batch_of(run: dict[str, Any], now: datetime) -> None:
@@ -722,6 +739,9 @@ def sweep_overdue_runs() -> int:
     for ws, run_id, seen in overdue:
         run = found.get((ws, run_id))
         if run is None:
+            continue
+        if RunStatus(run["status"]).finished:
+            close_batch_of(run, now)  # ended, but the batch close after it never happened
             continue
         if expire(run, now):
             expired += 1
