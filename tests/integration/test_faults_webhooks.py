@@ -22,6 +22,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from batchops.dal.items import iso
+from batchops.dal.webhooks import WebhookRepository
 from batchops.models.webhooks import WebhookCreate
 from batchops.services import webhooks
 from batchops.settings import get_settings
@@ -170,6 +172,32 @@ def test_w1_an_exhausted_delivery_is_failed_once_and_its_message_is_not_dead_let
     assert len(endpoints.calls_to("/own")) == limit
 
 
+def test_w2_a_duplicate_on_its_last_receive_while_another_message_sends_is_not_dead_lettered(
+    endpoints: JobEndpoints, aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: the duplicate was hidden until the lease ended, which on its last receive sent it
+    to the DLQ although the sender's own message finishes the delivery."""
+    pipeline = make_pipeline(monkeypatch)
+    monkeypatch.setattr(webhooks, "_now", lambda: datetime.now(UTC))  # real time: the lease holds
+    emit(endpoints)
+    [delivery] = deliveries()
+    # Another message claimed the first attempt and is calling the receiver.
+    lease = iso(datetime.now(UTC) + timedelta(seconds=70))
+    holder = WebhookRepository(get_settings().table_name)
+    assert holder.record_attempt(
+        WS, delivery["id"], from_attempts=0, status="pending", attempts=1, fields={"lease_until": lease}
+    )
+    limit = get_settings().webhook_max_receives
+    assert webhooks.deliver(WS, delivery["id"], receive_count=limit) is None  # done with: not to the DLQ
+    assert webhooks.deliver(WS, delivery["id"], receive_count=1) is not None  # earlier ones wait for the lease
+    assert endpoints.calls_to("/own") == []
+    # The sender dies; its own message comes back after the lease and finishes the delivery.
+    monkeypatch.setattr(webhooks, "_now", Clock())
+    assert settle(pipeline, endpoints) == []
+    assert statuses() == {"batch": ("delivered", 2)}
+    assert pipeline.dead_letters() == {}
+
+
 # ---------------------------------------------------------------- AWS faults
 def test_a_crash_after_claiming_an_attempt_is_taken_over_once_its_lease_ends(
     pipeline: Pipeline, endpoints: JobEndpoints
@@ -247,14 +275,25 @@ def _schedule(faults: Faults, plan: list[tuple[str, int]]) -> Faults:
 
 
 @schedule_settings(ci_examples=3)
-@given(plan=FAULTS, replies=REPLIES, duplicates=st.integers(0, 2), seed=st.integers(0, 99))
+@given(
+    plan=FAULTS,
+    replies=REPLIES,
+    duplicates=st.integers(0, 2),
+    crash_every=st.sampled_from([0, 0, 3]),
+    seed=st.integers(0, 99),
+)
 def test_any_schedule_of_faults_keeps_every_delivery_promise(
-    plan: list[tuple[str, int]], replies: list[int], duplicates: int, seed: int, monkeypatch: pytest.MonkeyPatch
+    plan: list[tuple[str, int]],
+    replies: list[int],
+    duplicates: int,
+    crash_every: int,
+    seed: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from tests.integration.conftest import fresh_aws
 
     with fresh_aws(), job_endpoints() as endpoints, monkeypatch.context() as patched:
-        pipeline = make_pipeline(patched, duplicates=duplicates, shuffle=random.Random(seed))
+        pipeline = make_pipeline(patched, duplicates=duplicates, shuffle=random.Random(seed), crash_every=crash_every)
         subscribe(endpoints)
         endpoints.script("/sub", *(Reply(code) for code in replies), Reply(200))
         endpoints.script("/own", *(Reply(code) for code in reversed(replies)), Reply(200))

@@ -344,6 +344,11 @@ def deliver(workspace_id: str, delivery_id: str, *, receive_count: int) -> int |
     last_receive = receive_count >= settings.webhook_max_receives
     lease = delivery.get("lease_until")
     if lease and str(lease) > iso(now):
+        if last_receive:
+            # Hidden again, this message would only go to the DLQ with nothing wrong with it. The
+            # sender's own message stays until it records the attempt and, should it die, comes
+            # back after the lease (the queue's visibility timeout is longer than any lease).
+            return None
         # Another message is sending it right now. Come back after its lease rather than drop
         # this message: should that sender die, this may be the message that finishes the job.
         return _seconds_until(str(lease), now)
