@@ -132,6 +132,19 @@ def test_a_throttled_single_track_is_a_503_and_its_retry_stores_it_once(pipeline
     assert settle(pipeline, {WS: ["one"]}) == []
 
 
+def test_only_a_message_no_delivery_can_store_reaches_the_dlq(pipeline: Pipeline) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName="TrackingQueue")["QueueUrl"]
+    poison = json.dumps({"workspace_id": WS, "events": [{"event": "no messageId"}]})
+    sqs.send_message(QueueUrl=url, MessageBody=poison)
+    with Faults().throttle("dynamodb", "TransactWriteItems", times=8).installed():
+        status, answer = bulk([event(n, message_id=f"c-{n}") for n in range(5)])
+        assert status == 200, answer
+        pipeline.run_until_quiet()
+    assert pipeline.dead_letters() == {"TrackingDeadLetterQueue": [poison]}
+    assert tracking_broken({WS: answer["messageIds"]}) == []
+
+
 # ---------------------------------------------------------------- uploads
 def upload(events: list[Any]) -> str:
     status, _, created = call("create_tracking_upload")

@@ -198,6 +198,19 @@ def test_w2_a_duplicate_on_its_last_receive_while_another_message_sends_is_not_d
     assert pipeline.dead_letters() == {}
 
 
+def test_only_a_message_no_attempt_can_be_made_for_reaches_the_dlq(pipeline: Pipeline, endpoints: JobEndpoints) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    poison = json.dumps({"workspace_id": WS})  # names no delivery
+    sqs.send_message(QueueUrl=get_settings().webhook_queue_url, MessageBody=poison)
+    endpoints.script("/own", Reply(503), Reply(200))
+    emit(endpoints)
+    pipeline.run_until_quiet()
+    assert pipeline.dead_letters() == {"WebhookDeadLetterQueue": [poison]}
+    assert webhooks_broken(calls=calls(endpoints, "/own")) == []
+
+
 # ---------------------------------------------------------------- AWS faults
 def test_a_crash_after_claiming_an_attempt_is_taken_over_once_its_lease_ends(
     pipeline: Pipeline, endpoints: JobEndpoints
