@@ -8,11 +8,15 @@ keeps its result, so a redelivered job never runs an operation twice.
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from batchops.dal import batch, clients, keys
+from batchops.dal.errors import error_code, is_throttling
 from batchops.dal.items import deserialize, serialize
 from batchops.dal.queries import Where, conditional_write, newest_first
 from batchops.errors import StorageError
@@ -21,6 +25,14 @@ from batchops.models.operations import JobStatus, Operation, OperationResult
 
 # An operation item holds the operation (at most 100 KB) and its result: keep it under 400 KB.
 MAX_RESULT_BYTES = 250 * 1024
+# Tries of a result write (each with botocore's own retries): about 0.7 s of backoff in all.
+RESULT_WRITE_ATTEMPTS = 4
+_SERVER_ERRORS = frozenset({"InternalServerError", "ServiceUnavailable", "RequestLimitExceeded"})
+
+
+def is_transient(error: Exception) -> bool:
+    """Worth another try: throttling, a server-side error, or no usable answer at all."""
+    return isinstance(error, BotoCoreError) or is_throttling(error) or error_code(error) in _SERVER_ERRORS
 
 
 @dataclass
@@ -286,6 +298,20 @@ class OperationJobRepository:
         """PROCESSING -> FAILED, only while no delivery can hold the job or come back to it: the
         latest delivery took it before `held_before`, and it was the queue's last one or the job
         is older than `created_before` (its message expired)."""
+        return self.end_abandoned(
+            workspace_id,
+            job_id,
+            JobStatus.FAILED,
+            held_before=held_before,
+            created_before=created_before,
+            completed_at=at,
+            error=error,
+        )
+
+    def end_abandoned(
+        self, workspace_id: str, job_id: str, to: JobStatus, *, held_before: str, created_before: str, **fields: Any
+    ) -> bool:
+        """PROCESSING -> `to` (with `fields`) under the same condition as `fail_abandoned`."""
         # Jobs taken before deliveries recorded held_at were taken when they started.
         unheld = Where(
             "(#held < :held_before OR (attribute_not_exists(#held) AND #started < :held_before))"
@@ -293,15 +319,7 @@ class OperationJobRepository:
             {"#held": "held_at", "#started": "started_at", "#last": "last_delivery", "#created": "created_at"},
             {":held_before": held_before, ":last": True, ":created_before": created_before},
         )
-        return self.transition(
-            workspace_id,
-            job_id,
-            (JobStatus.PROCESSING,),
-            JobStatus.FAILED,
-            only_if=unheld,
-            completed_at=at,
-            error=error,
-        )
+        return self.transition(workspace_id, job_id, (JobStatus.PROCESSING,), to, only_if=unheld, **fields)
 
     def recheck_later(self, workspace_id: str, job_id: str, seen: str, check_at: str) -> bool:
         """Move an unfinished job's next look to `check_at` (only if nobody moved it meanwhile:
@@ -333,15 +351,35 @@ class OperationJobRepository:
             ExpressionAttributeValues=serialize({":at": at}),
         )
 
-    def record_result(self, workspace_id: str, job_id: str, index: int, result: OperationResult) -> None:
-        """Keep the first result recorded for an operation (a retry never overwrites it)."""
-        clients.dynamodb().update_item(
-            TableName=self.table,
-            Key=serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.operation_sk(index)}),
-            UpdateExpression="SET #result = if_not_exists(#result, :result)",
-            ExpressionAttributeNames={"#result": "result"},
-            ExpressionAttributeValues={":result": {"B": pack_result(result)}},
-        )
+    def record_result(
+        self,
+        workspace_id: str,
+        job_id: str,
+        index: int,
+        result: OperationResult,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Keep the first result recorded for an operation (a retry never overwrites it).
+
+        A transient error is retried past botocore's own retries: the result exists only in this
+        run's memory, and once lost its operation can only be reported INTERRUPTED (effect
+        unknown), a success told as a failure. The write is idempotent, so retrying is safe."""
+        request = {
+            "TableName": self.table,
+            "Key": serialize({"pk": keys.operation_job(workspace_id, job_id), "sk": keys.operation_sk(index)}),
+            "UpdateExpression": "SET #result = if_not_exists(#result, :result)",
+            "ExpressionAttributeNames": {"#result": "result"},
+            "ExpressionAttributeValues": {":result": {"B": pack_result(result)}},
+        }
+        for attempt in range(RESULT_WRITE_ATTEMPTS):
+            try:
+                clients.dynamodb().update_item(**request)
+                return
+            except (ClientError, BotoCoreError) as error:
+                if attempt == RESULT_WRITE_ATTEMPTS - 1 or not is_transient(error):
+                    raise
+            sleep(min(1.0, 0.1 * 2**attempt))
 
     def list_async(
         self, workspace_id: str, *, limit: int, status: JobStatus | None, cursor: str | None

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from batchops.dal import messaging
+from batchops.dal.errors import AWS_ERRORS
 from batchops.dal.items import iso
-from batchops.dal.operation_jobs import JobRecord, OperationJobRepository
+from batchops.dal.operation_jobs import JobRecord, OperationJobRepository, is_transient
 from batchops.errors import NotFoundError, OperationInProgressError, StorageError, client_message
 from batchops.executors.operations import OperationTarget
 from batchops.models.common import Caller
@@ -28,7 +30,7 @@ from batchops.models.operations import (
     Summary,
 )
 from batchops.observability import logger
-from batchops.services import operations, references
+from batchops.services import batch_engine, operations, references
 from batchops.services.operations import (
     Deadline,
     interrupted,
@@ -47,6 +49,8 @@ OPEN = (JobStatus.QUEUED, JobStatus.PROCESSING)
 # WorkQueue's MessageRetentionPeriod (template.yaml): after this a job's message can no longer be
 # delivered, whatever happened to it (a backlog, deliveries that never reached the job).
 WORK_QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
+# Runs of one transaction step in one task when AWS fails it transiently (about 1.4 s of backoff).
+STEP_ATTEMPTS = 4
 
 
 class JobClosedError(Exception):
@@ -54,8 +58,14 @@ class JobClosedError(Exception):
     the operation it just claimed is not started."""
 
 
+def _clock() -> datetime:
+    # The platform's one clock (batch_engine.now_utc): tests move it to let time pass (a claim
+    # going stale, a lease running out) without waiting, for this path and Batches alike.
+    return batch_engine.now_utc()
+
+
 def _now() -> str:
-    return iso(datetime.now(UTC))
+    return iso(_clock())
 
 
 def _seed_time(value: str | None) -> str | None:
@@ -70,7 +80,7 @@ def _parse(value: str) -> datetime:
 def _claim_is_stale(claimed_at: str | None) -> bool:
     if claimed_at is None:
         return False  # claimed after this run loaded the job: certainly still in flight
-    age = datetime.now(UTC) - _parse(claimed_at)
+    age = _clock() - _parse(claimed_at)
     return age.total_seconds() > get_settings().claim_stale_seconds
 
 
@@ -128,7 +138,7 @@ def _first_check(mode: str, created: datetime) -> datetime:
 
 
 def _create(caller: Caller, request: BatchRequest, mode: str) -> tuple[str, str]:
-    job_id, created = new_job_id(), datetime.now(UTC)
+    job_id, created = new_job_id(), _clock()
     created_at = iso(created)
     _repository().create(
         caller.workspace_id,
@@ -170,11 +180,15 @@ def _request_of(job: JobRecord) -> BatchRequest:
 
 def submit_async(caller: Caller, request: BatchRequest, body_bytes: int) -> AsyncJobCreated:
     operations.validate(request, body_bytes)
-    job_id, created_at = _create(caller, request, ASYNC)
     settings = get_settings()
     if not settings.work_queue_url:
         raise StorageError("No work queue is configured")
-    messaging.send_message(settings.work_queue_url, {"workspaceId": caller.workspace_id, "jobId": job_id})
+    job_id, created_at = _create(caller, request, ASYNC)
+    try:
+        messaging.send_message(settings.work_queue_url, {"workspaceId": caller.workspace_id, "jobId": job_id})
+    except Exception:
+        _close_unsent(caller.workspace_id, job_id)
+        raise
     return AsyncJobCreated(jobId=job_id, status=JobStatus.QUEUED, createdAt=_seed_time(created_at) or created_at)
 
 
@@ -191,13 +205,18 @@ def run_async_job(
         return None
     # Held from now until this invocation has certainly ended (the worker's 90 s Lambda timeout,
     # with room): the sweeper fails no job a delivery may still be running.
-    held = datetime.now(UTC)
+    held = _clock()
     lease_end = held + timedelta(seconds=get_settings().claim_stale_seconds)
     if not repository.take(workspace_id, job_id, at=iso(held), check_at=iso(lease_end), last_delivery=last_attempt):
         return None  # it ended since it was read: another delivery finished it, or the sweeper failed it
+    # From here on the last delivery never hands its message back (it would only reach the DLQ,
+    # which is for poison messages): it has marked the job as its last delivery, so once its lease
+    # ends the sweeper ends whatever it leaves (completed if every result is recorded).
     try:
         result = operations.run(job.caller, _request_of(job), target, deadline, StoredJournal(repository, job))
     except OperationInProgressError:
+        if last_attempt:
+            return None  # the delivery holding the operation finishes it, or the sweeper does
         raise  # another delivery is at work: this one simply comes back later
     except JobClosedError:
         return None  # the sweeper failed it: nothing more is started
@@ -207,12 +226,34 @@ def run_async_job(
         # The client sees a stable message; the exception's own text is for the log only.
         logger().exception("Async job failed on its last attempt", extra={"job_id": job_id})
         message = client_message(error, JOB_FAILED)
-        repository.transition(
-            workspace_id, job_id, (JobStatus.PROCESSING,), JobStatus.FAILED, completed_at=_now(), error=message
-        )
+        try:
+            repository.transition(
+                workspace_id, job_id, (JobStatus.PROCESSING,), JobStatus.FAILED, completed_at=_now(), error=message
+            )
+        except AWS_ERRORS:
+            logger().exception("The job's failure could not be written; the sweeper ends it", extra={"job_id": job_id})
         return None
-    _complete(repository, workspace_id, job_id, result.summary)
+    try:
+        _complete(repository, workspace_id, job_id, result.summary)
+    except Exception:
+        if not last_attempt:
+            raise  # the next delivery reuses every recorded result and writes the end
+        logger().exception("The job's end could not be written; the sweeper ends it", extra={"job_id": job_id})
+        return None
     return result
+
+
+def _close_unsent(workspace_id: str, job_id: str) -> None:
+    """QUEUED -> FAILED for a job whose hand-off failed: the client is answered an error, so the
+    job must not wait, listed QUEUED, for a delivery (or an execution) that may never come; one
+    that comes after all finds it FAILED and runs nothing."""
+    try:
+        _repository().transition(
+            workspace_id, job_id, (JobStatus.QUEUED,), JobStatus.FAILED, completed_at=_now(), error=NOT_STARTED_ERROR
+        )
+    except AWS_ERRORS:
+        # The sweeper fails it later (when its message could no longer be delivered).
+        logger().exception("A job that could not be started stays QUEUED", extra={"job_id": job_id})
 
 
 def _as_async_job(job: JobRecord, with_results: bool) -> AsyncJob:
@@ -259,20 +300,24 @@ def start_transaction(caller: Caller, request: BatchRequest, body_bytes: int) ->
 
 def run_transaction(caller: Caller, request: BatchRequest, body_bytes: int, deadline: Deadline) -> BatchResponse:
     """Run a transaction on the state machine and wait for it, at most until `deadline`."""
-    job_id = start_transaction(caller, request, body_bytes)
-    # The step function logs the same job id: logs of the endpoint and of every step correlate.
-    logger().info("Transaction started", extra={"job_id": job_id})
     arn = get_settings().transaction_state_machine_arn
     if not arn:
         raise StorageError("No transaction state machine is configured")
-    execution = messaging.start_execution(
-        arn, job_id, {"workspaceId": caller.workspace_id, "jobId": job_id, "index": 0, "done": False}
-    )
-    status, pause = messaging.execution_status(execution), 0.05
+    job_id = start_transaction(caller, request, body_bytes)
+    # The step function logs the same job id: logs of the endpoint and of every step correlate.
+    logger().info("Transaction started", extra={"job_id": job_id})
+    try:
+        execution = messaging.start_execution(
+            arn, job_id, {"workspaceId": caller.workspace_id, "jobId": job_id, "index": 0, "done": False}
+        )
+    except Exception:
+        _close_unsent(caller.workspace_id, job_id)
+        raise
+    status, pause = _execution_status(execution), 0.05
     while status not in TERMINAL_EXECUTION and not deadline.passed():
         time.sleep(min(pause, deadline.remaining()))
         pause = min(pause * 2, 0.5)
-        status = messaging.execution_status(execution)
+        status = _execution_status(execution)
     if status not in TERMINAL_EXECUTION:
         # Close the job before reading its results: a step that claims an operation after this
         # write finds the job closed and does not start it (StoredJournal.begin), so every
@@ -280,15 +325,38 @@ def run_transaction(caller: Caller, request: BatchRequest, body_bytes: int, dead
         _repository().transition(
             caller.workspace_id, job_id, OPEN, JobStatus.FAILED, completed_at=_now(), error=STOPPED_ERROR
         )
-        messaging.stop_execution(execution, "batch timeout")
+        try:
+            messaging.stop_execution(execution, "batch timeout")
+        except AWS_ERRORS:
+            # The job is closed: every step still to come finds it so and starts nothing, so the
+            # answer below holds whether or not the execution was stopped.
+            logger().warning("The stopped transaction's execution could not be stopped", exc_info=True)
         logger().info("Transaction stopped at the deadline", extra={"job_id": job_id})
     elif status != "SUCCEEDED":
         repository = _repository()
         error = f"The transaction's execution ended {status}"
         repository.transition(
-            caller.workspace_id, job_id, (JobStatus.QUEUED, JobStatus.PROCESSING), JobStatus.FAILED, error=error
+            caller.workspace_id,
+            job_id,
+            (JobStatus.QUEUED, JobStatus.PROCESSING),
+            JobStatus.FAILED,
+            completed_at=_now(),
+            error=error,
         )
     return transaction_results(caller.workspace_id, job_id, execution_status=status)
+
+
+def _execution_status(execution: str) -> str:
+    """The execution's status; RUNNING when a transient error hides it. The execution goes on
+    either way: answering 5xx here would tell the client a transaction failed that may apply in
+    full (and its retry would apply it twice). Looking again, until the deadline, is safe."""
+    try:
+        return messaging.execution_status(execution)
+    except AWS_ERRORS as error:
+        if not is_transient(error):
+            raise
+        logger().warning("The transaction's execution status could not be read; looking again", exc_info=True)
+        return "RUNNING"
 
 
 def transaction_results(workspace_id: str, job_id: str, *, execution_status: str) -> BatchResponse:
@@ -313,11 +381,34 @@ def transaction_results(workspace_id: str, job_id: str, *, execution_status: str
     return operations.respond(results)
 
 
-def run_transaction_step(workspace_id: str, job_id: str, index: int, target: OperationTarget) -> dict[str, object]:
+def run_transaction_step(
+    workspace_id: str,
+    job_id: str,
+    index: int,
+    target: OperationTarget,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, object]:
     """One state-machine task: run operation `index`, say what comes next.
 
-    It reads the job's operation ids, its own operation and only the earlier results it
-    references, so a step costs the same at operation 1 and at operation 100."""
+    A step is safe to run again (its operation is claimed once and keeps its first result), so a
+    transient AWS error is retried here, a few times with backoff, rather than failing the task:
+    the state machine retries only Lambda's own errors, and a failed task ends the transaction
+    with this operation reported INTERRUPTED though it may never have started."""
+    for attempt in range(STEP_ATTEMPTS):
+        try:
+            return _transaction_step(workspace_id, job_id, index, target)
+        except AWS_ERRORS as error:
+            if attempt == STEP_ATTEMPTS - 1 or not is_transient(error):
+                raise
+            logger().warning("A transaction step met a transient AWS error; running it again", exc_info=True)
+        sleep(min(2.0, 0.2 * 2**attempt))
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _transaction_step(workspace_id: str, job_id: str, index: int, target: OperationTarget) -> dict[str, object]:
+    # It reads the job's operation ids, its own operation and only the earlier results it
+    # references, so a step costs the same at operation 1 and at operation 100.
     repository = _repository()
     ids = repository.operation_ids(workspace_id, job_id)
     job = repository.get(workspace_id, job_id, only=[index]) if index < len(ids) else None
@@ -355,6 +446,7 @@ def run_transaction_step(workspace_id: str, job_id: str, index: int, target: Ope
 
 STALE_ERROR = "The job did not finish: its deliveries ran out or its run was stopped"
 STOPPED_ERROR = "The transaction was stopped at the HTTP deadline"
+NOT_STARTED_ERROR = "The job could not be started; submit it again"
 
 
 def sweep_overdue_jobs(now: datetime | None = None) -> int:
@@ -366,7 +458,7 @@ def sweep_overdue_jobs(now: datetime | None = None) -> int:
     failure is conditional on what it was decided on, so a delivery taking the job at the same
     moment either wins (the job runs) or finds it FAILED (nothing starts). Jobs not failable yet
     are looked at again when they could be."""
-    moment = now or datetime.now(UTC)
+    moment = now or _clock()
     repository = _repository()
     due = repository.due(iso(moment))
     jobs = repository.jobs([(workspace_id, job_id) for workspace_id, job_id, _ in due])
@@ -410,11 +502,23 @@ def _fail_for_good(repository: OperationJobRepository, job: JobRecord, moment: d
     if job.status == JobStatus.QUEUED:
         return repository.fail_unstarted(job.workspace_id, job.id, at=at, error=STALE_ERROR)
     settings = get_settings()
+    held_before = iso(moment - timedelta(seconds=settings.claim_stale_seconds))
+    created_before = iso(moment - timedelta(seconds=WORK_QUEUE_RETENTION_SECONDS + settings.claim_stale_seconds))
+    full = repository.get(job.workspace_id, job.id)
+    results = [r.result for r in full.operations] if full is not None else []
+    if full is not None and results and all(r is not None for r in results):
+        # Its last delivery ran every operation and recorded every result, then could not write
+        # the end: it succeeded, and is answered with those results, not as a failure.
+        summary = Summary.of([r for r in results if r is not None])
+        return repository.end_abandoned(
+            job.workspace_id,
+            job.id,
+            JobStatus.COMPLETED,
+            held_before=held_before,
+            created_before=created_before,
+            completed_at=at,
+            summary=summary.model_dump(),
+        )
     return repository.fail_abandoned(
-        job.workspace_id,
-        job.id,
-        at=at,
-        error=STALE_ERROR,
-        held_before=iso(moment - timedelta(seconds=settings.claim_stale_seconds)),
-        created_before=iso(moment - timedelta(seconds=WORK_QUEUE_RETENTION_SECONDS + settings.claim_stale_seconds)),
+        job.workspace_id, job.id, at=at, error=STALE_ERROR, held_before=held_before, created_before=created_before
     )
