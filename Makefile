@@ -9,7 +9,7 @@ SAM_CLI_VERSION := 1.170.0
 ASL_FILES := $(shell find statemachines tests -name '*.asl.json' 2>/dev/null)
 PIP_QUIET := --quiet --quiet --disable-pip-version-check
 
-.PHONY: run test lint typecheck static unit integration e2e chaos bench build deploy validate clean
+.PHONY: run test lint typecheck static unit integration e2e chaos fuzz bench build deploy validate clean
 
 # The project environment, rebuilt whenever pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml layers/common/requirements.txt
@@ -65,6 +65,11 @@ e2e: $(BIN)/.installed $(SAM_VENV)/.installed
 # failure prints the seed that reproduces it).
 chaos: $(BIN)/.installed $(SAM_VENV)/.installed
 	BATCHOPS_CHAOS=1 POWERTOOLS_LOG_LEVEL=CRITICAL $(BIN)/pytest -q -n 2 --dist loadfile tests/integration/test_faults_*.py
+
+# Schemathesis against the local stack with ten times the examples of `make test` and a random
+# seed (the report prints it; `--seed` in tests/e2e/test_schemathesis.py replays it).
+fuzz: $(BIN)/.installed $(SAM_VENV)/.installed
+	BATCHOPS_FUZZ=1 $(BIN)/pytest -q tests/e2e/test_schemathesis.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from batchops.api.context import current_caller
-from batchops.api.openapi import errors, responses
+from batchops.api.openapi import GENERATED_ID, errors, responses
 from batchops.api.router import SurfaceRouter
 from batchops.models.batches import (
     BatchCancel,
@@ -27,8 +27,10 @@ from batchops.services import batches, webhooks
 
 router = SurfaceRouter("Batches")
 
-BatchId = Annotated[str, Path(min_length=1, max_length=100, description="The batch's id")]
-WebhookId = Annotated[str, Path(min_length=1, max_length=100, description="The subscription's id")]
+BatchId = Annotated[str, Path(min_length=1, max_length=100, pattern=GENERATED_ID, description="The batch's id")]
+WebhookId = Annotated[
+    str, Path(min_length=1, max_length=100, pattern=GENERATED_ID, description="The subscription's id")
+]
 Flag = Annotated[bool, Query(description="true/false (or 1/0)")]
 Sort = Literal["created_at", "-created_at", "started_at", "-started_at", "priority", "-priority", "name", "-name"]
 FILE_TYPES = ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/pdf")

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from batchops.api.context import current_caller, current_idempotency_key
-from batchops.api.openapi import errors, responses
+from batchops.api.openapi import GENERATED_ID, errors, responses
 from batchops.api.router import SurfaceRouter
 from batchops.models.jobs import (
     DEFAULT_PAGE_LIMIT,
@@ -29,7 +29,7 @@ from batchops.services import jobs, runs
 
 router = SurfaceRouter("Jobs")
 
-JobId = Annotated[str, Path(min_length=1, max_length=100, description="The job's id")]
+JobId = Annotated[str, Path(min_length=1, max_length=100, pattern=GENERATED_ID, description="The job's id")]
 Limit = Annotated[int, Query(ge=1, description="Page size: 50 unless given; more than 100 is served 100 (Strait)")]
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
 ProjectId = Annotated[

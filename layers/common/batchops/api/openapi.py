@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -41,3 +42,27 @@ def responses(success: int, model: type[BaseModel], *errors_: int) -> dict[int, 
         success: {"description": "Success", "content": {"application/json": {"model": model}}},
         **errors(400, *AUTHENTICATED_ERRORS, *errors_),
     }
+
+
+# Powertools' own validation-error schemas: documented for a `{"detail": [...]}` batchops never sends.
+_POWERTOOLS_ONLY_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+
+def finished_document(document: dict[str, Any]) -> dict[str, Any]:
+    """The generated document as batchops answers: a response without a body (204) has no
+    `content` (Powertools writes an empty one), and no schema of Powertools' error shape is left."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for response in operation.get("responses", {}).values():
+                if response.get("content") == {}:
+                    del response["content"]
+    schemas = document.get("components", {}).get("schemas", {})
+    if "HTTPValidationError" not in json.dumps(document.get("paths", {})):
+        for name in _POWERTOOLS_ONLY_SCHEMAS:
+            schemas.pop(name, None)
+    return document
+
+
+# Ids batchops makes (`batch_<hex>`, `wh_<hex>`, `job_<hex>`, ...). API Gateway hands a path segment
+# on percent-encoded, so the pattern also keeps the length checked the length the client meant.
+GENERATED_ID = r"^[A-Za-z0-9_-]+$"

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
 from batchops.api.context import current_body_size, current_caller, current_lambda_context
 from batchops.api.dispatch import InProcessTarget
-from batchops.api.openapi import responses
+from batchops.api.openapi import GENERATED_ID, responses
 from batchops.api.router import SurfaceRouter
 from batchops.models.operations import (
     ALLOWED_METHODS,
@@ -18,8 +18,9 @@ from batchops.models.operations import (
     MAX_OPERATION_BODY_BYTES,
     MAX_OPERATIONS,
     TIMEOUT_MS,
-    AsyncJob,
-    AsyncJobCreated,
+    AsyncJobCreatedData,
+    AsyncJobData,
+    AsyncJobPage,
     BatchRequest,
     BatchResponse,
     JobStatus,
@@ -112,7 +113,7 @@ def limits() -> dict[str, Any]:
     "/v1/batch/async",
     status_code=202,
     summary="Submit a batch job for asynchronous processing",
-    responses=responses(202, AsyncJobCreated, 413, 422),
+    responses=responses(202, AsyncJobCreatedData, 413, 422),
 )
 def submit_async(request: Annotated[BatchRequest, Body()]) -> dict[str, Any]:
     created = operation_jobs.submit_async(current_caller(), request, current_body_size())
@@ -123,13 +124,17 @@ def submit_async(request: Annotated[BatchRequest, Body()]) -> dict[str, Any]:
 @router.get(
     "/v1/batch/async/{jobId}",
     summary="Status and results of an async batch job",
-    responses=responses(200, AsyncJob, 404),
+    responses=responses(200, AsyncJobData, 404),
 )
-def get_async(jobId: Annotated[str, Path(min_length=1, max_length=100)]) -> dict[str, Any]:
+def get_async(jobId: Annotated[str, Path(min_length=1, max_length=100, pattern=GENERATED_ID)]) -> dict[str, Any]:
     return {"data": operation_jobs.get_async(current_caller().workspace_id, jobId).model_dump(mode="json")}
 
 
-@router.get("/v1/batch/async", summary="Async batch jobs of this workspace, newest first")
+@router.get(
+    "/v1/batch/async",
+    summary="Async batch jobs of this workspace, newest first",
+    responses=responses(200, AsyncJobPage, 422),
+)
 def list_async(
     limit: Annotated[int, Query(ge=1, le=100, description="Results per page")] = 20,
     status: Annotated[JobStatus | None, Query(description="Only jobs with this status")] = None,

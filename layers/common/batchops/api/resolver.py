@@ -195,14 +195,26 @@ def _spend_request(caller: Caller) -> dict[str, str]:
         return {}
 
 
-def _documented_responses(endpoint: Endpoint) -> dict[int, Any] | None:
-    if not endpoint.auth:
-        return endpoint.responses
+def _documented_responses(endpoint: Endpoint) -> dict[int, Any]:
+    """Every status the route can answer, whether or not its declaration names it: what the
+    resolver itself answers before the handler runs is the same for every route, so it is
+    documented here, once. Errors are our one shape (`ErrorResponse`), 422 included: Powertools
+    would otherwise document its own `{"detail": [...]}`, which batchops never sends."""
     declared = dict(endpoint.responses or {})
     if endpoint.status_code not in declared:
         # Declaring any response replaces Powertools' default success entry: keep one.
         declared[endpoint.status_code] = {"description": "Success"}
-    return {**openapi_errors(*AUTHENTICATED_ERRORS), **declared}
+    if 204 in declared:
+        # No Content has no body, so no media type; Powertools would give it the handler's.
+        declared[204] = {"description": declared[204].get("description", "No Content"), "content": {}}
+    implied = [422]  # every route validates its parameters
+    if endpoint.auth:
+        implied += [*AUTHENTICATED_ERRORS, 503]  # the key is read and the budget spent in DynamoDB
+    if "{" in endpoint.path:
+        implied.append(404)  # an id that is not there (or another workspace's)
+    if endpoint.body_model is not None or endpoint.request_body is not None:
+        implied += [400, 413, 415]  # check_body: malformed JSON, too large, not JSON
+    return {**openapi_errors(*implied), **declared}
 
 
 def powertools_rule(path: str) -> str:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from batchops.api.context import current_caller
-from batchops.api.openapi import responses
+from batchops.api.openapi import GENERATED_ID, responses
 from batchops.api.router import SurfaceRouter
 from batchops.errors import ValidationFailedError
 from batchops.models.jobs import (
@@ -37,7 +37,9 @@ Label = Annotated[str | None, Query(max_length=256)]
 
 
 @router.get("/v1/runs/{runID}", summary="One run", responses=responses(200, Run, 404, 422))
-def get_run(runID: Annotated[str, Path(min_length=1, max_length=100)], project_id: ProjectId = None) -> dict[str, Any]:
+def get_run(
+    runID: Annotated[str, Path(min_length=1, max_length=100, pattern=GENERATED_ID)], project_id: ProjectId = None
+) -> dict[str, Any]:
     return runs.get_run(current_caller().workspace_id, runID, project_id=project_id).body()
 
 
@@ -107,6 +109,6 @@ def list_batch_operations(
     responses=responses(200, BatchOperation, 404, 422),
 )
 def get_batch_operation(
-    batchID: Annotated[str, Path(min_length=1, max_length=100)], project_id: ProjectId = None
+    batchID: Annotated[str, Path(min_length=1, max_length=100, pattern=GENERATED_ID)], project_id: ProjectId = None
 ) -> dict[str, Any]:
     return runs.get_batch_operation(current_caller().workspace_id, project_id, batchID).body()

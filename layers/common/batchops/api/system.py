@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import metadata
@@ -15,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate
 from pydantic import BaseModel
 
 from batchops.api.context import base_path
+from batchops.api.openapi import finished_document
 from batchops.api.router import SurfaceRouter
 from batchops.settings import get_settings
 
@@ -64,13 +66,14 @@ def openapi_document(server: str = "/") -> str:
     from batchops.api.resolver import SECURITY_SCHEME, build_resolver
     from batchops.api.routes import route_table
 
-    return build_resolver(route_table()).get_openapi_json_schema(
+    generated = build_resolver(route_table()).get_openapi_json_schema(
         title=TITLE,
         version=_version(),
         description=DESCRIPTION,
         servers=[Server(url=server)],
         security_schemes={SECURITY_SCHEME: HTTPBearer(description="An API key: `bo_...`")},
     )
+    return json.dumps(finished_document(json.loads(generated)), indent=2)
 
 
 @router.get("/openapi.json", auth=False, include_in_schema=False)

@@ -4,14 +4,16 @@ for bodies too large for the API."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.metrics import MetricUnit
 
 from batchops.api.context import current_body, current_caller
-from batchops.api.openapi import responses
+from batchops.api.openapi import GENERATED_ID, responses
 from batchops.api.router import SurfaceRouter
 from batchops.encoding import MAX_BODY_BYTES
+from batchops.errors import ValidationFailedError
 from batchops.models.tracking import (
     MAX_MESSAGE_ID_CHARS,
     BulkTrackResponse,
@@ -27,8 +29,16 @@ from batchops.services import tracking, tracking_uploads
 
 router = SurfaceRouter("Tracking")
 
-MessageId = Annotated[str, Path(min_length=1, max_length=MAX_MESSAGE_ID_CHARS, description="The event's messageId")]
-UploadId = Annotated[str, Path(min_length=1, max_length=100, description="The upload's id")]
+# Checked once decoded (`_message_id`): encoded, a 100-character id may be 900 characters long.
+MessageId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        description=f"The event's messageId (at most {MAX_MESSAGE_ID_CHARS} characters), percent-encoded",
+        json_schema_extra={"maxLength": MAX_MESSAGE_ID_CHARS},
+    ),
+]
+UploadId = Annotated[str, Path(min_length=1, max_length=100, pattern=GENERATED_ID, description="The upload's id")]
 INGEST_ERRORS = (413, 415)
 
 
@@ -69,7 +79,17 @@ def track() -> dict[str, Any]:
     responses=responses(200, StoredEvent, 404),
 )
 def get_tracked_event(messageId: MessageId) -> dict[str, Any]:
-    return tracking.get_event(current_caller().workspace_id, messageId)
+    return tracking.get_event(current_caller().workspace_id, _message_id(messageId))
+
+
+def _message_id(segment: str) -> str:
+    """The messageId a path segment names. API Gateway (REST) hands the path on percent-encoded, so
+    an id with a space or any non-ASCII character arrives encoded (and was never found, a 404)."""
+    message_id = unquote(segment)
+    if len(message_id) > MAX_MESSAGE_ID_CHARS:
+        message = f"messageId must be at most {MAX_MESSAGE_ID_CHARS} characters"
+        raise ValidationFailedError("Request validation failed", details=[{"field": "messageId", "error": message}])
+    return message_id
 
 
 @router.post(

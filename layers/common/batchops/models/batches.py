@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from batchops.models.jobs import MAX_PAYLOAD_BYTES, _check_headers, payload_bytes
+from batchops.models.validation import HTTP_URL_PATTERN
 
 BUILTIN_HTTP = "http"
 BUILTIN_OPERATION = "operation"
@@ -100,7 +101,7 @@ class HttpJobConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=1, max_length=2048)
+    url: str = Field(min_length=1, max_length=2048, json_schema_extra={"pattern": HTTP_URL_PATTERN})
     method: Literal["POST", "PUT", "PATCH", "DELETE", "GET"] = "POST"
     headers: dict[str, str] | None = None
     body: Any = None
@@ -142,7 +143,11 @@ class BatchOptions(BaseModel):
     output: OutputOptions | None = None
     # The seed's own templates put these two at this level.
     aggregate_report: bool | None = None
-    require_approval: bool = Field(default=False, description="Not supported: batches start at once")
+    require_approval: bool = Field(
+        default=False,
+        description="Not supported: batches start at once (true is refused)",
+        json_schema_extra={"enum": [False]},
+    )
 
     @field_validator("timeout_minutes")
     @classmethod

@@ -291,11 +291,27 @@ NOT_NULLABLE = (
 )
 
 
+def _absent_not_null_schema(schema: dict[str, Any]) -> None:
+    """The document shows NOT_NULLABLE fields as the validator takes them: optional, never null
+    (pydantic writes `X | None` as `anyOf: [X, null]`)."""
+    for name in NOT_NULLABLE:
+        field = schema.get("properties", {}).get(name)
+        if not field or "anyOf" not in field:
+            continue
+        options = [option for option in field["anyOf"] if option.get("type") != "null"]
+        del field["anyOf"]
+        field.pop("default", None)
+        if len(options) == 1:
+            field.update(options[0])
+        else:
+            field["anyOf"] = options
+
+
 class EventLogEntry(BaseModel):
     """One entry, as the platform's `eventLogEntrySchema` defines it and its Java SDK sends it.
     Unknown fields are ignored, as the platform ignores them (a newer SDK may send more)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_absent_not_null_schema)
 
     correlationId: Hex32
     accountId: Annotated[str, _text(0, 64), Unicode, AfterValidator(_at_most(64))] | None = None

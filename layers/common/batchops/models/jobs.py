@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
 
 from batchops.models.headers import check_header_fields
+from batchops.models.validation import CRON_PATTERN, HTTP_URL_PATTERN, TEXT_PATTERN
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 # The part of an endpoint's response kept as a run's result.
@@ -77,6 +78,12 @@ def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
     # every run, as a connection error or a false TIMEOUT.
     check_header_fields(value)
     return value
+
+
+# The document's view of the validators below (models/validation.py says why they are patterns).
+_TEXT: dict[str, JsonValue] = {"pattern": TEXT_PATTERN}
+_URL: dict[str, JsonValue] = {"pattern": HTTP_URL_PATTERN}
+_CRON: dict[str, JsonValue] = {"pattern": CRON_PATTERN}
 
 
 def _check_text(value: str) -> str:
@@ -146,14 +153,19 @@ class StraitJobSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
-    group_id: str | None = Field(default=None, min_length=1, max_length=255)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH, json_schema_extra=_TEXT)
+    group_id: str | None = Field(default=None, min_length=1, max_length=255, json_schema_extra=_TEXT)
     tags: Tags | None = Field(
         default=None, description="At most 20; keys 1-64 characters, values at most 256; copied onto every run"
     )
-    cron: str | None = Field(default=None, max_length=255, description="Stored only: batchops runs no schedules")
+    cron: str | None = Field(
+        default=None,
+        max_length=255,
+        description="Stored only: batchops runs no schedules",
+        json_schema_extra=_CRON,
+    )
     payload_schema: Any = Field(default=None, description="Stored only")
-    fallback_endpoint_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    fallback_endpoint_url: str | None = Field(default=None, min_length=1, max_length=2048, json_schema_extra=_URL)
     endpoint_signing_secret: str | None = Field(
         default=None, min_length=16, max_length=4096, description="Signs calls to the endpoint instead of a new secret"
     )
@@ -162,8 +174,8 @@ class StraitJobSettings(BaseModel):
     )
     max_concurrency: int | None = Field(default=None, ge=0, le=MAX_STRAIT_INT)
     max_concurrency_per_key: int | None = Field(default=None, ge=0, le=MAX_STRAIT_INT)
-    execution_window_cron: str | None = Field(default=None, max_length=255)
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+    execution_window_cron: str | None = Field(default=None, max_length=255, json_schema_extra=_CRON)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64, json_schema_extra=_TEXT)
     rate_limit_max: int | None = Field(default=None, ge=0, le=MAX_STRAIT_INT)
     rate_limit_window_secs: int | None = Field(default=None, ge=0, le=MAX_STRAIT_INT)
     run_ttl_secs: int | None = Field(
@@ -172,7 +184,7 @@ class StraitJobSettings(BaseModel):
     retry_strategy: Literal["exponential", "linear", "fixed", "custom"] | None = None
     retry_delays_secs: list[int] | None = Field(default=None, max_length=100)
     retry_priority_boost: int | None = Field(default=None, ge=0, le=MAX_PRIORITY)
-    environment_id: str | None = Field(default=None, min_length=1, max_length=255)
+    environment_id: str | None = Field(default=None, min_length=1, max_length=255, json_schema_extra=_TEXT)
     version_policy: Literal["pin", "latest", "minor"] | None = None
     default_run_metadata: Metadata | None = Field(default=None, description="Every run's metadata, under a trigger's")
     result_schema: Any = None
@@ -185,14 +197,14 @@ class StraitJobSettings(BaseModel):
     )
     queue_name: str | None = Field(default=None, pattern=QUEUE_NAME_PATTERN)
     poison_pill_threshold: int | None = Field(default=None, ge=1, le=MAX_STRAIT_INT)
-    on_complete_trigger_workflow: str | None = Field(default=None, max_length=255)
-    on_complete_trigger_job: str | None = Field(default=None, max_length=255)
+    on_complete_trigger_workflow: str | None = Field(default=None, max_length=255, json_schema_extra=_TEXT)
+    on_complete_trigger_job: str | None = Field(default=None, max_length=255, json_schema_extra=_TEXT)
     on_complete_payload_mapping: Any = None
-    on_failure_trigger_job: str | None = Field(default=None, max_length=255)
-    on_failure_trigger_workflow: str | None = Field(default=None, max_length=255)
+    on_failure_trigger_job: str | None = Field(default=None, max_length=255, json_schema_extra=_TEXT)
+    on_failure_trigger_workflow: str | None = Field(default=None, max_length=255, json_schema_extra=_TEXT)
     on_failure_payload_mapping: Any = None
     # Strait's authoring DSL sends it; Strait's server has no such field and ignores it.
-    webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_url: str | None = Field(default=None, max_length=2048, json_schema_extra=_TEXT)
 
     @field_validator(
         "description",
@@ -236,7 +248,7 @@ SECRET_SETTINGS = ("endpoint_signing_secret", "webhook_secret")
 
 
 class JobFields(StraitJobSettings):
-    endpoint_url: str = Field(min_length=1, max_length=2048)
+    endpoint_url: str = Field(min_length=1, max_length=2048, json_schema_extra=_URL)
     method: Literal["POST", "PUT", "PATCH", "DELETE", "GET"] = "POST"
     headers: Headers | None = None
     timeout_secs: int = Field(default=30, ge=1, le=900)
@@ -275,7 +287,7 @@ class JobUpdate(StraitJobSettings):
     name: Name | None = None
     slug: Slug | None = None
     project_id: str | None = Field(default=None, min_length=1, max_length=100)
-    endpoint_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    endpoint_url: str | None = Field(default=None, min_length=1, max_length=2048, json_schema_extra=_URL)
     method: Literal["POST", "PUT", "PATCH", "DELETE", "GET"] | None = None
     headers: Headers | None = None
     timeout_secs: int | None = Field(default=None, ge=1, le=900)

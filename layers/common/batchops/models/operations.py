@@ -24,7 +24,11 @@ class Operation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=64, description="Client-assigned id, unique in the batch")
-    method: str = Field(description="POST, PATCH or DELETE")
+    method: str = Field(
+        description="POST, PATCH or DELETE (any case)",
+        # The validator takes any case; JSON Schema's regex has no case-insensitive flag.
+        json_schema_extra={"pattern": "^([Pp][Oo][Ss][Tt]|[Pp][Aa][Tt][Cc][Hh]|[Dd][Ee][Ll][Ee][Tt][Ee])$"},
+    )
     path: str = Field(min_length=1, max_length=500, description="API path to call, e.g. /v1/events")
     # The seed types it "object"; an array is taken too, for the one route whose body is an array
     # (POST /v1/bulk-track, seed 004), and a route whose body is an object still refuses one.
@@ -155,3 +159,18 @@ class AsyncJobCreated(BaseModel):
     jobId: str
     status: JobStatus
     createdAt: str
+
+
+class AsyncJobCreatedData(BaseModel):
+    data: AsyncJobCreated
+
+
+class AsyncJobData(BaseModel):
+    data: AsyncJob
+
+
+class AsyncJobPage(BaseModel):
+    """A page of async jobs, each without its results (GET /v1/batch/async/{jobId} has them)."""
+
+    data: list[AsyncJob]
+    nextCursor: str | None = None

@@ -53,3 +53,14 @@ def describe(error: Mapping[str, Any], *, field: str | None = None) -> str:
 
 def describe_all(errors: Iterable[Mapping[str, Any]]) -> str:
     return "; ".join(describe(e) for e in errors)
+
+
+# What validators check, as JSON Schema patterns for the OpenAPI document (the validators stay the
+# one source of truth; a generated client or fuzzer learns from these what the server takes).
+# Text a client names things with: no control characters.
+TEXT_PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"
+# Five fields (minute hour day month weekday), as `_check_cron` splits them.
+CRON_PATTERN = "^ *[^\\s\\u0000-\\u001f\\u007f]+( +[^\\s\\u0000-\\u001f\\u007f]+){4} *$"
+# http or https (any case), no whitespace or control characters; which hosts are refused (private,
+# loopback, link-local) depends on DNS, which no pattern can say: the description does.
+HTTP_URL_PATTERN = "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s\\u0000-\\u001f\\u007f/?#@]+([/?#][^\\s\\u0000-\\u001f\\u007f]*)?$"

@@ -8,6 +8,8 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from batchops.models.validation import HTTP_URL_PATTERN
+
 BatchEvent = Literal[
     "batch.created",
     "batch.started",
@@ -37,6 +39,7 @@ class WebhookCreate(BaseModel):
         min_length=1,
         max_length=2048,
         description="http(s) URL on a public address; private, loopback and link-local addresses are refused",
+        json_schema_extra={"pattern": HTTP_URL_PATTERN},
     )
     events: list[BatchEvent] = Field(min_length=1, description="The events to receive, each at most once")
 
