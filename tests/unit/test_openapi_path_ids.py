@@ -79,3 +79,20 @@ def test_the_length_limit_counts_the_id_not_its_encoding(asked: list[str]) -> No
     too_long = resolve(quote(longest + "é", safe=""))
     assert too_long["statusCode"] == 422
     assert json.loads(too_long["body"])["details"][0]["field"] == "messageId"
+
+
+def test_no_content_answers_carry_no_media_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batchops.api import jobs as job_routes
+
+    deleted: list[str] = []
+    monkeypatch.setattr(job_routes.jobs, "delete_job", lambda workspace_id, job_id: deleted.append(job_id))
+    resource = "/v1/jobs/{jobID}"
+    event = proxy_event("job_1")
+    event.update(resource=resource, path="/v1/jobs/job_1", httpMethod="DELETE", pathParameters={"jobID": "job_1"})
+    event["requestContext"].update(resourcePath=resource, httpMethod="DELETE", path="/v1/jobs/job_1")
+    endpoints = [e for e in job_routes.router.endpoints if e.key == ("DELETE", resource)]
+    result = build_resolver(endpoints, limit_requests=False).resolve(event, Context())  # type: ignore[arg-type]
+    assert result["statusCode"] == 204 and deleted == ["job_1"]
+    headers = {**(result.get("headers") or {}), **(result.get("multiValueHeaders") or {})}
+    assert not result.get("body")
+    assert "content-type" not in {name.lower() for name in headers}, headers
