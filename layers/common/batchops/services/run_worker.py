@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +41,9 @@ LEASE_MARGIN_SECONDS = 60
 SAFETY_MARGIN_MS = 5_000
 # The sweeper sends a running run's message again this long after its lease ended.
 RUNNING_RECHECK_SECONDS = 300
+# Tries at writing an attempt's outcome, and the pause before each retry (1.5 s in all, inside
+# SAFETY_MARGIN_MS): an outcome whose write gives up is lost, and the run is called again.
+OUTCOME_WRITE_PAUSES = (0.1, 0.2, 0.4, 0.8)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,21 @@ class Delivery:
 
 def _repository() -> RunRepository:
     return RunRepository(get_settings().table_name)
+
+
+def _write_outcome(workspace_id: str, run: dict[str, Any], change: Transition) -> bool:
+    """Record what an attempt's call did, retrying a refused write (throttling, an outage that
+    outlasted botocore's retries) a few times: given up, the outcome is lost, the redelivery
+    finds the run leased, and after the lease the endpoint is called again (or, on the last
+    attempt, the run fails INTERRUPTED after a call that may have succeeded)."""
+    repo = _repository()
+    for pause in OUTCOME_WRITE_PAUSES:
+        try:
+            return repo.transition(workspace_id, run, change)
+        except Exception:  # noqa: BLE001 - any refusal: the same conditional write again, later
+            logger().warning("Could not record an attempt's outcome; retrying", exc_info=True)
+            time.sleep(pause)
+    return repo.transition(workspace_id, run, change)
 
 
 def _job(workspace_id: str, job_id: str) -> dict[str, Any] | None:
@@ -188,7 +207,7 @@ def _record(workspace_id: str, job: dict[str, Any], run: dict[str, Any], outcome
         return Delivery()
     now = datetime.now(UTC)
     check_at = now + timedelta(seconds=decided.retry_in + get_settings().run_recheck_seconds)
-    requeued = _repository().transition(
+    requeued = _write_outcome(
         workspace_id,
         run,
         Transition(
@@ -220,7 +239,7 @@ def _end(
     result: Any = None,
 ) -> None:
     workspace_id = run["project_id"]
-    ended = _repository().transition(
+    ended = _write_outcome(
         workspace_id,
         run,
         Transition(
