@@ -325,12 +325,7 @@ def run_transaction(caller: Caller, request: BatchRequest, body_bytes: int, dead
         _repository().transition(
             caller.workspace_id, job_id, OPEN, JobStatus.FAILED, completed_at=_now(), error=STOPPED_ERROR
         )
-        try:
-            messaging.stop_execution(execution, "batch timeout")
-        except AWS_ERRORS:
-            # The job is closed: every step still to come finds it so and starts nothing, so the
-            # answer below holds whether or not the execution was stopped.
-            logger().warning("The stopped transaction's execution could not be stopped", exc_info=True)
+        messaging.stop_execution(execution, "batch timeout")
         logger().info("Transaction stopped at the deadline", extra={"job_id": job_id})
     elif status != "SUCCEEDED":
         repository = _repository()
