@@ -509,4 +509,4 @@ def test_any_schedule_of_faults_keeps_every_promise_of_async_jobs(
             job = get(job_id)
             if job["status"] == "COMPLETED":
                 assert len(job["results"]) == 3
-        assert json.dumps(applied())  # every effect counted above at most once (operations_broken)
+        assert set(applied().values()) <= {1}  # no operation took effect twice
