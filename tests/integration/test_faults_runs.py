@@ -477,3 +477,14 @@ def test_a_throttled_outcome_write_keeps_the_outcome_instead_of_calling_again(
     [run] = runs().values()
     assert (run["status"], int(run["attempts"])) == ("completed", 1)
     assert endpoint_calls(endpoints)[run["id"]] == 1
+
+
+def test_only_a_true_poison_message_reaches_the_dead_letter_queue(
+    pipeline: RunPipeline, endpoints: JobEndpoints
+) -> None:
+    job_id = create_job(endpoints)
+    assert bulk(job_id, items(3))[0] == 201
+    url = pipeline._sqs.get_queue_url(QueueName="RunQueue")["QueueUrl"]
+    pipeline._sqs.send_message(QueueUrl=url, MessageBody="not a run message")
+    assert settled(pipeline, endpoints) == []
+    assert pipeline.dead_letters() == {"RunDeadLetterQueue": ["not a run message"]}
