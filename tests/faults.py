@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from batchops.dal import clients
 
@@ -340,4 +340,7 @@ def schedule_settings(ci_examples: int) -> settings:
         deadline=None,
         print_blob=True,
         suppress_health_check=list(HealthCheck),
+        # No explain phase: it traces every line of a failing example again, which took past
+        # pytest's 300 s timeout here; shrinking stays (a smaller failing schedule is worth it).
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     )

@@ -215,7 +215,7 @@ def _schedule(faults: Faults, plan: list[tuple[str, int]]) -> Faults:
     return faults
 
 
-@schedule_settings(ci_examples=8)
+@schedule_settings(ci_examples=4)
 @given(plan=FAULTS, duplicates=st.integers(0, 2), crash_every=st.sampled_from([0, 0, 3]), seed=st.integers(0, 99))
 def test_any_schedule_of_faults_keeps_every_promise(
     plan: list[tuple[str, int]], duplicates: int, crash_every: int, seed: int, monkeypatch: pytest.MonkeyPatch
@@ -227,7 +227,7 @@ def test_any_schedule_of_faults_keeps_every_promise(
         pipeline = Pipeline(duplicates=duplicates, shuffle=random.Random(seed), crash_every=crash_every)
         pipeline.wire(monkeypatch)
         endpoints.script("/job", Reply(500), Reply(200, {"ok": True}))  # the first call fails: a retry
-        create(endpoints, jobs=5, retry_failed=True, max_retries=2)
+        create(endpoints, jobs=4, retry_failed=True, max_retries=2)
         with _schedule(Faults(), plan).installed():
             for _ in range(50):
                 try:

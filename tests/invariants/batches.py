@@ -96,14 +96,24 @@ def _events_broken(
         expected = {"created", "finished"}
         if batch.get("started_at"):
             expected.add("started")
-        expected |= {f"job:{j['index']}" for j in jobs if j.get("attempts") and j["status"] != str(JobStatus.CANCELLED)}
+        expected |= {f"job:{j['index']}" for j in jobs if _ended_by_a_worker(j)}
         expected |= {k for k in batch if k.startswith("progress_")}
         if target.startswith("email:"):
             continue  # only the end is emailed
         missing = expected - set(keys)
         if missing:
-            broken.append(f"{batch_id} {target}: never sent {sorted(missing)}")
+            states = {f"job:{j['index']}": (j["status"], (j.get("error") or {}).get("code")) for j in jobs}
+            broken.append(f"{batch_id} {target}: never sent {[(key, states.get(key)) for key in sorted(missing)]}")
     return broken
+
+
+def _ended_by_a_worker(job: dict[str, Any]) -> bool:
+    """Whether a worker ended the job (it then sends batch.job_completed): completed or failed. A
+    job the batch's end took with it (cancelled, or timed_out with TIMEOUT_EXCEEDED when the batch
+    ran out of time) is reported in the batch's own final event instead."""
+    if job["status"] in (str(JobStatus.COMPLETED), str(JobStatus.FAILED)):
+        return True
+    return job["status"] == str(JobStatus.TIMED_OUT) and (job.get("error") or {}).get("code") != "TIMEOUT_EXCEEDED"
 
 
 def webhook_bodies(calls: Iterable[Any]) -> list[dict[str, Any]]:
