@@ -414,6 +414,26 @@ def test_another_workspace_sees_nothing(endpoints: JobEndpoints) -> None:
     assert listed["data"] == [] and listed["pagination"]["total_items"] == 0
 
 
+def test_the_signing_secret_is_shown_once_and_never_read_back(endpoints: JobEndpoints) -> None:
+    """OWASP API3 (docs/threat-model.md): the secret that signs a batch's calls and webhooks is in
+    the create answer only; no read of the batch, its list or its results carries it."""
+    data = create([http_job("j", endpoints.url("/ok"))])
+    secret = data["signing_secret"]
+    assert secret.startswith("whsec_")
+    drain()
+    path = {"batch_id": data["batch_id"]}
+    reads = [
+        call("get_batch", path_params=path),
+        call("list_batches"),
+        call("get_batch_results", path_params=path),
+        call("get_batch_results", path_params=path, query={"format": "csv"}),
+    ]
+    for status, _, body in reads:
+        assert status == 200
+        assert secret not in (body if isinstance(body, str) else json.dumps(body))
+        assert "signing_secret" not in json.dumps(body)
+
+
 def test_list_filters_sorts_and_pages(endpoints: JobEndpoints) -> None:
     url = endpoints.url("/ok")
     for name, priority in (("b", "low"), ("a", "urgent"), ("c", "high")):
