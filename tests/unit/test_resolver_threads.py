@@ -74,3 +74,33 @@ def test_a_resolve_inside_a_resolve_leaves_the_outer_request_current() -> None:
     outer = resolver_for(outer_handler)
     answer = body_of(outer.resolve(proxy_event("/echo/outer"), Context()))
     assert answer == {"nested": {"name": "inner"}, "outer_sees": "/echo/outer"}
+
+
+def test_one_resolver_on_two_threads_answers_each_with_its_route_status() -> None:
+    """A plain answer takes the matched route's status code from the routing context; when that
+    context was shared, a request finishing on one thread (clear_context) turned a 201 still being
+    handled on another into a 200 (4 creates racing for one job slug, 1 run in 12)."""
+    first_inside = threading.Event()
+    second_done = threading.Event()
+
+    def created(name: str) -> dict[str, str]:
+        if name == "slow":
+            first_inside.set()
+            assert second_done.wait(10)  # the other request has been resolved and cleared by now
+        return {"name": name}
+
+    shared = build_resolver(
+        [Endpoint("GET", "/echo/{name}", created, "test", status_code=201, auth=False)], limit_requests=False
+    )
+
+    def handle(path: str) -> int:
+        if path == "/echo/fast":
+            assert first_inside.wait(10)
+        result = shared.resolve(proxy_event(path), Context())
+        if path == "/echo/fast":
+            second_done.set()
+        return int(result["statusCode"])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = list(pool.map(handle, ["/echo/slow", "/echo/fast"]))
+    assert statuses == [201, 201]
