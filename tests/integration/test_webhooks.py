@@ -422,7 +422,9 @@ def test_completion_email_through_ses(endpoints):
     assert webhooks.deliver(WS, delivery_id, receive_count=1) is None
 
     [message] = sent_emails()
-    assert message.subject == "Batch Q3 Codebase Analysis completed"
+    assert message.subject == f"batchops: batch {BATCH} completed"
+    # The client's text (the batch's name) stays out of mail sent from batchops' own sender.
+    assert "Q3 Codebase Analysis" not in message.body
     assert message.source == get_settings().email_sender
     assert message.destinations["ToAddresses"] == ["team@company.com"]
     assert BATCH in message.body and "total 2" in message.body
@@ -453,5 +455,27 @@ def test_an_ses_refusal_is_retried(endpoints, monkeypatch):
     at(monkeypatch, delay + 1)
     assert webhooks.deliver(WS, delivery_id, receive_count=2) is None
     [message] = sent_emails()
-    assert message.subject == f"Batch {BATCH} failed"
+    assert message.subject == f"batchops: batch {BATCH} failed"
     assert delivery(delivery_id)["status"] == "delivered"
+
+
+def test_notification_emails_are_capped_per_workspace_per_day(endpoints, monkeypatch):
+    """Any address a client names gets mail from batchops' sender: a workspace may set off at most
+    NOTIFICATION_EMAILS_PER_DAY of them (docs/threat-model.md, API6); the rest fail, unsent."""
+    boto3.client("ses", region_name=REGION).verify_email_identity(EmailAddress=get_settings().email_sender)
+    monkeypatch.setattr(webhooks, "NOTIFICATION_EMAILS_PER_DAY", 2)
+    for n in range(3):
+        webhooks.emit(WS, "batch.failed", f"{BATCH}-{n}", {}, event_key=f"failed-{n}", email=f"to{n}@company.com")
+    outcomes = {}
+    for message in queued():
+        assert dispatch(message) is None
+        stored = delivery(json.loads(message["Body"])["delivery_id"])
+        outcomes[stored["email"]] = (stored["status"], stored.get("last_error"))
+    assert sorted(status for status, _ in outcomes.values()) == ["delivered", "delivered", "failed"]
+    assert [error for status, error in outcomes.values() if status == "failed"] == [webhooks.EMAIL_LIMIT_REACHED]
+    assert len(sent_emails()) == 2
+    # Another workspace has its own allowance.
+    webhooks.emit("ws-other", "batch.failed", BATCH, {}, event_key="failed", email="other@company.com")
+    for message in queued():
+        assert dispatch(message) is None
+    assert len(sent_emails()) == 3

@@ -77,3 +77,22 @@ def spend_events(workspace_id: str, plan: Plan, events: int, now_us: int | None 
     """Tracked events: the bucket holds one second of the plan's budget."""
     per_second = limits_of(plan).tracked_events_per_second
     return _spend(workspace_id, "events", per_second=per_second, burst=per_second, cost=events, now_us=now_us)
+
+
+DAY_US = 86_400 * 1_000_000
+
+
+def allow_per_day(workspace_id: str, bucket: str, *, per_day: int, now_us: int | None = None) -> bool:
+    """Spend one of `per_day` for the workspace (a bucket refilled evenly over a day, full at
+    `per_day`); False when none is left. For actions a client sets off but never waits on."""
+    now = clock_us() if now_us is None else now_us
+    result = take(
+        get_settings().table_name,
+        workspace_id,
+        bucket,
+        cost=1,
+        interval_us=DAY_US // per_day,
+        burst=per_day,
+        now_us=now,
+    )
+    return result.allowed

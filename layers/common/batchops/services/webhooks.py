@@ -45,6 +45,7 @@ from batchops.executors import http_call, url_safety
 from batchops.executors.webhook_signing import new_signing_secret, signed_headers
 from batchops.models.webhooks import BATCH_EVENTS, EMAIL_EVENTS, WebhookCreate
 from batchops.observability import logger, metrics
+from batchops.services import rate_limits
 from batchops.services.run_policy import MAX_DELAY_SECONDS, retry_delay, retryable
 from batchops.settings import get_settings
 
@@ -138,25 +139,34 @@ def _delivery_id(target: str, batch_id: str, event: str, event_key: str) -> str:
     return f"whd_{digest[:32]}"
 
 
+# Notification emails a workspace may have sent per day. The recipient is any address a client
+# names (seed 002's options.notification.email), from batchops' own verified sender: without a cap
+# batchops would relay as much mail as batch quotas allow (docs/threat-model.md, API6).
+NOTIFICATION_EMAILS_PER_DAY = 100
+EMAIL_LIMIT_REACHED = "The workspace's daily limit of notification emails was reached; this one was not sent"
+# Client-written text stays out of the email (its subject and body come from batchops' sender, so
+# a batch named like a phishing lure must not read as one): the batch is named by its id only.
+_CLIENT_TEXT = ("name", "metadata", "description")
+
+
 def _email(event: str, batch_id: str, data: dict[str, Any], timestamp: str) -> tuple[str, str]:
     """Subject and plain text of a notification email, fixed at emission like a webhook body."""
-    name = data.get("name")
-    label = " ".join(name.split())[:150] if isinstance(name, str) and name.strip() else batch_id
     verb = event.removeprefix("batch.")
-    lines = [f"Batch {label} ({batch_id}) {verb} at {timestamp}."]
+    lines = [f"Batch {batch_id} {verb} at {timestamp}."]
     jobs = data.get("jobs")
     if isinstance(jobs, dict):
         counts = ", ".join(f"{key} {value}" for key, value in jobs.items() if isinstance(value, int))
         if counts:
             lines.append(f"Jobs: {counts}.")
+    shown = {key: value for key, value in data.items() if key not in _CLIENT_TEXT}
     lines += [
         "",
         "Event data:",
-        json.dumps(data, indent=2, ensure_ascii=False, default=str),
+        json.dumps(shown, indent=2, ensure_ascii=False, default=str),
         "",
         "You receive this email because the batch was created with options.notification.email.",
     ]
-    return f"Batch {label} {verb}", "\n".join(lines)
+    return f"batchops: batch {batch_id} {verb}", "\n".join(lines)
 
 
 def emit(
@@ -311,7 +321,9 @@ def _call(url: str, secret: str, delivery_id: str, body: str) -> _Result:
     return _classify(outcome)
 
 
-def _send_email(delivery: dict[str, Any]) -> _Result:
+def _send_email(workspace_id: str, delivery: dict[str, Any]) -> _Result:
+    if not rate_limits.allow_per_day(workspace_id, "notification_emails", per_day=NOTIFICATION_EMAILS_PER_DAY):
+        return _Result("failed", None, EMAIL_LIMIT_REACHED)
     try:
         message_id = send_email(get_settings().email_sender, delivery["email"], delivery["subject"], delivery["text"])
     except StorageError as error:  # SES refused or was unreachable: retried like a 5xx
@@ -390,7 +402,7 @@ def deliver(workspace_id: str, delivery_id: str, *, receive_count: int) -> int |
         return None  # another message claimed this attempt first
 
     if kind == "email":
-        result = _send_email(delivery)
+        result = _send_email(workspace_id, delivery)
     else:
         result = _call(str(delivery["url"]), str(secret), delivery_id, str(delivery["payload_json"]))
     exhausted = last_receive or attempt >= settings.webhook_max_receives
