@@ -910,6 +910,7 @@ _raw_objects = st.one_of(
 def _is_i_json(raw: str) -> bool:
     """Whether Python's lenient parser makes of `raw` only values that are JSON and Unicode: no
     NaN or Infinity (1e400 parses as Infinity), and no lone surrogate (no UTF-8 form)."""
+
     def finite(text: str) -> float:
         # checked as the text is read: a later duplicate key must not hide a refused number
         if math.isinf(float(text)):
