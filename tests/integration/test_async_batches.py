@@ -444,7 +444,7 @@ def test_the_sweeper_function_runs_on_its_schedule_event(queue):
     from tests.support import LambdaContext, load_function
 
     sweeper = load_function("sweeper")
-    assert sweeper.lambda_handler(fixture_event("sweeper"), LambdaContext()) == {"failed": 0, "requeued_runs": 0}
+    assert sweeper.lambda_handler(fixture_event("sweeper"), LambdaContext()) == {"ended_jobs": 0, "requeued_runs": 0}
 
 
 # ---------------------------------------------------------------- listing cost (issue 13, R8)

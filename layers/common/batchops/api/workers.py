@@ -152,13 +152,14 @@ def sweeper_handler() -> LazyHandler:
         @logger().inject_lambda_context
         @tracer().capture_lambda_handler(capture_response=False)
         def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-            marked = operation_jobs.sweep_overdue_jobs()
-            if marked:
-                logger().warning("Marked overdue operations jobs as FAILED", extra={"jobs": marked})
+            # Ended: FAILED, or COMPLETED when an abandoned job's every result was recorded.
+            ended = operation_jobs.sweep_overdue_jobs()
+            if ended:
+                logger().warning("Ended overdue operations jobs", extra={"jobs": ended})
             requeued = runs.sweep_overdue_runs()
             if requeued:
                 logger().warning("Queued overdue runs again", extra={"runs": requeued})
-            return {"failed": marked, "requeued_runs": requeued}
+            return {"ended_jobs": ended, "requeued_runs": requeued}
 
         handler: LambdaHandler = handle
         return handler
@@ -197,7 +198,8 @@ def batch_job_worker_handler(*, expedited: bool) -> LazyHandler:
 
 def webhook_dispatcher_handler() -> LazyHandler:
     """WebhookQueue's consumer: one delivery attempt per message, signed and retried; on the
-    last receive a failing delivery is marked failed and its message left to the DLQ."""
+    last attempt a failing delivery is marked failed and its message done with (the DLQ is for
+    messages no attempt could be made for)."""
 
     def build() -> LambdaHandler:
         from batchops.services import webhooks
