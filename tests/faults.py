@@ -23,13 +23,15 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
 
 from batchops.dal import clients
 
@@ -344,3 +346,36 @@ def schedule_settings(ci_examples: int) -> settings:
         # pytest's 300 s timeout here; shrinking stays (a smaller failing schedule is worth it).
         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     )
+
+
+# A fault a schedule can name: applied to `Faults` at the given call number (1-based).
+Injection = Callable[["Faults", int], object]
+
+# The faults every async path meets, by name; each suite adds its own (crashes at its writes).
+COMMON: dict[str, Injection] = {
+    "throttle-transact": lambda f, n: f.throttle("dynamodb", "TransactWriteItems", calls=[n]),
+    "throttle-update": lambda f, n: f.throttle("dynamodb", "UpdateItem", calls=[n]),
+    "throttle-get": lambda f, n: f.throttle("dynamodb", "GetItem", calls=[n]),
+    "throttle-query": lambda f, n: f.throttle("dynamodb", "Query", calls=[n]),
+    "throttle-send": lambda f, n: f.throttle("sqs", "SendMessageBatch", calls=[n]),
+    "conflict": lambda f, n: f.cancel_transaction("TransactionConflict", calls=[n]),
+    "partial-send": lambda f, n: f.partial("sqs", "SendMessageBatch", calls=[n]),
+    "partial-write": lambda f, n: f.partial("dynamodb", "BatchWriteItem", calls=[n]),
+}
+
+
+def common(*names: str) -> dict[str, Injection]:
+    return {name: COMMON[name] for name in names}
+
+
+def schedules(kinds: Mapping[str, Injection], *, max_call: int, max_size: int) -> SearchStrategy[list[tuple[str, int]]]:
+    """Fault schedules over `kinds`: up to `max_size` (kind, call number) pairs."""
+    return st.lists(st.tuples(st.sampled_from(list(kinds)), st.integers(1, max_call)), max_size=max_size)
+
+
+def scheduled(kinds: Mapping[str, Injection], plan: Iterable[tuple[str, int]]) -> Faults:
+    """A `Faults` with every fault of `plan` set up."""
+    faults = Faults()
+    for kind, n in plan:
+        kinds[kind](faults, n)
+    return faults

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from batchops.settings import reset_settings
-from tests.faults import Faults, SimulatedCrash, schedule_settings, touches
+from tests.faults import Faults, SimulatedCrash, common, schedule_settings, scheduled, schedules, touches
 from tests.invariants.batches import batches, batches_broken
 from tests.job_endpoint import JobEndpoints, Reply, job_endpoints
 from tests.pipeline import Pipeline
@@ -187,32 +187,13 @@ def _expire(batch_id: str) -> None:
 
 
 # ---------------------------------------------------------------- random schedules
-FAULTS = st.lists(
-    st.tuples(
-        st.sampled_from(
-            ["throttle-transact", "conflict", "partial-send", "partial-write", "throttle-query", "crash-end"]
-        ),
-        st.integers(min_value=1, max_value=12),
+KINDS = {
+    **common("throttle-transact", "conflict", "partial-send", "partial-write", "throttle-query"),
+    "crash-end": lambda f, n: f.crash_after(
+        "dynamodb", "TransactWriteItems", calls=[n], where=touches("batch.job_completed")
     ),
-    max_size=6,
-)
-
-
-def _schedule(faults: Faults, plan: list[tuple[str, int]]) -> Faults:
-    for kind, n in plan:
-        if kind == "throttle-transact":
-            faults.throttle("dynamodb", "TransactWriteItems", calls=[n])
-        elif kind == "conflict":
-            faults.cancel_transaction("TransactionConflict", calls=[n])
-        elif kind == "partial-send":
-            faults.partial("sqs", "SendMessageBatch", calls=[n])
-        elif kind == "partial-write":
-            faults.partial("dynamodb", "BatchWriteItem", calls=[n])
-        elif kind == "throttle-query":
-            faults.throttle("dynamodb", "Query", calls=[n])
-        else:
-            faults.crash_after("dynamodb", "TransactWriteItems", calls=[n], where=touches("batch.job_completed"))
-    return faults
+}
+FAULTS = schedules(KINDS, max_call=12, max_size=6)
 
 
 @schedule_settings(ci_examples=4)
@@ -228,7 +209,7 @@ def test_any_schedule_of_faults_keeps_every_promise(
         pipeline.wire(monkeypatch)
         endpoints.script("/job", Reply(500), Reply(200, {"ok": True}))  # the first call fails: a retry
         create(endpoints, jobs=4, retry_failed=True, max_retries=2)
-        with _schedule(Faults(), plan).installed():
+        with scheduled(KINDS, plan).installed():
             for _ in range(50):
                 try:
                     pipeline.run_until_quiet()

@@ -31,7 +31,7 @@ from batchops.dal import clients
 from batchops.settings import reset_settings
 from batchops_local.aws import MOTO_CONFIG
 from batchops_local.functions import install_lambda_bridge
-from tests.faults import Faults, SimulatedCrash, schedule_settings, touches
+from tests.faults import Faults, Injection, SimulatedCrash, common, schedule_settings, scheduled, schedules, touches
 from tests.invariants.operations import effects, operation_jobs, operations_broken, result_of
 from tests.invariants.table import table_items
 from tests.job_endpoint import JobEndpoints, Reply, job_endpoints
@@ -450,32 +450,15 @@ def test_a_step_delivered_twice_runs_its_operation_once(aws: None, clock: Clock)
 
 # ---------------------------------------------------------------- random schedules
 
-FAULTS = st.lists(
-    st.tuples(
-        st.sampled_from(
-            ["throttle-result", "crash-claim", "crash-result", "crash-complete", "throttle-take", "partial-write"]
-        ),
-        st.integers(min_value=1, max_value=8),
-    ),
-    max_size=5,
-)
-
-
-def _schedule(faults: Faults, plan: list[tuple[str, int]]) -> Faults:
-    for kind, n in plan:
-        if kind == "throttle-result":
-            faults.throttle("dynamodb", "UpdateItem", where=RESULT_WRITE, calls=[n])
-        elif kind == "crash-claim":
-            faults.crash_after("dynamodb", "UpdateItem", where=CLAIM, calls=[n])
-        elif kind == "crash-result":
-            faults.crash_after("dynamodb", "UpdateItem", where=RESULT_WRITE, calls=[n])
-        elif kind == "crash-complete":
-            faults.crash_after("dynamodb", "UpdateItem", where=COMPLETE, calls=[n])
-        elif kind == "throttle-take":
-            faults.throttle("dynamodb", "UpdateItem", where=TAKE, calls=[n])
-        else:
-            faults.partial("dynamodb", "BatchWriteItem", calls=[n])
-    return faults
+KINDS: dict[str, Injection] = {
+    "throttle-result": lambda f, n: f.throttle("dynamodb", "UpdateItem", where=RESULT_WRITE, calls=[n]),
+    "crash-claim": lambda f, n: f.crash_after("dynamodb", "UpdateItem", where=CLAIM, calls=[n]),
+    "crash-result": lambda f, n: f.crash_after("dynamodb", "UpdateItem", where=RESULT_WRITE, calls=[n]),
+    "crash-complete": lambda f, n: f.crash_after("dynamodb", "UpdateItem", where=COMPLETE, calls=[n]),
+    "throttle-take": lambda f, n: f.throttle("dynamodb", "UpdateItem", where=TAKE, calls=[n]),
+    **common("partial-write"),
+}
+FAULTS = schedules(KINDS, max_call=8, max_size=5)
 
 
 @schedule_settings(ci_examples=4)
@@ -492,7 +475,7 @@ def test_any_schedule_of_faults_keeps_every_promise_of_async_jobs(
         pipeline = make_pipeline(
             patched, clock, duplicates=duplicates, shuffle=random.Random(seed), crash_every=crash_every
         )
-        with _schedule(Faults(), plan).installed():
+        with scheduled(KINDS, plan).installed():
             jobs = [
                 submit(logged(f"s{n}a"), logged(f"s{n}b"), logged(f"s{n}c"), continueOnError=n == 1, parallel=n == 2)
                 for n in range(3)

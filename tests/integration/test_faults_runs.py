@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.faults import Faults, SimulatedCrash, schedule_settings, touches
+from tests.faults import Faults, Injection, SimulatedCrash, common, schedule_settings, scheduled, schedules, touches
 from tests.invariants.runs import batch_operations, runs, runs_broken
 from tests.job_endpoint import JobEndpoints, Reply, job_endpoints
 from tests.pipeline import Pipeline
@@ -393,42 +393,12 @@ def test_a_sweep_that_dies_after_expiring_the_last_run_of_a_batch_still_closes_t
 
 
 # ---------------------------------------------------------------- random schedules
-FAULTS = st.lists(
-    st.tuples(
-        st.sampled_from(
-            [
-                "partial-write",
-                "partial-send",
-                "conflict",
-                "throttle-transact",
-                "throttle-update",
-                "crash-claim",
-                "crash-before-end",
-            ]
-        ),
-        st.integers(min_value=1, max_value=10),
-    ),
-    max_size=6,
-)
-
-
-def _schedule(faults: Faults, plan: list[tuple[str, int]]) -> Faults:
-    for kind, n in plan:
-        if kind == "partial-write":
-            faults.partial("dynamodb", "BatchWriteItem", calls=[n])
-        elif kind == "partial-send":
-            faults.partial("sqs", "SendMessageBatch", calls=[n])
-        elif kind == "conflict":
-            faults.cancel_transaction("TransactionConflict", calls=[n])
-        elif kind == "throttle-transact":
-            faults.throttle("dynamodb", "TransactWriteItems", calls=[n])
-        elif kind == "throttle-update":
-            faults.throttle("dynamodb", "UpdateItem", calls=[n])
-        elif kind == "crash-claim":
-            faults.crash_after("dynamodb", "*", calls=[n], where=touches("':to': {'S': 'running'}"))
-        else:
-            crash_before(faults, "dynamodb", "*", where=touches("':to': {'S': 'completed'}"))
-    return faults
+KINDS: dict[str, Injection] = {
+    **common("partial-write", "partial-send", "conflict", "throttle-transact", "throttle-update"),
+    "crash-claim": lambda f, n: f.crash_after("dynamodb", "*", calls=[n], where=touches("':to': {'S': 'running'}")),
+    "crash-before-end": lambda f, n: crash_before(f, "dynamodb", "*", where=touches("':to': {'S': 'completed'}")),
+}
+FAULTS = schedules(KINDS, max_call=10, max_size=6)
 
 
 @schedule_settings(ci_examples=3)
@@ -445,7 +415,7 @@ def test_any_schedule_of_faults_keeps_every_promise_of_runs(
         endpoints.script("/job", Reply(500), Reply(200, {"ok": True}))  # the first call fails: a retry
         with pipeline.clock.installed():
             job_id = create_job(endpoints)
-            with _schedule(Faults(), plan).installed():
+            with scheduled(KINDS, plan).installed():
                 status, answer = bulk(job_id, items(4))
                 assert status in (201, 503), answer  # 503: nothing of it runs (checked below)
                 single, _ = trigger(job_id, {"payload": {"single": True}})

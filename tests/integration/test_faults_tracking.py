@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.faults import Faults, SimulatedCrash, schedule_settings, touches
+from tests.faults import Faults, Injection, SimulatedCrash, common, schedule_settings, scheduled, schedules, touches
 from tests.invariants.tracking import tracked_events, tracking_broken, uploads
 from tests.pipeline import Pipeline
 from tests.support import api_event, invoke, load_function
@@ -195,34 +195,13 @@ def test_t2_an_upload_s3_will_not_serve_ends_failed_not_processing_forever(pipel
 
 
 # ---------------------------------------------------------------- random schedules
-FAULTS = st.lists(
-    st.tuples(
-        st.sampled_from(
-            ["throttle-send", "partial-send", "partial-write", "conflict", "crash-write", "s3-get", "s3-put"]
-        ),
-        st.integers(min_value=1, max_value=6),
-    ),
-    max_size=4,
-)
-
-
-def _schedule(faults: Faults, plan: list[tuple[str, int]]) -> Faults:
-    for kind, n in plan:
-        if kind == "throttle-send":
-            faults.throttle("sqs", "SendMessageBatch", calls=[n])
-        elif kind == "partial-send":
-            faults.partial("sqs", "SendMessageBatch", calls=[n])
-        elif kind == "partial-write":
-            faults.partial("dynamodb", "BatchWriteItem", calls=[n])
-        elif kind == "conflict":
-            faults.cancel_transaction("TransactionConflict", calls=[n])
-        elif kind == "crash-write":
-            faults.crash_after("dynamodb", "TransactWriteItems", calls=[n])
-        elif kind == "s3-get":
-            faults.throttle("s3", "GetObject", calls=[n])
-        else:
-            faults.throttle("s3", "PutObject", calls=[n])
-    return faults
+KINDS: dict[str, Injection] = {
+    **common("throttle-send", "partial-send", "partial-write", "conflict"),
+    "crash-write": lambda f, n: f.crash_after("dynamodb", "TransactWriteItems", calls=[n]),
+    "s3-get": lambda f, n: f.throttle("s3", "GetObject", calls=[n]),
+    "s3-put": lambda f, n: f.throttle("s3", "PutObject", calls=[n]),
+}
+FAULTS = schedules(KINDS, max_call=6, max_size=4)
 
 
 @schedule_settings(ci_examples=3)
@@ -236,7 +215,7 @@ def test_any_schedule_of_faults_keeps_every_tracking_promise(
         pipeline = make_pipeline(patched, duplicates=duplicates, shuffle=random.Random(seed))
         pipeline.run_until_quiet()
         accepted: list[str] = []
-        with _schedule(Faults(), plan).installed():
+        with scheduled(KINDS, plan).installed():
             upload_id = upload([event(n, message_id=f"u-{n}" if n % 2 else None) for n in range(12)])
             for first in (0, 6):
                 status, answer = bulk(

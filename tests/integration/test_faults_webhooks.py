@@ -27,7 +27,7 @@ from batchops.dal.webhooks import WebhookRepository
 from batchops.models.webhooks import WebhookCreate
 from batchops.services import webhooks
 from batchops.settings import get_settings
-from tests.faults import Faults, SimulatedCrash, schedule_settings, touches
+from tests.faults import Faults, Injection, SimulatedCrash, common, schedule_settings, scheduled, schedules, touches
 from tests.invariants.webhooks import deliveries, subscriptions, webhooks_broken
 from tests.job_endpoint import JobEndpoints, Reply, job_endpoints
 from tests.pipeline import Pipeline
@@ -262,29 +262,14 @@ def test_throttled_reads_and_deferrals_lose_nothing(pipeline: Pipeline, endpoint
 
 
 # ---------------------------------------------------------------- random schedules
-FAULTS = st.lists(
-    st.tuples(
-        st.sampled_from(["throttle-get", "throttle-update", "crash-claim", "throttle-defer", "partial-send"]),
-        st.integers(min_value=1, max_value=8),
-    ),
-    max_size=3,
-)
+KINDS: dict[str, Injection] = {
+    **common("throttle-get", "throttle-update"),
+    "crash-claim": lambda f, n: f.crash_after("dynamodb", "UpdateItem", calls=[n], where=touches("lease_until")),
+    "throttle-defer": lambda f, n: f.throttle("sqs", "ChangeMessageVisibility", calls=[n]),
+    **common("partial-send"),
+}
+FAULTS = schedules(KINDS, max_call=8, max_size=3)
 REPLIES = st.lists(st.sampled_from([500, 503, 429, 408, 200]), min_size=1, max_size=3)
-
-
-def _schedule(faults: Faults, plan: list[tuple[str, int]]) -> Faults:
-    for kind, n in plan:
-        if kind == "throttle-get":
-            faults.throttle("dynamodb", "GetItem", calls=[n])
-        elif kind == "throttle-update":
-            faults.throttle("dynamodb", "UpdateItem", calls=[n])
-        elif kind == "crash-claim":
-            faults.crash_after("dynamodb", "UpdateItem", calls=[n], where=touches("lease_until"))
-        elif kind == "throttle-defer":
-            faults.throttle("sqs", "ChangeMessageVisibility", calls=[n])
-        else:
-            faults.partial("sqs", "SendMessageBatch", calls=[n])
-    return faults
 
 
 @schedule_settings(ci_examples=3)
@@ -310,7 +295,7 @@ def test_any_schedule_of_faults_keeps_every_delivery_promise(
         subscribe(endpoints)
         endpoints.script("/sub", *(Reply(code) for code in replies), Reply(200))
         endpoints.script("/own", *(Reply(code) for code in reversed(replies)), Reply(200))
-        with _schedule(Faults(), plan).installed():
+        with scheduled(KINDS, plan).installed():
             for _ in range(5):
                 try:
                     emit(endpoints)
