@@ -156,10 +156,15 @@ def test_twenty_jobs_keep_a_window_of_three_and_report_in_every_format(
         # Lifecycle webhooks, to the subscription (its own secret) and to notification.webhook
         # (the batch's secret); delivery is asynchronous, through the dispatcher's queue.
         for path in (subscribed, note):
+            # Each event is its own SQS message: batch.completed may come before the last
+            # job_completed (a standard queue keeps no order), so wait for all of them.
             wait_for(
-                lambda path=path: "batch.completed" in events(deliveries(endpoints, path, batch_id)),
+                lambda path=path: (
+                    "batch.completed" in (kinds := events(deliveries(endpoints, path, batch_id)))
+                    and kinds.count("batch.job_completed") >= 20
+                ),
                 timeout=60,
-                what=f"batch.completed at {path}",
+                what=f"batch.completed and 20 job_completed at {path}",
             )
             found = deliveries(endpoints, path, batch_id)
             kinds = events(found)

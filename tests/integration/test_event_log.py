@@ -831,7 +831,8 @@ def test_when_ids_cannot_be_drawn_nothing_is_stored_and_the_answer_is_503(refusi
 # ---------------------------------------------------------------- properties
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    # JSON's values: json.dumps would write an infinite float as `Infinity`, which is not JSON
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
@@ -909,20 +910,20 @@ _raw_objects = st.one_of(
 
 def _is_i_json(raw: str) -> bool:
     """Whether Python's lenient parser makes of `raw` only values that are JSON and Unicode: no
-    NaN or Infinity (1e400 parses as Infinity), and no lone surrogate (no UTF-8 form)."""
+    NaN or Infinity (1e400 parses as Infinity), and no lone surrogate (no UTF-8 form). Every value
+    is checked as the text is read: a later duplicate key must not hide a refused one."""
 
     def finite(text: str) -> float:
-        # checked as the text is read: a later duplicate key must not hide a refused number
         if math.isinf(float(text)):
             raise ValueError(text)
         return float(text)
 
+    def unicode_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        json.dumps(pairs, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        return dict(pairs)
+
     try:
-        parsed = json.loads(raw, parse_float=finite)
-    except ValueError:
-        return False
-    try:
-        json.dumps(parsed, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        json.loads(raw, parse_float=finite, object_pairs_hook=unicode_pairs)
     except (ValueError, UnicodeEncodeError):
         return False
     return True

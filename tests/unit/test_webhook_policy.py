@@ -97,15 +97,18 @@ def test_payload_timestamp_is_the_seeds_form():
     assert webhooks._timestamp(moment) == "2024-09-16T10:45:00Z"
 
 
-def test_email_names_the_batch_or_falls_back_to_its_id():
+def test_email_names_the_batch_by_its_id_and_carries_no_client_text():
+    # Mail from batchops' own sender to any address a client names: the batch's name (client text,
+    # a phishing lure or a header injection attempt) is in neither the subject nor the body.
     subject, text = webhooks._email(
         "batch.completed", "batch_1", {"name": "Q3\nAnalysis", "jobs": {"total": 2, "failed": 0}}, "T"
     )
-    assert subject == "Batch Q3 Analysis completed"  # no header injection through the name
+    assert subject == "batchops: batch batch_1 completed"
     assert "batch_1" in text and "total 2, failed 0" in text
+    assert "Analysis" not in text
 
     subject, _ = webhooks._email("batch.failed", "batch_1", {}, "T")
-    assert subject == "Batch batch_1 failed"
+    assert subject == "batchops: batch batch_1 failed"
 
 
 def test_an_unknown_event_cannot_be_emitted():
