@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from batchops.services import batch_engine
 from batchops.settings import reset_settings
 from tests.faults import Faults, SimulatedCrash, common, schedule_settings, scheduled, schedules, touches
 from tests.invariants.batches import batches, batches_broken
@@ -169,6 +170,46 @@ def test_r6_a_started_event_that_cannot_be_sent_does_not_fail_the_job(
     [job] = next(iter(batches().values()))["jobs"]
     assert job["status"] == "completed"  # not failed INTERRUPTED
     assert hook_events(endpoints)["batch.started"] == 1
+
+
+def test_events_reach_a_receiver_in_the_order_they_happened(pipeline: Pipeline, endpoints: JobEndpoints) -> None:
+    """The batch's end is the last event: the last job's batch.job_completed and the progress it
+    crossed were sent after batch.completed (the outbox was sent in key order, and `finished`
+    sorts before `job:…` and `progress_…`)."""
+    create(endpoints, jobs=3, max_parallel=1)
+    assert settled(pipeline, endpoints) == []
+    order = [received.body["event"] for received in endpoints.calls_to("/hook")]
+    assert order[0] == "batch.created" and order[-1] == "batch.completed", order
+    assert order.count("batch.job_completed") == 3 and order.count("batch.completed") == 1
+
+
+def test_no_progress_is_reported_after_a_cancel_the_worker_has_not_seen(
+    pipeline: Pipeline, endpoints: JobEndpoints, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that read the batch as running before a cancel committed must not mark a progress
+    threshold after it: the cancel's follow-up may have retired the batch already, so that event
+    came after batch.cancelled, or stayed in an outbox no sweep reads."""
+    batch_id = create(endpoints, jobs=4, max_parallel=1)
+    status, _, _ = call("cancel_batch", path_params={"batch_id": batch_id})
+    assert status == 200
+    assert settled(pipeline, endpoints) == []
+    cancelled = batches()[batch_id]["batch"]
+    assert cancelled["status"] == "cancelled"
+    # What that worker read: the batch still running, half its jobs done, no threshold marked.
+    stale = {**cancelled, "status": "running", "jc_completed": 2, "jc_cancelled": int(cancelled["jc_cancelled"]) - 2}
+    stale = {k: v for k, v in stale.items() if not k.startswith("progress_")}
+    repository = batch_engine.repository()
+    real_get = type(repository).get
+    reads = iter([stale])
+    with monkeypatch.context() as patched:
+        patched.setattr(type(repository), "get", lambda self, *a: next(reads, None) or real_get(self, *a))
+        patched.setattr(batch_engine, "release_window", lambda *a, **k: 0)
+        batch_engine.settle(WS, batch_id)
+
+    assert [o["sk"] for o in batches()[batch_id]["outbox"]] == []
+    assert not any(k.startswith("progress_") for k in batches()[batch_id]["batch"])
+    assert settled(pipeline, endpoints) == []
+    assert "batch.progress" not in hook_events(endpoints)
 
 
 def _expire(batch_id: str) -> None:

@@ -469,18 +469,33 @@ class BatchRepository:
         )
 
     def mark_once(
-        self, workspace_id: str, batch_id: str, flag: str, at: str, outbox: Sequence[OutboxEvent] = ()
+        self,
+        workspace_id: str,
+        batch_id: str,
+        flag: str,
+        at: str,
+        outbox: Sequence[OutboxEvent] = (),
+        *,
+        unless_status: Sequence[BatchStatus] = (),
     ) -> bool:
-        """Set `flag` (a progress threshold, exports written, ...) if it was never set, with the
-        events that causes."""
+        """Set `flag` (a progress threshold, exports written, ...) if it was never set, and the
+        batch is in none of `unless_status`, with the events that causes."""
+        condition = "attribute_exists(pk) AND attribute_not_exists(#flag)"
+        names = {"#flag": flag}
+        values: dict[str, Any] = {":at": at}
+        if unless_status:
+            statuses = {f":unless{n}": str(status) for n, status in enumerate(unless_status)}
+            condition += f" AND NOT (#status IN ({', '.join(statuses)}))"
+            names["#status"] = "status"
+            values.update(statuses)
         update = {
             "Update": {
                 "TableName": self.table,
                 "Key": serialize(keys.batch(workspace_id, batch_id)),
                 "UpdateExpression": "SET #flag = :at",
-                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#flag)",
-                "ExpressionAttributeNames": {"#flag": flag},
-                "ExpressionAttributeValues": serialize({":at": at}),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": serialize(values),
             }
         }
         return transact([update, *self._outbox_puts(workspace_id, batch_id, outbox)]) is None

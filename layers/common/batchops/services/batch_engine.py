@@ -128,6 +128,20 @@ def progress_event(batch: dict[str, Any], percentage: int) -> dict[str, Any]:
 
 # The end's event says how the batch ended once every job has: its data is read when it is sent.
 FINISHED = OutboxEvent("finished", "batch.finished")
+# Ended by a client or the sweeper, not by its jobs: no progress is reported after that.
+ENDED_EARLY = (BatchStatus.CANCELLED, BatchStatus.TIMED_OUT)
+
+
+def _send_order(item: OutboxEvent) -> tuple[int, int]:
+    """The order events happened in: created, started, each job's end (by index), progress (by
+    threshold), the batch's end last. Keys sort otherwise (`finished` before `job:1`, `job:10`
+    before `job:9`), and the end went out before the last job's batch.job_completed."""
+    key = item.key
+    if key.startswith("job:"):
+        return 2, int(key.removeprefix("job:"))
+    if key.startswith("progress_"):
+        return 3, int(key.removeprefix("progress_"))
+    return {"created": 0, "started": 1, FINISHED.key: 5}.get(key, 4), 0
 
 
 def _finished_data(batch: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -139,12 +153,13 @@ def _finished_data(batch: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def send_events(workspace_id: str, batch: dict[str, Any]) -> bool:
-    """Hand the batch's outbox to the webhooks, oldest key first, deleting each item once its
+    """Hand the batch's outbox to the webhooks in the order the events happened, deleting each once its
     deliveries are stored and queued. Never raises: False when something is left for the sweeper
     (the events stay in the outbox; a repeat creates no second delivery)."""
     repo = repository()
     try:
-        pending = repo.outbox(workspace_id, batch["batch_id"])
+        pending = sorted(repo.outbox(workspace_id, batch["batch_id"]), key=_send_order)
+        # In order, stopping at the first failure: the end is sent only after every other event.
         for item in pending:
             if item.key == FINISHED.key:
                 current = repo.get(workspace_id, batch["batch_id"]) or batch
@@ -226,14 +241,16 @@ def settle(workspace_id: str, batch_id: str) -> dict[str, Any] | None:
         return None
     status = BatchStatus(batch["status"])
     # A batch ended by a client or the sweeper sends no progress any more.
-    if status not in (BatchStatus.CANCELLED, BatchStatus.TIMED_OUT):
+    if status not in ENDED_EARLY:
         total = int(batch["total"])
         done = finished_count(batch)
         for threshold in PROGRESS_THRESHOLDS:
             flag = f"progress_{threshold}"
             if done * 100 >= threshold * total and not batch.get(flag):
                 event = OutboxEvent(flag, "batch.progress", {"progress": progress_event(batch, threshold)})
-                repo.mark_once(workspace_id, batch_id, flag, iso(now_utc()), outbox=[event])
+                # Conditional on the status too: a cancel or timeout committed since the read above
+                # has sent its end already, and may have retired the batch (its outbox unswept).
+                repo.mark_once(workspace_id, batch_id, flag, iso(now_utc()), outbox=[event], unless_status=ENDED_EARLY)
         if not status.finished and unfinished_count(batch) == 0:
             failed = int(batch.get(counter(JobStatus.FAILED), 0)) + int(batch.get(counter(JobStatus.TIMED_OUT), 0))
             final = BatchStatus.FAILED if failed else BatchStatus.COMPLETED
