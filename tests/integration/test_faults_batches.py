@@ -212,6 +212,22 @@ def test_no_progress_is_reported_after_a_cancel_the_worker_has_not_seen(
     assert "batch.progress" not in hook_events(endpoints)
 
 
+def test_a_job_end_the_table_refuses_once_is_written_again_not_the_job_run_again(
+    pipeline: Pipeline, endpoints: JobEndpoints
+) -> None:
+    """The end of a job whose endpoint answered is retried in place: given up, the redelivery
+    found the job leased and dropped it, and after the lease the endpoint was called again."""
+    batch_id = create(endpoints, jobs=2, retry_failed=True, max_retries=2)
+    ending = touches("batch.job_completed")
+    with Faults().throttle("dynamodb", "TransactWriteItems", where=ending, calls=[1, 2]).installed():
+        assert settled(pipeline, endpoints) == []
+    assert sorted(job_calls(endpoints).values()) == [1, 1]
+    jobs = batches()[batch_id]["jobs"]
+    assert [(job["status"], int(job["attempts"])) for job in jobs] == [("completed", 1), ("completed", 1)]
+    events = hook_events(endpoints)
+    assert (events["batch.job_completed:j0"], events["batch.job_completed:j1"]) == (1, 1)
+
+
 def _expire(batch_id: str) -> None:
     """Move the batch's deadline into the past, as if its timeout_minutes had run out."""
     found = batches()[batch_id]["batch"]

@@ -32,6 +32,7 @@ from batchops.models.jobs import MAX_RESULT_BYTES
 from batchops.models.operations import Operation
 from batchops.observability import logger
 from batchops.services import batch_engine as engine
+from batchops.services.outcome_writes import write_outcome
 from batchops.services.run_policy import retry_delay, run_error, verdict
 from batchops.settings import get_settings
 
@@ -248,28 +249,26 @@ def _end(
             "error": outcome.error,
         }
     }
-    ended = repo.change_job(
-        workspace_id,
-        batch_id,
-        job,
-        JobChange(
-            from_status=JobStatus.RUNNING,
-            from_attempts=attempt,
-            to=outcome.status,
-            attempts=attempt,
-            fields={
-                "finished_at": finished_at,
-                "error": outcome.error,
-                "duration_ms": total_ms,
-                "lease_until": None,
-                "check_at": None,
-            },
-            batch_adds={"in_flight": -1, "billed_ms": elapsed_ms, "credits": math.ceil(total_ms / 1000)},
-            result=result,
-            # The job's event is committed with its end: nothing after this line can lose it.
-            outbox=(OutboxEvent(f"job:{job['index']}", "batch.job_completed", data),),
-        ),
+    change = JobChange(
+        from_status=JobStatus.RUNNING,
+        from_attempts=attempt,
+        to=outcome.status,
+        attempts=attempt,
+        fields={
+            "finished_at": finished_at,
+            "error": outcome.error,
+            "duration_ms": total_ms,
+            "lease_until": None,
+            "check_at": None,
+        },
+        batch_adds={"in_flight": -1, "billed_ms": elapsed_ms, "credits": math.ceil(total_ms / 1000)},
+        result=result,
+        # The job's event is committed with its end: nothing after this line can lose it.
+        outbox=(OutboxEvent(f"job:{job['index']}", "batch.job_completed", data),),
     )
+    # Retried in place: given up, the redelivery finds the job leased and drops it, and after the
+    # lease the endpoint is called again (or the job fails INTERRUPTED after a call that worked).
+    ended = write_outcome(lambda: repo.change_job(workspace_id, batch_id, job, change), what="a batch job's end")
     if not ended:
         # Cancelled while it ran: the late result is kept on the job and changes nothing else.
         late = {"late_status": str(outcome.status), "late_finished_at": finished_at}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from batchops.executors.webhook_signing import signed_headers
 from batchops.models.jobs import MAX_RESULT_BYTES, RunErrorCode, RunStatus
 from batchops.observability import logger, metrics
 from batchops.services.jobs import find_job
+from batchops.services.outcome_writes import write_outcome
 from batchops.services.run_policy import MAX_DELAY_SECONDS, run_error, verdict
 from batchops.services.runs import expire, finish_batch_of
 from batchops.settings import get_settings
@@ -41,9 +41,6 @@ LEASE_MARGIN_SECONDS = 60
 SAFETY_MARGIN_MS = 5_000
 # The sweeper sends a running run's message again this long after its lease ended.
 RUNNING_RECHECK_SECONDS = 300
-# Tries at writing an attempt's outcome, and the pause before each retry (1.5 s in all, inside
-# SAFETY_MARGIN_MS): an outcome whose write gives up is lost, and the run is called again.
-OUTCOME_WRITE_PAUSES = (0.1, 0.2, 0.4, 0.8)
 
 
 @dataclass(frozen=True)
@@ -58,18 +55,9 @@ def _repository() -> RunRepository:
 
 
 def _write_outcome(workspace_id: str, run: dict[str, Any], change: Transition) -> bool:
-    """Record what an attempt's call did, retrying a refused write (throttling, an outage that
-    outlasted botocore's retries) a few times: given up, the outcome is lost, the redelivery
-    finds the run leased, and after the lease the endpoint is called again (or, on the last
-    attempt, the run fails INTERRUPTED after a call that may have succeeded)."""
+    """Record what an attempt's call did (retried in place: services/outcome_writes.py)."""
     repo = _repository()
-    for pause in OUTCOME_WRITE_PAUSES:
-        try:
-            return repo.transition(workspace_id, run, change)
-        except Exception:  # noqa: BLE001 - any refusal: the same conditional write again, later
-            logger().warning("Could not record an attempt's outcome; retrying", exc_info=True)
-            time.sleep(pause)
-    return repo.transition(workspace_id, run, change)
+    return write_outcome(lambda: repo.transition(workspace_id, run, change), what="a run attempt's outcome")
 
 
 def _job(workspace_id: str, job_id: str) -> dict[str, Any] | None:
