@@ -29,7 +29,7 @@ import boto3
 from batchops.settings import reset_settings
 from batchops_local.template import SqsEvent
 from tests.faults import SimulatedCrash
-from tests.support import ROOT, LambdaContext, fixture_event, load_function, sqs_event
+from tests.support import ROOT, LambdaContext, fixture_event, load_function, sqs_event, wire_environment
 
 REGION = "us-east-1"
 # Sweeps with nothing delivered before the system counts as at rest: 4 x 2 minutes passes a batch's
@@ -82,17 +82,9 @@ class Pipeline:
 
     def wire(self, monkeypatch: Any) -> None:
         """Point the functions' queue settings at moto's queues (what the template's Globals do)."""
-        from batchops_local.template import load_template
-
-        template = load_template(ROOT / "template.yaml")
-        for name, value in template.functions["BatchFunction"].environment.items():
-            if name.endswith("_QUEUE_URL"):
-                monkeypatch.setenv(name, self._sqs.get_queue_url(QueueName=value.rsplit("/", 1)[-1])["QueueUrl"])
-            elif name.startswith("BATCHOPS_") and name not in (
-                "BATCHOPS_TABLE_NAME",
-                "BATCHOPS_IDEMPOTENCY_TABLE_NAME",
-            ):
-                monkeypatch.setenv(name, value)
+        wire_environment(
+            monkeypatch, "BatchFunction", skip=frozenset({"BATCHOPS_TABLE_NAME", "BATCHOPS_IDEMPOTENCY_TABLE_NAME"})
+        )
         reset_settings()
 
     def run_until_quiet(self, *, rounds: int = 300, sweep_every: int = 5, wait_seconds: float = 60) -> int:

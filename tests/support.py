@@ -152,6 +152,26 @@ def create_template_resources(*, functions: bool = False) -> None:
     create_all(load_template(ROOT / "template.yaml"), endpoint=None, functions=functions)
 
 
+def wire_environment(monkeypatch: Any, *functions: str, skip: frozenset[str] = frozenset()) -> None:
+    """Set the template's BATCHOPS_* settings of `functions` (logical ids; all when none are
+    named) in the environment, each queue URL pointed at the active moto's queue, as the
+    template's Globals and !Ref do on AWS. `skip`: settings the caller keeps its own value for."""
+    import boto3
+
+    from batchops_local.template import load_template
+
+    template = load_template(ROOT / "template.yaml")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    for name in functions or tuple(template.functions):
+        for variable, value in template.functions[name].environment.items():
+            if variable in skip:
+                continue
+            if variable.endswith("_QUEUE_URL"):
+                monkeypatch.setenv(variable, sqs.get_queue_url(QueueName=value.rsplit("/", 1)[-1])["QueueUrl"])
+            elif variable.startswith("BATCHOPS_"):
+                monkeypatch.setenv(variable, value)
+
+
 def operation(
     op_id: str, path: str = "/v1/events", body: Any = None, method: str = "POST", **extra: Any
 ) -> dict[str, Any]:

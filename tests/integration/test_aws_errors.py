@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -26,7 +25,7 @@ from batchops.services import operation_jobs
 from batchops.services.operations import Deadline
 from batchops.settings import reset_settings
 from batchops_local.template import load_template
-from tests.support import ROOT, api_event, fixture_event, invoke, load_function, log_entry, operation
+from tests.support import ROOT, api_event, fixture_event, invoke, load_function, log_entry, operation, wire_environment
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -48,13 +47,7 @@ AUTHENTICATED = [e for e in route_table() if e.auth]
 
 @pytest.fixture
 def environment(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    for function in TEMPLATE.functions.values():
-        for variable, value in function.environment.items():
-            if variable.endswith("_QUEUE_URL"):
-                monkeypatch.setenv(variable, sqs.get_queue_url(QueueName=value.rsplit("/", 1)[-1])["QueueUrl"])
-            elif variable.startswith("BATCHOPS_"):
-                monkeypatch.setenv(variable, value)
+    wire_environment(monkeypatch)
     monkeypatch.setenv(
         "BATCHOPS_TRANSACTION_STATE_MACHINE_ARN",
         "arn:aws:states:us-east-1:123456789012:stateMachine:TransactionStateMachine",

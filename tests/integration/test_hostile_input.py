@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -42,6 +41,7 @@ from tests.support import (
     load_function,
     log_entry,
     operation,
+    wire_environment,
 )
 
 TEMPLATE = load_template(ROOT / "template.yaml")
@@ -62,13 +62,7 @@ def wired() -> Iterator[dict[str, str]]:
     with mock_aws(config=MOTO_CONFIG), pytest.MonkeyPatch.context() as monkeypatch:
         create_template_resources(functions=True)
         install_lambda_bridge(InProcessFunctions())
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        for function in TEMPLATE.functions.values():
-            for variable, value in function.environment.items():
-                if variable.endswith("_QUEUE_URL"):
-                    monkeypatch.setenv(variable, sqs.get_queue_url(QueueName=value.rsplit("/", 1)[-1])["QueueUrl"])
-                elif variable.startswith("BATCHOPS_"):
-                    monkeypatch.setenv(variable, value)
+        wire_environment(monkeypatch)
         monkeypatch.setenv("BATCHOPS_TRANSACTION_STATE_MACHINE_ARN", STATE_MACHINE)
         reset_settings()
         try:

@@ -37,6 +37,7 @@ from tests.support import (
     load_function,
     log_entry,
     operation,
+    wire_environment,
 )
 
 TEMPLATE = load_template(ROOT / "template.yaml")
@@ -55,12 +56,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with mock_aws(config=MOTO_CONFIG):
         create_template_resources(functions=True)
         install_lambda_bridge(InProcessFunctions())
-        sqs = boto3.client("sqs", region_name="us-east-1")
-        for variable, value in TEMPLATE.functions["BatchFunction"].environment.items():
-            if variable.endswith("_QUEUE_URL"):
-                monkeypatch.setenv(variable, sqs.get_queue_url(QueueName=value.rsplit("/", 1)[-1])["QueueUrl"])
-            elif variable.startswith("BATCHOPS_"):
-                monkeypatch.setenv(variable, value)
+        wire_environment(monkeypatch, "BatchFunction")
         monkeypatch.setenv(
             "BATCHOPS_TRANSACTION_STATE_MACHINE_ARN",
             "arn:aws:states:us-east-1:123456789012:stateMachine:TransactionStateMachine",
