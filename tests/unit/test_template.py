@@ -386,17 +386,44 @@ def test_env_json_covers_every_function_with_declared_variables() -> None:
 # ---------------------------------------------------------------- layer
 
 
-def test_functions_share_the_common_layer() -> None:
-    layer = RESOURCES["CommonLayer"]
-    assert layer["Type"] == "AWS::Serverless::LayerVersion"
-    assert layer["Metadata"]["BuildMethod"] == "python3.11"
-    content = ROOT / str(layer["Properties"]["ContentUri"]).rstrip("/")
-    assert (content / "requirements.txt").is_file()
-    assert (content / "batchops" / "__init__.py").is_file()
+TRACING_FOLLOWS_THE_PARAMETER = {"Fn::If": ["TracingActive", True, False]}
+EXPORTING_FUNCTIONS = {"GetBatchResultsFunction"}
+
+
+def test_layers_are_built_by_their_makefile_with_bytecode() -> None:
+    """Each layer is built by layers/layer.mk (compiled bytecode, Lambda's platform, no boto3);
+    only the function rendering result files gets the exports layer."""
+    layers = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::LayerVersion"}
+    assert set(layers) == {"CommonLayer", "ExportsLayer"}
+    for logical_id, layer in layers.items():
+        assert layer["Metadata"] == {"BuildMethod": "makefile"}, logical_id
+        content = ROOT / str(layer["Properties"]["ContentUri"]).rstrip("/")
+        assert (content / "requirements.txt").is_file()
+        makefile = (content / "Makefile").read_text()
+        assert f"build-{logical_id}:" in makefile and "include" in makefile and "layer.mk" in makefile
+    assert (ROOT / "layers/common/batchops/__init__.py").is_file()
+    recipe = (ROOT / "layers/layer.mk").read_text()
+    assert "--invalidation-mode unchecked-hash" in recipe and "--no-deps" in recipe
+    assert "--platform manylinux2014_$(LAYER_ARCH)" in recipe
     for function_id in FUNCTIONS:
-        assert [ref_target(x) for x in prop(function_id, "Layers")] == ["CommonLayer"], function_id
-        assert prop(function_id, "Runtime") in layer["Properties"]["CompatibleRuntimes"]
-        assert set(prop(function_id, "Architectures")) <= set(layer["Properties"]["CompatibleArchitectures"])
+        own = [ref_target(x) for x in FUNCTIONS[function_id].get("Layers") or []]
+        merged = [ref_target(x) for x in GLOBAL_FUNCTION["Layers"]] + own  # SAM appends lists
+        expected = ["CommonLayer", "ExportsLayer"] if function_id in EXPORTING_FUNCTIONS else ["CommonLayer"]
+        assert merged == expected, function_id
+        for layer_id in merged:
+            layer = layers[str(layer_id)]
+            assert prop(function_id, "Runtime") in layer["Properties"]["CompatibleRuntimes"]
+            assert set(prop(function_id, "Architectures")) <= set(layer["Properties"]["CompatibleArchitectures"])
+
+
+def test_tracing_is_one_parameter_off_by_default() -> None:
+    """X-Ray costs every cold start the SDK's import, so it is opt-in, and every part follows."""
+    assert TEMPLATE["Parameters"]["Tracing"]["Default"] == "PassThrough"
+    assert TEMPLATE["Conditions"]["TracingActive"] == {"Fn::Equals": [{"Ref": "Tracing"}, "Active"]}
+    assert GLOBAL_FUNCTION["Tracing"] == {"Ref": "Tracing"}
+    assert GLOBAL_FUNCTION["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == {
+        "Fn::If": ["TracingActive", "false", "true"]
+    }
 
 
 # ---------------------------------------------------------------- permissions
@@ -971,7 +998,7 @@ def test_transaction_state_machine_is_standard_and_runs_the_step_function() -> N
         "TransactionStepFunctionArn": {"Fn::GetAtt": [TRANSACTION_STEP_FUNCTION, "Arn"]}
     }
     assert props["Policies"] == [{"LambdaInvokePolicy": {"FunctionName": {"Ref": TRANSACTION_STEP_FUNCTION}}}]
-    assert props["Tracing"] == {"Enabled": True}
+    assert props["Tracing"] == {"Enabled": TRACING_FOLLOWS_THE_PARAMETER}
     assert not FUNCTIONS[TRANSACTION_STEP_FUNCTION].get("Events"), "the step function is only a task"
 
 
@@ -1135,7 +1162,7 @@ def test_gateway_responses_keep_to_the_local_stack_contract() -> None:
 def test_api_stage_settings() -> None:
     props = RESOURCES[API_LOGICAL_ID]["Properties"]
     assert props["StageName"] == {"Ref": "Stage"}
-    assert props["TracingEnabled"] is True
+    assert props["TracingEnabled"] == TRACING_FOLLOWS_THE_PARAMETER
     (settings,) = props["MethodSettings"]
     rate = TEMPLATE["Parameters"][ref_target(settings["ThrottlingRateLimit"])]["Default"]
     burst = TEMPLATE["Parameters"][ref_target(settings["ThrottlingBurstLimit"])]["Default"]

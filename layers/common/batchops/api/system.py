@@ -13,11 +13,11 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
-from pydantic import BaseModel
 
 from batchops.api.context import base_path
 from batchops.api.openapi import finished_document
 from batchops.api.router import SurfaceRouter
+from batchops.models.base import Model
 from batchops.settings import get_settings
 
 router = SurfaceRouter("System")
@@ -29,7 +29,7 @@ DESCRIPTION = (
 )
 
 
-class Health(BaseModel):
+class Health(Model):
     status: str
     service: str
     version: str

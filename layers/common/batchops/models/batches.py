@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from batchops.models.base import Model
 from batchops.models.jobs import MAX_PAYLOAD_BYTES, _check_headers, payload_bytes
 from batchops.models.validation import HTTP_URL_PATTERN
 
@@ -76,7 +77,7 @@ class JobStatus(StrEnum):
 
 
 # ---------------------------------------------------------------- requests
-class JobSpec(BaseModel):
+class JobSpec(Model):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=JOB_ID_PATTERN, description="Unique within the batch")
@@ -96,7 +97,7 @@ class JobSpec(BaseModel):
         return value
 
 
-class HttpJobConfig(BaseModel):
+class HttpJobConfig(Model):
     """config of a built-in `http` job."""
 
     model_config = ConfigDict(extra="forbid")
@@ -113,14 +114,14 @@ class HttpJobConfig(BaseModel):
         return _check_headers(value)
 
 
-class Notification(BaseModel):
+class Notification(Model):
     model_config = ConfigDict(extra="forbid")
 
     webhook: str | None = Field(default=None, min_length=1, max_length=2048, description="Signed lifecycle events")
     email: str | None = Field(default=None, pattern=EMAIL_PATTERN, description="An email on completion or failure")
 
 
-class OutputOptions(BaseModel):
+class OutputOptions(Model):
     model_config = ConfigDict(extra="forbid")
 
     format: Literal["json", "csv", "xlsx", "pdf"] = "json"
@@ -128,7 +129,7 @@ class OutputOptions(BaseModel):
     aggregate_report: bool = True
 
 
-class BatchOptions(BaseModel):
+class BatchOptions(Model):
     model_config = ConfigDict(extra="forbid")
 
     max_parallel: int | None = Field(
@@ -164,7 +165,7 @@ class BatchOptions(BaseModel):
         return value
 
 
-class BatchCreate(BaseModel):
+class BatchCreate(Model):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
@@ -175,7 +176,7 @@ class BatchCreate(BaseModel):
     options: BatchOptions = Field(default_factory=BatchOptions)
 
 
-class BatchCancel(BaseModel):
+class BatchCancel(Model):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=500)
@@ -183,7 +184,7 @@ class BatchCancel(BaseModel):
     refund_unused_credits: bool = Field(default=True, description="Credits are charged per job-second used only")
 
 
-class BatchRetry(BaseModel):
+class BatchRetry(Model):
     model_config = ConfigDict(extra="forbid")
 
     job_ids: list[str] | None = Field(default=None, min_length=1, max_length=1000)
@@ -192,7 +193,7 @@ class BatchRetry(BaseModel):
 
 
 # ---------------------------------------------------------------- responses (OpenAPI)
-class JobCounts(BaseModel):
+class JobCounts(Model):
     total: int
     queued: int
     running: int
@@ -202,7 +203,7 @@ class JobCounts(BaseModel):
     timed_out: int
 
 
-class CreatedBatch(BaseModel):
+class CreatedBatch(Model):
     batch_id: str
     name: str
     status: BatchStatus
@@ -214,7 +215,7 @@ class CreatedBatch(BaseModel):
     signing_secret: str = Field(description="Signs this batch's http job calls and webhook; shown only here")
 
 
-class Progress(BaseModel):
+class Progress(Model):
     percentage: int
     current_jobs: list[str]
     completed_jobs: list[str]
@@ -222,14 +223,14 @@ class Progress(BaseModel):
     estimated_remaining: str | None = Field(description="HH:MM:SS, from recorded durations; null without history")
 
 
-class ResourceUsage(BaseModel):
+class ResourceUsage(Model):
     invocations: int = Field(description="Job attempts started")
     billed_duration_ms: int = Field(description="Time spent in job attempts")
     credits_used: int = Field(description="1 credit = 1 job-second, each job rounded up")
     credits_estimated: int | None
 
 
-class BatchView(BaseModel):
+class BatchView(Model):
     batch_id: str
     name: str
     description: str | None
@@ -249,19 +250,19 @@ class BatchView(BaseModel):
     individual_jobs: list[dict[str, Any]] | None = None
 
 
-class Envelope(BaseModel):
+class Envelope(Model):
     success: bool
     data: Any
 
 
-class Pagination(BaseModel):
+class Pagination(Model):
     page: int
     per_page: int
     total_pages: int
     total_items: int
 
 
-class BatchPage(BaseModel):
+class BatchPage(Model):
     success: bool
     data: list[dict[str, Any]]
     pagination: Pagination

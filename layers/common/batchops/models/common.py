@@ -5,16 +5,18 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from batchops.models.base import Model
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Model):
     index: int | None = None
     field: str | None = None
     error: str
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Model):
     """`{"error", "code", "details"}`: the only error body batchops sends."""
 
     error: str = Field(description="Human-readable message")
@@ -37,7 +39,7 @@ class Plan(StrEnum):
     ENTERPRISE = "enterprise"
 
 
-class Caller(BaseModel):
+class Caller(Model):
     """Who is calling, as the authorizer established it."""
 
     model_config = ConfigDict(frozen=True)

@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+
+from batchops.models.base import Model
 
 MAX_EVENTS_PER_BATCH = 1000
 MAX_PAGE_SIZE = 100
@@ -307,7 +309,7 @@ def _absent_not_null_schema(schema: dict[str, Any]) -> None:
             field["anyOf"] = options
 
 
-class EventLogEntry(BaseModel):
+class EventLogEntry(Model):
     """One entry, as the platform's `eventLogEntrySchema` defines it and its Java SDK sends it.
     Unknown fields are ignored, as the platform ignores them (a newer SDK may send more)."""
 
@@ -361,7 +363,7 @@ class EventLogEntry(BaseModel):
         return value
 
 
-class EventLogRecord(BaseModel):
+class EventLogRecord(Model):
     """A stored entry as the platform answers it: every key, in the platform's order (note
     httpStatusCode before httpMethod), null where nothing was sent."""
 
@@ -411,7 +413,7 @@ class EventDigest:
     eventTimestamp: str
 
 
-class CreateEventBatchRequest(BaseModel):
+class CreateEventBatchRequest(Model):
     """Each item of `events` is validated on its own (see EventLogEntry), so one bad item
     becomes a per-item error instead of failing the request."""
 
@@ -427,12 +429,12 @@ class CreateEventBatchRequest(BaseModel):
     )
 
 
-class ItemError(BaseModel):
+class ItemError(Model):
     index: int
     error: str
 
 
-class CreateEventBatchResponse(BaseModel):
+class CreateEventBatchResponse(Model):
     success: bool = True
     totalReceived: int
     totalInserted: int = Field(description="Entries stored, and entries whose idempotencyKey was already stored")
@@ -442,13 +444,13 @@ class CreateEventBatchResponse(BaseModel):
     errors: list[ItemError] | None = Field(default=None, description="Only present when an item failed")
 
 
-class CreateEventResponse(BaseModel):
+class CreateEventResponse(Model):
     success: bool = True
     executionIds: list[str]
     correlationId: str
 
 
-class EventBatchPage(BaseModel):
+class EventBatchPage(Model):
     batchId: str
     events: list[EventLogRecord]
     totalCount: int
@@ -460,7 +462,7 @@ class EventBatchPage(BaseModel):
     hasMore: bool
 
 
-class EventBatchSummary(BaseModel):
+class EventBatchSummary(Model):
     batchId: str
     totalProcesses: int
     completed: int

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints, field_validator
 
+from batchops.models.base import Model
 from batchops.models.headers import check_header_fields
 from batchops.models.validation import CRON_PATTERN, HTTP_URL_PATTERN, TEXT_PATTERN
 
@@ -145,7 +146,7 @@ Key = Annotated[str, StringConstraints(max_length=MAX_KEY_LENGTH), AfterValidato
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=MAX_KEY_LENGTH), AfterValidator(_check_text)]
 
 
-class StraitJobSettings(BaseModel):
+class StraitJobSettings(Model):
     """The rest of Strait's job fields (`CreateJobRequest`). batchops honours `slug`, `tags`,
     `description`, `run_ttl_secs`, `retry_strategy`, `retry_delays_secs`,
     `default_run_metadata`, `endpoint_signing_secret`/`webhook_secret` and `execution_mode`;
@@ -298,7 +299,7 @@ class JobUpdate(StraitJobSettings):
     backwards_compatible: bool | None = None
 
 
-class RunOptions(BaseModel):
+class RunOptions(Model):
     """What one run is given: Strait's `BulkTriggerItem` (and batchops' `idempotency_key`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -369,7 +370,7 @@ class BulkTriggerItem(RunOptions):
     metadata: dict[str, str] | None = Field(default=None, description="Ignored, as Strait ignores it")
 
 
-class BulkTriggerRequest(BaseModel):
+class BulkTriggerRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     items: list[BulkTriggerItem] = Field(
@@ -466,7 +467,7 @@ class ErrorClass(StrEnum):
 
 
 # ---------------------------------------------------------------- response shapes (OpenAPI)
-class Answer(BaseModel):
+class Answer(Model):
     """A response shape. Its body leaves out the fields that were never given (Strait's server
     omits keys without a value) and keeps those given as None as null (a job's `slug`, a batch
     operation's `finished_at`)."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from batchops.models.base import Model
 from batchops.models.headers import check_header_fields
 
 MAX_OPERATIONS = 100
@@ -20,7 +21,7 @@ OPERATION_BODY_TOO_LARGE = "Operation body must not exceed 100KB"
 SKIPPED_MESSAGE = "Skipped: a previous operation failed"
 
 
-class Operation(BaseModel):
+class Operation(Model):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=64, description="Client-assigned id, unique in the batch")
@@ -59,7 +60,7 @@ class Operation(BaseModel):
         return value.upper()
 
 
-class BatchRequest(BaseModel):
+class BatchRequest(Model):
     model_config = ConfigDict(extra="forbid")
 
     operations: list[Operation] = Field(min_length=1, max_length=MAX_OPERATIONS)
@@ -76,7 +77,7 @@ class BatchRequest(BaseModel):
         return self
 
 
-class OperationResult(BaseModel):
+class OperationResult(Model):
     id: str
     status: int
     body: Any = None
@@ -95,7 +96,7 @@ class OperationResult(BaseModel):
         return self.status == 504 and isinstance(self.body, dict) and self.body.get("code") == "TIMEOUT"
 
 
-class Summary(BaseModel):
+class Summary(Model):
     total: int
     succeeded: int
     failed: int
@@ -113,12 +114,12 @@ class Summary(BaseModel):
         )
 
 
-class BatchResponse(BaseModel):
+class BatchResponse(Model):
     results: list[OperationResult]
     summary: Summary
 
 
-class RateLimits(BaseModel):
+class RateLimits(Model):
     """The caller's plan budgets (the plan table in models/plans.py)."""
 
     requestsPerSecond: int = Field(description="Sustained API requests per second (RateLimit-Limit)")
@@ -126,7 +127,7 @@ class RateLimits(BaseModel):
     trackedEventsPerSecond: int = Field(description="Tracked events per second (bulk-track counts each event)")
 
 
-class Limits(BaseModel):
+class Limits(Model):
     maxOperations: int
     timeoutMs: int
     allowedMethods: list[str]
@@ -144,7 +145,7 @@ class JobStatus(StrEnum):
     FAILED = "FAILED"
 
 
-class AsyncJob(BaseModel):
+class AsyncJob(Model):
     id: str
     status: JobStatus
     results: list[OperationResult] | None = None
@@ -155,21 +156,21 @@ class AsyncJob(BaseModel):
     completedAt: str | None = None
 
 
-class AsyncJobCreated(BaseModel):
+class AsyncJobCreated(Model):
     jobId: str
     status: JobStatus
     createdAt: str
 
 
-class AsyncJobCreatedData(BaseModel):
+class AsyncJobCreatedData(Model):
     data: AsyncJobCreated
 
 
-class AsyncJobData(BaseModel):
+class AsyncJobData(Model):
     data: AsyncJob
 
 
-class AsyncJobPage(BaseModel):
+class AsyncJobPage(Model):
     """A page of async jobs, each without its results (GET /v1/batch/async/{jobId} has them)."""
 
     data: list[AsyncJob]

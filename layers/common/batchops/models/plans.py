@@ -3,12 +3,13 @@ Batches surface's quotas from seed 002's table)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from batchops.models.base import Model
 from batchops.models.common import Plan
 
 
-class PlanLimits(BaseModel):
+class PlanLimits(Model):
     model_config = ConfigDict(frozen=True)
 
     requests_per_second: int = Field(gt=0, description="Sustained API requests per second")

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from batchops.models.base import Model
+
 MAX_EVENT_BYTES = 64 * 1024  # one event, serialized
 MAX_MESSAGE_ID_CHARS = 100
 # RFC 3339 starts with a full date and a time: what tells it from the Unix times pydantic also reads.
@@ -27,7 +29,7 @@ def _rfc_3339_text(value: Any) -> Any:
 Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc_3339_text)]
 
 
-class TrackedEvent(BaseModel):
+class TrackedEvent(Model):
     model_config = ConfigDict(extra="allow")
 
     event: str = Field(min_length=1, description="The name/type of the event")
@@ -41,23 +43,23 @@ class TrackedEvent(BaseModel):
     )
 
 
-class TrackingError(BaseModel):
+class TrackingError(Model):
     index: int = Field(description="Position of the event in the request")
     error: str
 
 
-class BulkTrackResponse(BaseModel):
+class BulkTrackResponse(Model):
     status: str = Field(default="ok", description="Always ok: the accepted events are queued")
     messageIds: list[str] = Field(description="Ids of the accepted events, in request order")
     errors: list[TrackingError] | None = Field(default=None, description="Events left out, by index")
 
 
-class TrackResponse(BaseModel):
+class TrackResponse(Model):
     status: str = "ok"
     messageId: str
 
 
-class StoredEvent(BaseModel):
+class StoredEvent(Model):
     """A tracked event as stored: the fields it was sent with, plus messageId and receivedAt."""
 
     model_config = ConfigDict(extra="allow")
@@ -73,7 +75,7 @@ class UploadStatus(StrEnum):
     FAILED = "failed"
 
 
-class UploadCreated(BaseModel):
+class UploadCreated(Model):
     """How to send a body too large for the API: a presigned S3 POST (a multipart form)."""
 
     uploadId: str
@@ -86,7 +88,7 @@ class UploadCreated(BaseModel):
     expiresAt: str = Field(description="The form is valid until then (UTC)")
 
 
-class Upload(BaseModel):
+class Upload(Model):
     uploadId: str
     status: UploadStatus
     createdAt: str

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from batchops.models.base import Model
 from batchops.models.validation import HTTP_URL_PATTERN
 
 BatchEvent = Literal[
@@ -32,7 +33,7 @@ DeliveryStatus = Literal["pending", "delivered", "failed"]
 TargetKind = Literal["subscription", "batch", "email"]
 
 
-class WebhookCreate(BaseModel):
+class WebhookCreate(Model):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(
@@ -54,7 +55,7 @@ class WebhookCreate(BaseModel):
 
 
 # ---------------------------------------------------------------- response shapes (OpenAPI)
-class Webhook(BaseModel):
+class Webhook(Model):
     id: str
     url: str
     events: list[BatchEvent]
@@ -70,7 +71,7 @@ class CreatedWebhook(Webhook):
     )
 
 
-class WebhookDelivery(BaseModel):
+class WebhookDelivery(Model):
     id: str = Field(description="Also the webhook-id header of every attempt: receivers drop repeats by it")
     event: BatchEvent
     status: DeliveryStatus

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from batchops.models.base import Model
 from batchops.models.common import Plan
 
 WORKSPACE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
-class Workspace(BaseModel):
+class Workspace(Model):
     model_config = ConfigDict(frozen=True)
 
     id: str = Field(pattern=WORKSPACE_ID_PATTERN)
@@ -20,7 +21,7 @@ class Workspace(BaseModel):
     created_at: datetime
 
 
-class ApiKey(BaseModel):
+class ApiKey(Model):
     """A stored key: only the SHA-256 of the secret is ever kept."""
 
     model_config = ConfigDict(frozen=True)
@@ -37,7 +38,7 @@ class ApiKey(BaseModel):
         return self.revoked_at is not None
 
 
-class CreatedKey(BaseModel):
+class CreatedKey(Model):
     """What `create_key` returns: the plaintext key, shown this once."""
 
     key_id: str
