@@ -9,7 +9,7 @@ SAM_CLI_VERSION := 1.170.0
 ASL_FILES := $(shell find statemachines tests -name '*.asl.json' 2>/dev/null)
 PIP_QUIET := --quiet --quiet --disable-pip-version-check
 
-.PHONY: run test lint typecheck static unit integration e2e chaos fuzz bench build deploy validate clean
+.PHONY: run test lint typecheck static unit integration e2e chaos fuzz bench build deploy validate clean openapi
 
 # The project environment, rebuilt whenever pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml layers/common/requirements.txt
@@ -70,6 +70,11 @@ chaos: $(BIN)/.installed $(SAM_VENV)/.installed
 # seed (the report prints it; `--seed` in tests/e2e/test_schemathesis.py replays it).
 fuzz: $(BIN)/.installed $(SAM_VENV)/.installed
 	BATCHOPS_FUZZ=1 $(BIN)/pytest -q tests/e2e/test_schemathesis.py
+
+# The OpenAPI document OpenApiFunction serves, written from the route table (a unit test fails
+# when routes or models change and this was not run).
+openapi: $(BIN)/.installed
+	$(BIN)/python -c 'from batchops.api.system import write_document; write_document()'
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench

@@ -60,9 +60,15 @@ def health() -> dict[str, Any]:
     ).model_dump()
 
 
-@lru_cache(maxsize=8)
-def openapi_document(server: str = "/") -> str:
-    """The document for every route in the route table, built once per container and prefix."""
+# The document as built from the route table, shipped in the layer: building it imports every
+# surface and renders every model's schema, which made OpenApiFunction's cold start 960 ms (import
+# plus first invocation, bench/coldstart.py); reading the file is a few ms. `make openapi` writes
+# it; tests/unit/test_openapi_document.py fails when it no longer matches the routes.
+DOCUMENT = Path(__file__).with_name("openapi.json")
+
+
+def generated_document() -> dict[str, Any]:
+    """The document for every route in the route table (server "/")."""
     from batchops.api.resolver import SECURITY_SCHEME, build_resolver
     from batchops.api.routes import route_table
 
@@ -70,10 +76,22 @@ def openapi_document(server: str = "/") -> str:
         title=TITLE,
         version=_version(),
         description=DESCRIPTION,
-        servers=[Server(url=server)],
+        servers=[Server(url="/")],
         security_schemes={SECURITY_SCHEME: HTTPBearer(description="An API key: `bo_...`")},
     )
-    return json.dumps(finished_document(json.loads(generated)), indent=2)
+    return finished_document(json.loads(generated))
+
+
+def write_document() -> None:
+    DOCUMENT.write_text(json.dumps(generated_document(), indent=2) + "\n", encoding="utf-8")
+
+
+@lru_cache(maxsize=8)
+def openapi_document(server: str = "/") -> str:
+    """The shipped document with its server URL, once per container and prefix."""
+    document = json.loads(DOCUMENT.read_text(encoding="utf-8"))
+    document["servers"] = [{"url": server}]
+    return json.dumps(document, indent=2)
 
 
 @router.get("/openapi.json", auth=False, include_in_schema=False)
