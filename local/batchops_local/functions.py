@@ -202,6 +202,14 @@ class _Sandbox:
         self.exit_status()
 
 
+def _limit(fn: Function, concurrency: int) -> int:
+    """The stack's setting, or the function's reservation when that is lower (as on Lambda, where a
+    reservation is also the function's ceiling)."""
+    if fn.reserved_concurrency is None:
+        return concurrency
+    return max(0, min(concurrency, fn.reserved_concurrency))
+
+
 def _forward(output: int, name: str, log: Callable[[str], None]) -> None:
     """A sandbox's stdout and stderr (Powertools logs, prints, tracebacks), line by line."""
     with open(output, "rb") as stream:
@@ -235,7 +243,8 @@ class FunctionRegistry:
         self._lock = threading.Lock()
         self._idle: dict[str, list[_Sandbox]] = {name: [] for name in self._functions}
         self._busy: set[_Sandbox] = set()
-        self._slots = {name: threading.BoundedSemaphore(concurrency) for name in self._functions}
+        self._limits = {name: _limit(fn, concurrency) for name, fn in self._functions.items()}
+        self._slots = {name: threading.BoundedSemaphore(limit) for name, limit in self._limits.items() if limit}
         self._closed = False
 
     def __contains__(self, name: object) -> bool:
@@ -246,6 +255,10 @@ class FunctionRegistry:
             return self._functions[function_name_from_arn(name_or_arn)]
         except KeyError:
             raise KeyError(f"no function {name_or_arn!r} in the template") from None
+
+    def concurrency_of(self, name_or_arn: str) -> int:
+        """How many invocations of the function may run at once (each in a sandbox of its own)."""
+        return self._limits[self.get(name_or_arn).name]
 
     def environment_of(self, fn: Function) -> dict[str, str]:
         """Exactly what the function's process sees in os.environ."""
@@ -281,6 +294,9 @@ class FunctionRegistry:
             )
         limit = fn.timeout if timeout is None else min(timeout, fn.timeout)
         request_id = str(uuid.uuid4())
+        if fn.name not in self._slots:
+            # ReservedConcurrentExecutions: 0 is how a function is switched off; Lambda throttles.
+            raise InvocationError(fn.name, "TooManyRequestsException", "Rate Exceeded.")
         with self._slots[fn.name]:
             sandbox, init_failure = self._take(fn)
             if init_failure is not None:

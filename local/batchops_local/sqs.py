@@ -1,6 +1,12 @@
 """SQS event source mappings: one poller thread per SQS event of the template.
 
-Like Lambda's poller: receive up to BatchSize messages (10 per call, filling the batch within
+Like Lambda's pollers, a mapping runs several invocations at once, up to the function's concurrency
+(the stack's BATCHOPS_LOCAL_CONCURRENCY, or ReservedConcurrentExecutions when lower; the mappings
+of one function share it): it takes a free place before it receives, so no message waits
+invisible for a sandbox, and each batch is invoked on a thread of its own. With one invocation
+at a time, a Batches batch's max_parallel window had no visible effect locally (issue 14).
+
+Each invocation is as Lambda's poller makes it: receive up to BatchSize messages (10 per call, filling the batch within
 MaximumBatchingWindowInSeconds) but never more than fit Lambda's 6 MB invocation payload (the rest
 go in the next batch), invoke with the SQS event, then delete what succeeded. With
 ReportBatchItemFailures only the messages not listed in batchItemFailures are deleted; a raised
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -111,8 +118,14 @@ class SqsPoller(BackgroundLoop):
         endpoint: str,
         log: Callable[[str], None],
         role: Role | None = None,
+        slots: threading.BoundedSemaphore | None = None,
     ) -> None:
         self.fn = fn
+        # Places for invocations in flight, shared by the function's mappings; none when its
+        # concurrency is 0 (reserved 0 switches a function off: its mappings invoke nothing).
+        self._slots = slots if slots is not None else _slots_of(fn, registry)
+        self._in_flight: set[threading.Thread] = set()
+        self._in_flight_lock = threading.Lock()
         self.event = event
         self.queue = queue
         self.registry = registry
@@ -135,16 +148,54 @@ class SqsPoller(BackgroundLoop):
         super().__init__(f"sqs:{queue.name}->{fn.name}")
 
     def _run(self) -> None:
+        if self._slots is None:
+            return
         while not self._stop.is_set():
+            # A short wait, so stop() is seen while every place is taken.
+            if not self._slots.acquire(timeout=0.2):
+                continue
+            handed = False
             try:
                 batch = self._collect()
                 if batch:
-                    self._dispatch(batch)
+                    self._start(batch)
+                    handed = True
             except (BotoCoreError, ClientError) as exc:
                 if self._stop.is_set():
                     return
                 self.log(f"sqs {self.queue.name}: {type(exc).__name__}: {exc}")
                 self._stop.wait(1)
+            finally:
+                if not handed:
+                    self._slots.release()
+
+    def _start(self, batch: list[dict[str, Any]]) -> None:
+        thread = threading.Thread(
+            target=self._invocation, args=(batch,), name=f"{self._thread.name}:invoke", daemon=True
+        )
+        with self._in_flight_lock:
+            self._in_flight.add(thread)
+        thread.start()
+
+    def _invocation(self, batch: list[dict[str, Any]]) -> None:
+        assert self._slots is not None
+        try:
+            self._dispatch(batch)
+        except (BotoCoreError, ClientError) as exc:
+            if not self._stop.is_set():
+                self.log(f"sqs {self.queue.name}: {type(exc).__name__}: {exc}")
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(threading.current_thread())
+            self._slots.release()
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        super().join(timeout)
+        with self._in_flight_lock:
+            in_flight = list(self._in_flight)
+        for thread in in_flight:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _receive(self, wanted: int, wait: int) -> list[dict[str, Any]]:
         response = self._sqs.receive_message(
@@ -214,13 +265,20 @@ def start_pollers(
     by_arn = {q.arn: q for q in queues.values()}
     pollers: list[SqsPoller] = []
     for fn in template_functions.values():
+        slots = _slots_of(fn, registry)
         for event in fn.sqs_events:
             if not event.enabled:
                 continue
             queue = by_arn.get(event.queue_arn)
             if queue is None:
                 raise ValueError(f"{fn.logical_id}.Events.{event.name}: queue {event.queue_arn} is not in the template")
-            pollers.append(SqsPoller(fn, event, queue, registry, endpoint, log, (roles or {}).get(fn.name)))
+            role = (roles or {}).get(fn.name)
+            pollers.append(SqsPoller(fn, event, queue, registry, endpoint, log, role, slots))
     for poller in pollers:
         poller.start()
     return pollers
+
+
+def _slots_of(fn: Function, registry: FunctionRegistry) -> threading.BoundedSemaphore | None:
+    limit = registry.concurrency_of(fn.name)
+    return threading.BoundedSemaphore(limit) if limit else None

@@ -56,6 +56,12 @@ PRELOAD = (
 )
 
 
+# Sandboxes one function may run at once (BATCHOPS_LOCAL_CONCURRENCY, --concurrency): 5 is the
+# default max_parallel of a Batches batch, so a default batch shows its whole window locally.
+# Sandboxes start only when invocations overlap, and each costs little beside the zygote's pages it
+# shares (RSS/PSS measured in docs/scaling.md).
+DEFAULT_CONCURRENCY = 5
+
 _stderr = stderr_line
 
 
@@ -67,6 +73,7 @@ class Settings:
     api_keys: str | None
     schedule_scale: float
     sweep_seconds: float = 5.0
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Settings:
@@ -83,12 +90,28 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         "--schedule-scale", type=float, default=float(environ.get("BATCHOPS_LOCAL_SCHEDULE_SCALE", "1.0"))
     )
     parser.add_argument("--sweep-seconds", type=float, default=float(environ.get("BATCHOPS_LOCAL_SWEEP_SECONDS", "5")))
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(environ.get("BATCHOPS_LOCAL_CONCURRENCY", str(DEFAULT_CONCURRENCY))),
+        help="sandboxes (concurrent invocations) per function, at most; ReservedConcurrentExecutions lowers it",
+    )
     args = parser.parse_args(argv)
+    if args.concurrency < 1:
+        parser.error("the concurrency must be at least 1")
     if args.schedule_scale <= 0:
         parser.error("the schedule scale must be positive")
     if args.sweep_seconds <= 0:
         parser.error("the sweep interval must be positive")
-    return Settings(args.port, args.aws_port, args.template, args.api_keys, args.schedule_scale, args.sweep_seconds)
+    return Settings(
+        args.port,
+        args.aws_port,
+        args.template,
+        args.api_keys,
+        args.schedule_scale,
+        args.sweep_seconds,
+        args.concurrency,
+    )
 
 
 class LocalStack:
@@ -119,6 +142,7 @@ class LocalStack:
             log=_stderr,
             environment={**LOCAL_DEFAULTS, **local_environment(endpoint, self.moto.port)},
             roles=roles,
+            concurrency=self.settings.concurrency,
             preload=PRELOAD,
         )
         self.gateway = GatewayServer(GatewayApp(template, registry, log=_stderr), self.settings.port, LOCALHOST)

@@ -105,6 +105,8 @@ class Function:
     api_events: tuple[ApiEvent, ...] = ()
     sqs_events: tuple[SqsEvent, ...] = ()
     schedule_events: tuple[ScheduleEvent, ...] = ()
+    # ReservedConcurrentExecutions: the most instances Lambda runs at once (None: no reservation).
+    reserved_concurrency: int | None = None
 
     @property
     def name(self) -> str:
@@ -485,6 +487,11 @@ class _Loader:
             api_events=tuple(api_events),
             sqs_events=tuple(sqs_events),
             schedule_events=tuple(schedule_events),
+            reserved_concurrency=(
+                None
+                if (reserved := props.get("ReservedConcurrentExecutions")) is None
+                else _int(self.r.resolve(reserved, f"{where}.ReservedConcurrentExecutions"), where)
+            ),
         )
 
     def layer_dirs(self, layers: list[Any], where: str) -> tuple[Path, ...]:
