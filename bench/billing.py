@@ -22,9 +22,10 @@ asked with ReturnConsumedCapacity):
   FilterExpression dropped are counted at the returned items' mean size); eventually consistent
   half, strongly consistent full, transactional double.
 - SQS: every request per started 64 KB of its payload (bodies and attributes), at least 1;
-  the event source mapping (ESM) is modelled as one ReceiveMessage per delivered batch (at the
-  function's BatchSize in template.yaml) billed on those messages' bytes, plus one
-  DeleteMessageBatch per 10 messages; its empty long polls are a per-queue constant, not counted.
+  the event source mapping (ESM) is modelled as one ReceiveMessage per delivered batch of up to
+  10 (a BatchSize above 10, with its batching window, is filled by several) billed on those
+  messages' bytes, plus one DeleteMessageBatch per 10 messages; its empty long polls are a
+  per-queue constant, not counted.
 - Lambda: an invocation per handler call; duration = the handler's CPU time in this process
   (moto's own CPU and this hook's excluded, measured per thread) + `AWS_LATENCY_MS` per AWS
   request + `HTTP_LATENCY_MS` per outbound HTTP call, rounded up to 1 ms, times the function's
@@ -44,11 +45,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import gzip
 import io
 import json
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -212,12 +215,18 @@ class Gsi:
     all_attributes: bool  # ProjectionType ALL (else KEYS_ONLY: table keys + index keys)
 
 
-def template_gsis() -> dict[str, tuple[tuple[str, ...], tuple[Gsi, ...]]]:
-    """Each template table's key attributes and GSIs."""
+@functools.cache
+def _template() -> Any:
     from batchops_local.template import load_template
 
+    return load_template(ROOT / "template.yaml")
+
+
+def template_gsis() -> dict[str, tuple[tuple[str, ...], tuple[Gsi, ...]]]:
+    """Each template table's key attributes and GSIs."""
+
     found: dict[str, tuple[tuple[str, ...], tuple[Gsi, ...]]] = {}
-    for table in load_template(ROOT / "template.yaml").tables.values():
+    for table in _template().tables.values():
         keys = tuple(k["AttributeName"] for k in table.key_schema)
         gsis = tuple(
             Gsi(
@@ -498,8 +507,10 @@ class Meter:
                 if api:
                     usage.api_requests += 1
                 if esm_records is not None:
-                    size = sum(message_bytes(r.get("body", ""), r.get("messageAttributes")) for r in esm_records)
-                    usage.esm_sqs_requests += sqs_chunks(size) + math.ceil(len(esm_records) / 10)
+                    for start in range(0, len(esm_records), 10):  # a receive and a delete per 10
+                        group = esm_records[start : start + 10]
+                        size = sum(message_bytes(r.get("body", ""), r.get("messageAttributes")) for r in group)
+                        usage.esm_sqs_requests += sqs_chunks(size) + 1
                 self._nested_cpu += max(0.0, cpu)
 
 
@@ -589,9 +600,14 @@ class Stack:
         while quiet < until_quiet:
             delivered = False
             for url, (folder, module, batch_size) in self.consumers.items():
-                got = sqs.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=min(10, batch_size), AttributeNames=["All"]
-                ).get("Messages", [])
+                got: list[dict[str, Any]] = []
+                while len(got) < batch_size:  # a BatchSize above 10 is filled by several receives
+                    more = sqs.receive_message(
+                        QueueUrl=url, MaxNumberOfMessages=min(10, batch_size - len(got)), AttributeNames=["All"]
+                    ).get("Messages", [])
+                    got += more
+                    if len(more) < 10:
+                        break
                 if not got:
                     continue
                 delivered = True
@@ -634,15 +650,18 @@ class Stack:
 
 
 @contextmanager
-def stack(meter: Meter) -> Iterator[Stack]:
+def stack(meter: Meter, *, functions: bool = False) -> Iterator[Stack]:
+    """`functions`: create the template's Lambda functions in moto too (Step Functions tasks
+    need them; creating 50 costs seconds)."""
     import boto3
     from moto import mock_aws
+    from moto.awslambda_simple.models import LambdaSimpleBackend
 
     from batchops.dal import clients
     from batchops.settings import reset_settings
     from batchops_local.aws import MOTO_CONFIG
     from batchops_local.functions import install_lambda_bridge
-    from batchops_local.template import function_name_from_arn, load_template
+    from batchops_local.template import function_name_from_arn
     from bench import naive
     from bench.naive import ingest, worker
     from tests.job_endpoint import job_endpoints
@@ -650,7 +669,7 @@ def stack(meter: Meter) -> Iterator[Stack]:
 
     env = _Env()
     with mock_aws(config=MOTO_CONFIG), job_endpoints() as endpoints:
-        create_template_resources(functions=True)
+        create_template_resources(functions=functions)
         sqs = boto3.client("sqs", region_name=REGION)
         naive_queue = sqs.create_queue(QueueName=naive.QUEUE)["QueueUrl"]
         boto3.client("dynamodb", region_name=REGION).create_table(
@@ -675,18 +694,19 @@ def stack(meter: Meter) -> Iterator[Stack]:
         reset_settings()
         meter.install()
         # Lambda tasks of Step Functions run in moto's execution thread, billed to their function.
-        functions = InProcessFunctions()
-        plain_invoke = functions.invoke
+        in_process = InProcessFunctions()
+        plain_invoke = in_process.invoke
 
-        template = load_template(ROOT / "template.yaml")
+        template = _template()
         folders = {fn.name: fn.code_dir.name for fn in template.functions.values()}
 
         def metered(name_or_arn: str, event: Any) -> Any:
             folder = folders.get(function_name_from_arn(name_or_arn), name_or_arn)
             return meter.invoke(folder, plain_invoke, name_or_arn, event)
 
-        functions.invoke = metered  # type: ignore[method-assign]
-        install_lambda_bridge(functions)
+        in_process.invoke = metered  # type: ignore[method-assign]
+        bridged = LambdaSimpleBackend.invoke
+        install_lambda_bridge(in_process)
         answer = endpoints.answer
 
         def timed_answer(request: Any) -> None:
@@ -708,6 +728,7 @@ def stack(meter: Meter) -> Iterator[Stack]:
         try:
             yield made
         finally:
+            LambdaSimpleBackend.invoke = bridged  # type: ignore[method-assign]
             clients.reset_clients()
             env.undo()
             reset_settings()
@@ -715,10 +736,9 @@ def stack(meter: Meter) -> Iterator[Stack]:
 
 # --------------------------------------------------------------------------- paths
 def memory_by_folder() -> dict[str, int]:
-    from batchops_local.template import load_template
     from bench import naive
 
-    found = {fn.code_dir.name: fn.memory_mb for fn in load_template(ROOT / "template.yaml").functions.values()}
+    found = {fn.code_dir.name: fn.memory_mb for fn in _template().functions.values()}
     found.update(naive_ingest=naive.MEMORY_MB, naive_worker=naive.MEMORY_MB)
     return found
 
@@ -903,10 +923,11 @@ PATHS: dict[str, tuple[PathRunner, int]] = {
 
 
 def _measure(name: str, items: int, drive: Callable[[Stack], list[Any]], per_request: int) -> list[PathCost]:
+    """One path in a fresh moto, then the naive baseline on the same items in the same moto."""
     meter_ref: list[Meter] = [Meter(memory_by_folder())]
     undo = _patch_moto_timing(meter_ref)
     try:
-        with stack(meter_ref[0]) as made, contextlib.redirect_stdout(io.StringIO()):
+        with stack(meter_ref[0], functions="Step Functions" in name) as made, contextlib.redirect_stdout(io.StringIO()):
             bodies = drive(made)
             path_usage = {label: u for label, u in made.meter.usage.items() if label != "setup"}
             naive_baseline(made, bodies, per_request)
@@ -940,13 +961,22 @@ def prepare() -> None:
     install_moto_dynamodb()
 
 
-def run(items: int = 1000) -> list[PathCost]:
-    """Every path at `items` items, each with its naive baseline, in a fresh moto."""
+def run(items: int = 1000, only: str | None = None, progress: Callable[[str], None] | None = None) -> list[PathCost]:
+    """Every path (or those whose name contains `only`) at `items` items, each with its naive
+    baseline, each in a fresh moto. `progress` hears of each path as it finishes."""
     prepare()
     results: list[PathCost] = []
     for name, (driver, per_request) in PATHS.items():
-        results += _measure(name, items, lambda made, d=driver: d(made, items), per_request)
-    results += _batches(items)
+        if only is None or only.lower() in name.lower():
+            started = time.monotonic()
+            results += _measure(name, items, lambda made, d=driver: d(made, items), per_request)
+            if progress:
+                progress(f"{name}: ${results[-1].dollars_per_million:.2f}/M, {time.monotonic() - started:.0f} s")
+    if only is None or only.lower() in "batches webhooks":
+        started = time.monotonic()
+        results += _batches(items)
+        if progress:
+            progress(f"Batches and webhooks: {time.monotonic() - started:.0f} s")
     return results
 
 
@@ -997,10 +1027,10 @@ def render(results: list[PathCost]) -> str:
     lines = [
         f"Prices: {prices.PRICES_TAKEN}; us-east-1, Lambda arm64. Lambda duration = handler CPU (moto's excluded)"
         f" + {AWS_LATENCY_MS:g} ms per AWS request + {HTTP_LATENCY_MS:g} ms per outbound HTTP call, 1 ms steps."
-        " ESM: one ReceiveMessage per delivered batch (BatchSize from template.yaml) on its bytes in 64 KB chunks"
-        " + one DeleteMessageBatch per 10 messages. Naive baseline: API Gateway -> ingest Lambda (one SendMessage"
-        " per item, the path's items per request) -> SQS -> Powertools BatchProcessor worker (BatchSize 10, one"
-        " PutItem per record, 128 MB).",
+        " ESM: batches at each function's BatchSize (template.yaml), one ReceiveMessage per 10 messages on their"
+        " bytes in 64 KB chunks + one DeleteMessageBatch per 10 messages. Naive baseline: API Gateway -> ingest"
+        " Lambda (one SendMessage per item, the path's items per request) -> SQS -> Powertools BatchProcessor"
+        " worker (BatchSize 10, one PutItem per record, 128 MB).",
         "",
         "| path | items | WRU (+GSI) /item | RRU /item | SQS req /item (ESM) | Lambda inv | GB-s /item"
         " | API req | S3 PUT/GET | SFN trans | $/M items | naive $/M | ratio |",
@@ -1034,19 +1064,13 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--only", help="run only the paths whose name contains this")
     args = parser.parse_args()
-    prepare()
     started = time.monotonic()
+    results = run(args.items, args.only, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    command = f".venv/bin/python -m bench.billing --items {args.items}"
     if args.only:
-        results = []
-        for name, (driver, per_request) in PATHS.items():
-            if args.only in name:
-                results += _measure(name, args.items, lambda made, d=driver: d(made, args.items), per_request)
-        if "Batches".lower().startswith(args.only.lower()) or args.only in "Batches webhooks":
-            results += _batches(args.items)
-    else:
-        results = run(args.items)
+        command += f" --only '{args.only}'"
     print(render(results))
-    print(f"\n(`.venv/bin/python -m bench.billing --items {args.items}`, {time.monotonic() - started:.0f} s)")
+    print(f"\n(`{command}`, {time.monotonic() - started:.0f} s)")
 
 
 if __name__ == "__main__":

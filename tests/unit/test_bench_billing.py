@@ -168,3 +168,15 @@ def test_a_small_run_of_a_path_and_the_baseline_counts_consistently() -> None:
     assert naive.wru == 50
     assert naive.aws_requests == 50 + 50
     assert result.dollars_per_million > 0 and result.baseline_per_million > 0
+
+
+def test_moto_reports_a_constant_consumed_capacity_so_the_bench_sizes_items_itself(meter: Meter) -> None:
+    """Cross-check with moto's ConsumedCapacity: they agree on a small item; on a 3 KB item moto
+    still says 1.0 (a constant per operation), which is why the bench does not read it."""
+    small = _dynamodb().put_item(TableName="T", Item={"pk": {"S": "s"}}, ReturnConsumedCapacity="TOTAL")
+    assert small["ConsumedCapacity"]["CapacityUnits"] == meter.current.wru == 1
+    large = _dynamodb().put_item(
+        TableName="T", Item={"pk": {"S": "l"}, "filler": {"S": "x" * 3000}}, ReturnConsumedCapacity="TOTAL"
+    )
+    assert large["ConsumedCapacity"]["CapacityUnits"] == 1.0
+    assert meter.current.wru == 1 + 3
