@@ -191,6 +191,8 @@ def _free_port() -> int:
 def moto_with_resources() -> Iterator[str]:
     """moto's server with the template's tables, queues and buckets (no IAM: roles are tested
     elsewhere; this measures CPU)."""
+    import logging
+
     from moto.server import ThreadedMotoServer
 
     from batchops_local.resources import create_all
@@ -199,6 +201,7 @@ def moto_with_resources() -> Iterator[str]:
     os.environ.update(
         {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}
     )
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -279,7 +282,8 @@ def measure(
             results.append(
                 ColdStart(
                     function=function.logical_id,
-                    kind="http" if function.api_events else "worker",
+                    # The authorizer runs before every HTTP function's first request: held to theirs.
+                    kind="http" if function.api_events or function.logical_id == "AuthorizerFunction" else "worker",
                     import_ms=statistics.median(s["import_ms"] for s in samples),
                     total_ms=statistics.median(s["total_ms"] for s in samples),
                     status=last["status"],
