@@ -1,28 +1,31 @@
 """Lambda entry points that are not HTTP: the async batch worker, the transaction step, the run
-worker, the tracking workers and the sweeper."""
+worker, the tracking workers and the sweeper.
+
+Each builder imports the services its own function uses, on its first invocation: a function
+loads only its own path (the tracking worker neither api.dispatch nor services.operation_jobs)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import contextvars
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchops.api.dispatch import InProcessTarget
-from batchops.api.handler import LambdaHandler, LazyHandler
-from batchops.errors import RateLimitedError
-from batchops.models.operations import TIMEOUT_MS
-from batchops.observability import logger, metrics, record_batch, tracer
-from batchops.services import operation_jobs, runs, tracking, tracking_uploads
-from batchops.services.operations import Deadline
+from batchops.dal.webhooks import subscriptions_read_once
+from batchops.observability import logger, metrics, tracer
 from batchops.settings import get_settings
 
 SAFETY_MARGIN_MS = 2_000
+# Records of one invocation run at once, each on its own thread: up to the event source mapping's
+# BatchSize of 10, so no record waits for another's slow endpoint (each gets the invocation's whole
+# remaining time). Their work is waiting on HTTP and DynamoDB, not CPU.
+RECORD_THREADS = 10
 
 
 class NotEnoughTimeLeftError(Exception):
@@ -34,11 +37,76 @@ class RetryLaterError(Exception):
 
 
 RecordHandler = Callable[[SQSRecord, LambdaContext], None]
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-def sqs_worker(handle_record: RecordHandler) -> LambdaHandler:
+class LazyHandler:
+    """api.handler.LazyHandler's twin: importing that module loads the resolver and the route
+    table (~190 ms of a worker's cold start, `python -X importtime`), which no worker uses. Its
+    handler is built on the first invocation, not at import."""
+
+    def __init__(self, build: Callable[[], LambdaHandler]):
+        self._build = build
+        self._handler: LambdaHandler | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if self._handler is None:
+            with self._lock:
+                if self._handler is None:
+                    self._handler = self._build()
+        return self._handler(event, context)
+
+
+@contextmanager
+def record_log_keys(**keys: Any) -> Iterator[None]:
+    """Log keys for the record being handled only. Logger.append_context_keys changes the logger's
+    keys for every thread; these live in the record's own context (see `_isolated`), so records
+    running side by side never log each other's ids."""
+    logger().thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger().thread_safe_remove_keys(keys)
+
+
+def _isolated(handle_record: RecordHandler, record: SQSRecord, context: LambdaContext) -> None:
+    """Runs one record in its own copy of the invocation's context: whatever it sets in context
+    variables (log keys, the request being resolved, the caller) ends with it; what the invocation
+    set (the subscription lists read once) it shares."""
+    contextvars.copy_context().run(handle_record, record, context)
+
+
+def _run_concurrently(
+    records: list[dict[str, Any]], handle_record: RecordHandler, context: LambdaContext
+) -> dict[str, BaseException | None]:
+    """Each record's outcome by messageId: None, or what its handler raised."""
+
+    def run(invocation: contextvars.Context, raw: dict[str, Any]) -> BaseException | None:
+        try:
+            invocation.run(handle_record, SQSRecord(raw), context)
+        except Exception as error:  # noqa: BLE001 - kept for BatchProcessor, which reports it as this record's failure
+            return error
+        return None
+
+    with ThreadPoolExecutor(max_workers=min(RECORD_THREADS, len(records)), thread_name_prefix="record") as pool:
+        # Each context copied here, on the invocation's thread: a pool thread has a context of its own.
+        futures = [(str(raw["messageId"]), pool.submit(run, contextvars.copy_context(), raw)) for raw in records]
+        # result() raises what `run` does not catch: the function dying (its whole batch comes back).
+        return {message_id: future.result() for message_id, future in futures}
+
+
+def _replay(outcome: BaseException | None) -> None:
+    if outcome is not None:
+        raise outcome
+
+
+def sqs_worker(handle_record: RecordHandler, *, concurrent: bool = False) -> LambdaHandler:
     """An SQS-triggered handler that reports partial batch failures: a record whose handler
-    raises stays on the queue, the others are deleted."""
+    raises stays on the queue, the others are deleted. `concurrent`: the records of a batch run
+    side by side (`RECORD_THREADS`), then Powertools' BatchProcessor reports each one's outcome
+    as if it had run it, so failures are reported exactly as for records run in turn. The
+    subscription list an emitted webhook event goes to is read once per invocation."""
     # Report every failed record, even when all fail, rather than failing the invocation:
     # SQS retries them the same way and the function-errors alarm stays for real faults.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -47,42 +115,60 @@ def sqs_worker(handle_record: RecordHandler) -> LambdaHandler:
     @metrics().log_metrics
     @tracer().capture_lambda_handler(capture_response=False)
     def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        result = process_partial_response(
-            event=event,
-            record_handler=lambda record: handle_record(record, context),
-            processor=processor,
-            context=context,
-        )
+        with subscriptions_read_once():
+            records = list(event.get("Records") or [])
+            if concurrent and len(records) > 1:
+                outcomes = _run_concurrently(records, handle_record, context)
+                record_handler: Callable[[SQSRecord], None] = lambda record: _replay(outcomes[record.message_id])  # noqa: E731
+            else:
+                record_handler = lambda record: _isolated(handle_record, record, context)  # noqa: E731
+            result = process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
         return dict(result)
 
     return handle
 
 
 def async_worker_handler() -> LazyHandler:
-    def run_job(record: SQSRecord, context: LambdaContext) -> None:
-        # Start a job only with its whole timeout ahead; unclaimed, it loses nothing by waiting.
-        remaining = context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS
-        if remaining < TIMEOUT_MS:
-            raise NotEnoughTimeLeftError(record.message_id)
-        message = record.json_body
-        attempt = int(record.attributes.approximate_receive_count or 1)
-        started = time.monotonic()
-        with logger().append_context_keys(job_id=message["jobId"]):
-            result = operation_jobs.run_async_job(
-                message["workspaceId"],
-                message["jobId"],
-                InProcessTarget(request_id=record.message_id, context=context),
-                Deadline.after(TIMEOUT_MS / 1000),
-                last_attempt=attempt >= get_settings().job_max_receives,
-            )
-        if result is not None:
-            record_batch("Async", result, (time.monotonic() - started) * 1000)
+    def build() -> LambdaHandler:
+        import time
 
-    return LazyHandler(lambda: sqs_worker(run_job))
+        from batchops.api.dispatch import InProcessTarget
+        from batchops.models.operations import TIMEOUT_MS
+        from batchops.observability import record_batch
+        from batchops.services import operation_jobs
+        from batchops.services.operations import Deadline
+
+        def run_job(record: SQSRecord, context: LambdaContext) -> None:
+            # Start a job only with its whole timeout ahead; unclaimed, it loses nothing by waiting.
+            remaining = context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS
+            if remaining < TIMEOUT_MS:
+                raise NotEnoughTimeLeftError(record.message_id)
+            message = record.json_body
+            attempt = int(record.attributes.approximate_receive_count or 1)
+            started = time.monotonic()
+            with record_log_keys(job_id=message["jobId"]):
+                result = operation_jobs.run_async_job(
+                    message["workspaceId"],
+                    message["jobId"],
+                    InProcessTarget(request_id=record.message_id, context=context),
+                    Deadline.after(TIMEOUT_MS / 1000),
+                    last_attempt=attempt >= get_settings().job_max_receives,
+                )
+            if result is not None:
+                record_batch("Async", result, (time.monotonic() - started) * 1000)
+
+        return sqs_worker(run_job)
+
+    return LazyHandler(build)
 
 
 def transaction_step_handler() -> LazyHandler:
     def build() -> LambdaHandler:
+        from batchops.api.dispatch import InProcessTarget
+        from batchops.services import operation_jobs
+
         @logger().inject_lambda_context
         @tracer().capture_lambda_handler(capture_response=False)
         def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -105,7 +191,7 @@ def run_worker_handler() -> LazyHandler:
 
         def deliver(record: SQSRecord, context: LambdaContext) -> None:
             message = record.json_body
-            with logger().append_context_keys(run_id=message["run_id"]):
+            with record_log_keys(run_id=message["run_id"]):
                 delivery = run_worker.deliver(
                     message["workspace_id"], message["run_id"], remaining_ms=context.get_remaining_time_in_millis()
                 )
@@ -114,41 +200,60 @@ def run_worker_handler() -> LazyHandler:
                 run_worker.defer(record.receipt_handle, delivery.retry_in_seconds, record.event_source_arn)
                 raise RetryLaterError(f"retry in {delivery.retry_in_seconds} s")
 
-        return sqs_worker(deliver)
+        return sqs_worker(deliver, concurrent=True)
 
     return LazyHandler(build)
 
 
 def tracking_worker_handler() -> LazyHandler:
-    def store(record: SQSRecord, context: LambdaContext) -> None:
-        tracking.store_message(record.body)
+    def build() -> LambdaHandler:
+        from batchops.services import tracking
 
-    return LazyHandler(lambda: sqs_worker(store))
+        def store(record: SQSRecord, context: LambdaContext) -> None:
+            tracking.store_message(record.body)
+
+        return sqs_worker(store)
+
+    return LazyHandler(build)
 
 
 def tracking_upload_worker_handler() -> LazyHandler:
-    def ingest(record: SQSRecord, context: LambdaContext) -> None:
-        # S3 notifies the queue; an s3:TestEvent (sent when the notification is set up) has no records.
-        for notice in S3Event(record.json_body).records if "Records" in record.json_body else ():
-            if not notice.event_name.startswith("ObjectCreated"):
-                continue
-            # Notifications URL-encode the key (spaces as "+").
-            key = unquote_plus(notice.s3.get_object.key)
-            with logger().append_context_keys(object_key=key):
-                try:
-                    outcome = tracking_uploads.ingest(
-                        notice.s3.bucket.name, key, notice.s3.get_object.etag, notice.event_time
-                    )
-                except RateLimitedError as limited:
-                    tracking_uploads.defer(record.receipt_handle, limited.retry_after_seconds)
-                    raise RetryLaterError(f"events budget spent; retry in {limited.retry_after_seconds} s") from None
-            logger().info("Upload ingested", extra={"outcome": outcome})
+    def build() -> LambdaHandler:
+        from urllib.parse import unquote_plus
 
-    return LazyHandler(lambda: sqs_worker(ingest))
+        from aws_lambda_powertools.utilities.data_classes import S3Event
+
+        from batchops.errors import RateLimitedError
+        from batchops.services import tracking_uploads
+
+        def ingest(record: SQSRecord, context: LambdaContext) -> None:
+            # S3 notifies the queue; an s3:TestEvent (sent when the notification is set up) has no records.
+            for notice in S3Event(record.json_body).records if "Records" in record.json_body else ():
+                if not notice.event_name.startswith("ObjectCreated"):
+                    continue
+                # Notifications URL-encode the key (spaces as "+").
+                key = unquote_plus(notice.s3.get_object.key)
+                with record_log_keys(object_key=key):
+                    try:
+                        outcome = tracking_uploads.ingest(
+                            notice.s3.bucket.name, key, notice.s3.get_object.etag, notice.event_time
+                        )
+                    except RateLimitedError as limited:
+                        tracking_uploads.defer(record.receipt_handle, limited.retry_after_seconds)
+                        raise RetryLaterError(
+                            f"events budget spent; retry in {limited.retry_after_seconds} s"
+                        ) from None
+                logger().info("Upload ingested", extra={"outcome": outcome})
+
+        return sqs_worker(ingest)
+
+    return LazyHandler(build)
 
 
 def sweeper_handler() -> LazyHandler:
     def build() -> LambdaHandler:
+        from batchops.services import operation_jobs, runs
+
         @logger().inject_lambda_context
         @tracer().capture_lambda_handler(capture_response=False)
         def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -173,11 +278,12 @@ def batch_job_worker_handler(*, expedited: bool) -> LazyHandler:
 
     def build() -> LambdaHandler:
         # Imported here: only the job workers call out over HTTP.
+        from batchops.api.dispatch import InProcessTarget
         from batchops.services import batch_worker
 
         def run_job(record: SQSRecord, context: LambdaContext) -> None:
             message = record.json_body
-            with logger().append_context_keys(batch_id=message["batch_id"], job_index=message["index"]):
+            with record_log_keys(batch_id=message["batch_id"], job_index=message["index"]):
                 delivery = batch_worker.run(
                     message["workspace_id"],
                     message["batch_id"],
@@ -191,7 +297,7 @@ def batch_job_worker_handler(*, expedited: bool) -> LazyHandler:
                 batch_worker.defer(queue, record.receipt_handle, delivery.retry_in_seconds)
                 raise RetryLaterError(f"retry in {delivery.retry_in_seconds} s")
 
-        return sqs_worker(run_job)
+        return sqs_worker(run_job, concurrent=True)
 
     return LazyHandler(build)
 
@@ -207,7 +313,7 @@ def webhook_dispatcher_handler() -> LazyHandler:
         def dispatch(record: SQSRecord, context: LambdaContext) -> None:
             message = record.json_body
             receives = int(record.attributes.approximate_receive_count or 1)
-            with logger().append_context_keys(delivery_id=message["delivery_id"]):
+            with record_log_keys(delivery_id=message["delivery_id"]):
                 retry_in = webhooks.deliver(message["workspace_id"], message["delivery_id"], receive_count=receives)
             if retry_in is not None:
                 webhooks.defer(record.receipt_handle, retry_in)
@@ -227,7 +333,8 @@ def batch_sweeper_handler() -> LazyHandler:
         @logger().inject_lambda_context
         @tracer().capture_lambda_handler(capture_response=False)
         def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-            swept = batch_worker.sweep_batches()
+            with subscriptions_read_once():
+                swept = batch_worker.sweep_batches()
             if any(swept.values()):
                 logger().warning("Batches swept", extra=swept)
             return swept

@@ -10,6 +10,10 @@ so a duplicate SQS message can neither send it twice at once nor count an attemp
 from __future__ import annotations
 
 import builtins
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from batchops.dal import clients, keys
@@ -39,6 +43,48 @@ def delivery_log(workspace_id: str, target_kind: str, target_id: str) -> str:
     return keys.deliveries_of(workspace_id, target_id if target_kind == "subscription" else f"batch:{target_id}")
 
 
+class _Listings:
+    """Subscription lists read in this invocation, by workspace; the records of one invocation may
+    run on several threads (each in a copy of the invocation's context), which share it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_workspace: dict[str, builtins.list[dict[str, Any]]] = {}
+
+
+_listings: ContextVar[_Listings | None] = ContextVar("webhook_listings", default=None)
+
+
+@contextmanager
+def subscriptions_read_once() -> Iterator[None]:
+    """Within: each workspace's subscription list is read at most once (`WebhookRepository.
+    subscriptions_to_notify`). Entered by a worker around one invocation (one SQS batch), so it is
+    empty when each invocation starts; nothing is kept between invocations.
+
+    Why a subscription created meanwhile may miss this invocation's events, and why that is the
+    promise: an event goes to the subscriptions that existed when the invocation that emits it
+    started; one created later gets the events emitted from the next invocation on (Lambda
+    invocations are short: a job worker's lasts at most its timeout). Subscriptions are not
+    retroactive anywhere: Stripe sends an endpoint only events created after it was added, and
+    Standard Webhooks promises nothing about events that precede a subscription. Nothing is sent
+    to a subscription deleted or disabled meanwhile: `deliver` reads the subscription again before
+    every attempt and fails the delivery unsent. A subscription this process creates, deletes or
+    disables (an operation run in-process by the same worker) clears its workspace's entry, so the
+    invocation sees its own changes at once."""
+    token = _listings.set(_Listings())
+    try:
+        yield
+    finally:
+        _listings.reset(token)
+
+
+def _forget(workspace_id: str) -> None:
+    listings = _listings.get()
+    if listings is not None:
+        with listings.lock:
+            listings.by_workspace.pop(workspace_id, None)
+
+
 class WebhookRepository:
     def __init__(self, table: str):
         self.table = table
@@ -53,9 +99,11 @@ class WebhookRepository:
             "gsi1pk": keys.webhooks_of_workspace(workspace_id),
             "gsi1sk": f"{webhook['created_at']}#{webhook['id']}",
         }
-        return conditional_write(
+        written = conditional_write(
             "put_item", TableName=self.table, Item=serialize(item), ConditionExpression="attribute_not_exists(pk)"
         )
+        _forget(workspace_id)  # after the write: a read racing it cannot cache the old list
+        return written
 
     def get(self, workspace_id: str, webhook_id: str) -> dict[str, Any] | None:
         """The stored subscription, secret included (deliveries sign with it)."""
@@ -70,18 +118,33 @@ class WebhookRepository:
         them; the service strips secrets before showing any)."""
         return list(query_gsi1(self.table, keys.webhooks_of_workspace(workspace_id)))
 
+    def subscriptions_to_notify(self, workspace_id: str) -> builtins.list[dict[str, Any]]:
+        """`list`, read once per workspace inside `subscriptions_read_once` (one Query per
+        invocation instead of one per emitted event), else read now. For emitting only: listing
+        the subscriptions to a client always reads them."""
+        listings = _listings.get()
+        if listings is None:
+            return self.list(workspace_id)
+        with listings.lock:  # held across the read: concurrent records wait for one Query
+            found = listings.by_workspace.get(workspace_id)
+            if found is None:
+                found = listings.by_workspace[workspace_id] = self.list(workspace_id)
+            return builtins.list(found)
+
     def delete(self, workspace_id: str, webhook_id: str) -> bool:
         """False when there was nothing to delete."""
-        return conditional_write(
+        written = conditional_write(
             "delete_item",
             TableName=self.table,
             Key=serialize(keys.webhook(workspace_id, webhook_id)),
             ConditionExpression="attribute_exists(pk)",
         )
+        _forget(workspace_id)  # after the write: a read racing it cannot cache the old list
+        return written
 
     def disable(self, workspace_id: str, webhook_id: str, *, reason: str, at: str) -> bool:
         """active -> disabled, once; False when it was no longer active (or is gone)."""
-        return conditional_write(
+        written = conditional_write(
             "update_item",
             TableName=self.table,
             Key=serialize(keys.webhook(workspace_id, webhook_id)),
@@ -92,6 +155,8 @@ class WebhookRepository:
                 {":disabled": "disabled", ":active": "active", ":at": at, ":reason": reason}
             ),
         )
+        _forget(workspace_id)  # after the write: a read racing it cannot cache the old list
+        return written
 
     # ---------------------------------------------------------------- deliveries
     def put_new_delivery(self, delivery: dict[str, Any]) -> bool:

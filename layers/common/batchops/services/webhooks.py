@@ -182,7 +182,8 @@ def emit(
     """Emit one batch event to every target; return how many deliveries were created.
 
     Targets: the batch's own webhook (`batch_webhook` = (url, the batch's signing secret)); every
-    active subscription of the workspace that lists `event`; and the notification `email` for
+    active subscription of the workspace that lists `event` (in a worker, as read when its
+    invocation started: `dal.webhooks.subscriptions_read_once` says why that is the promise); and the notification `email` for
     batch.completed and batch.failed only (a cancellation was asked for by a client, who knows
     already). `event_key` names the occurrence (e.g. f"{batch_id}:progress:50"): emitting the
     same key again creates and sends nothing. The payload is the seed's
@@ -212,7 +213,7 @@ def emit(
         targets.append(
             (f"batch:{batch_id}", {"target_kind": "batch", "target_id": batch_id, "url": url, "signing_secret": secret})
         )
-    for webhook in repo.list(workspace_id):
+    for webhook in repo.subscriptions_to_notify(workspace_id):
         if webhook.get("status") == "active" and event in (webhook.get("events") or []):
             targets.append(
                 (
