@@ -1,6 +1,6 @@
 """A pytest plugin: the run and Batches job workers' consumers take 10 records per invocation, the
 event source mapping's most, whatever template.yaml's BatchSize says. Run any suite with it:
-`pytest -p tests.batch_size_ten tests/integration/test_faults_runs.py` (issue 14)."""
+`python -m pytest -p tests.batch_size_ten tests/integration/test_faults_runs.py` (issue 14)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """test_faults_batches.py's scenarios where the records of one invocation meet (a consumer dying
 mid-batch, crashes, duplicates and shuffling, the property run), with 10 records per worker
 invocation: they run side by side (api/workers.py). The whole suite runs this way with
-`pytest -p tests.batch_size_ten tests/integration/test_faults_batches.py`."""
+`python -m pytest -p tests.batch_size_ten tests/integration/test_faults_batches.py`."""
 
 from __future__ import annotations
 
