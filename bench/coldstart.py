@@ -260,7 +260,7 @@ def measure(
         for function in chosen:
             paths = [str(function.code_dir)]
             # Lambda extracts later layers over earlier ones into /opt: the last wins.
-            paths += [str(layers[layer]) for layer in reversed(layers_of(function.logical_id))]
+            paths += [str(layers[layer]) for layer in reversed(layers_of(function.logical_id)) if layer in layers]
             paths.append(str(runtime))
             script = CHILD.format(paths=paths, name=function.name, memory=function.memory_mb)
             event = json.dumps(_event(function))
