@@ -17,6 +17,7 @@ Reported: CPU time (process_time) of the import, and of import plus first invoca
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -69,6 +70,44 @@ heavy = sorted(m for m in ("aws_xray_sdk", "httpx", "xlsxwriter", "fpdf", "PIL",
 print(json.dumps({{"import_ms": (imported - start) * 1000, "total_ms": (done - start) * 1000,
                   "status": status, "error": error, "modules": len(sys.modules), "heavy": heavy}}))
 """
+
+
+# The floor: what a team writes by hand for GET /v1/batches/{batch_id} with the same libraries (the
+# shape of Powertools' REST API example): Logger, Metrics, a validating resolver, one pydantic model,
+# one boto3 DynamoDB client and one GetItem. Measured like the functions, from the same layers, so the
+# distance between it and a batchops function is what batchops' own code costs.
+REFERENCE_APP = """
+import os
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from pydantic import BaseModel
+
+logger = Logger()
+metrics = Metrics(namespace="Reference")
+app = APIGatewayRestResolver(enable_validation=True)
+dynamodb = boto3.client("dynamodb")
+
+
+class Batch(BaseModel):
+    id: str
+    found: bool
+
+
+@app.get("/v1/batches/<batch_id>")
+def get_batch(batch_id: str) -> Batch:
+    key = {"pk": {"S": "WS#ws-a#BATCH#" + batch_id}, "sk": {"S": "BATCH"}}
+    found = dynamodb.get_item(TableName=os.environ["BATCHOPS_TABLE_NAME"], Key=key)
+    return Batch(id=batch_id, found="Item" in found)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return app.resolve(event, context)
+"""
+REFERENCE = "Reference (hand-written, same libraries)"
 
 
 @dataclass(frozen=True)
@@ -253,6 +292,11 @@ def measure(
     layers = layers or build_layers()
     runtime = build_runtime()
     chosen = [template.functions[n] for n in names] if names else list(template.functions.values())
+    reference_dir = BUILD / "reference"
+    reference_dir.mkdir(parents=True, exist_ok=True)
+    (reference_dir / "app.py").write_text(REFERENCE_APP)
+    reference = dataclasses.replace(template.functions["GetBatchFunction"], code_dir=reference_dir)
+    chosen.append(reference)
     results = []
     with moto_with_resources() as endpoint:
         sqs = boto3.session.Session(region_name="us-east-1").client("sqs", endpoint_url=endpoint)
@@ -263,7 +307,7 @@ def measure(
             paths += [str(layers[layer]) for layer in reversed(layers_of(function.logical_id)) if layer in layers]
             paths.append(str(runtime))
             script = CHILD.format(paths=paths, name=function.name, memory=function.memory_mb)
-            event = json.dumps(_event(function))
+            event = json.dumps(_event(template.functions[function.logical_id]))
             samples = []
             for _ in range(runs):
                 out = subprocess.run(
@@ -281,7 +325,7 @@ def measure(
             last = samples[-1]
             results.append(
                 ColdStart(
-                    function=function.logical_id,
+                    function=REFERENCE if function is reference else function.logical_id,
                     # The authorizer runs before every HTTP function's first request: held to theirs.
                     kind="http" if function.api_events or function.logical_id == "AuthorizerFunction" else "worker",
                     import_ms=statistics.median(s["import_ms"] for s in samples),

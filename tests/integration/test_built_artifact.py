@@ -28,7 +28,8 @@ def started() -> list[coldstart.ColdStart]:
 def test_every_function_starts_and_answers_from_the_built_layers(started: list[coldstart.ColdStart]) -> None:
     from batchops_local.template import load_template
 
-    assert {s.function for s in started} == set(load_template(coldstart.ROOT / "template.yaml").functions)
+    functions = {s.function for s in started} - {coldstart.REFERENCE}
+    assert functions == set(load_template(coldstart.ROOT / "template.yaml").functions)
     failed = {
         s.function: (s.status, s.error)
         for s in started
