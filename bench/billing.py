@@ -60,7 +60,7 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from bench import prices
 
@@ -602,7 +602,7 @@ class Stack:
             for url, (folder, module, batch_size) in self.consumers.items():
                 if only is not None and folder != only:
                     continue
-                got: list[dict[str, Any]] = []
+                got: list[Any] = []
                 while len(got) < batch_size:  # a BatchSize above 10 is filled by several receives
                     more = sqs.receive_message(
                         QueueUrl=url, MaxNumberOfMessages=min(10, batch_size - len(got)), AttributeNames=["All"]
@@ -672,7 +672,7 @@ def stack(meter: Meter, *, functions: bool = False) -> Iterator[Stack]:
     from tests.support import InProcessFunctions, create_template_resources, wire_environment
 
     env = _Env()
-    with mock_aws(config=MOTO_CONFIG), job_endpoints() as endpoints:
+    with mock_aws(config=cast(Any, MOTO_CONFIG)), job_endpoints() as endpoints:
         create_template_resources(functions=functions)
         sqs = boto3.client("sqs", region_name=REGION)
         naive_queue = sqs.create_queue(QueueName=naive.QUEUE)["QueueUrl"]
@@ -721,7 +721,7 @@ def stack(meter: Meter, *, functions: bool = False) -> Iterator[Stack]:
             finally:
                 meter.exclude(time.thread_time() - start)
 
-        endpoints.answer = timed_answer
+        endpoints.answer = timed_answer  # type: ignore[method-assign]
         made = Stack(meter, endpoints)
         for fn in template.functions.values():
             for event in fn.sqs_events:
@@ -965,6 +965,10 @@ def prepare() -> None:
     install_moto_dynamodb()
 
 
+def _at(driver: PathRunner, items: int, made: Stack) -> list[Any]:
+    return driver(made, items)
+
+
 def run(items: int = 1000, only: str | None = None, progress: Callable[[str], None] | None = None) -> list[PathCost]:
     """Every path (or those whose name contains `only`) at `items` items, each with its naive
     baseline, each in a fresh moto. `progress` hears of each path as it finishes."""
@@ -973,14 +977,14 @@ def run(items: int = 1000, only: str | None = None, progress: Callable[[str], No
     for name, (driver, per_request) in PATHS.items():
         if only is None or only.lower() in name.lower():
             started = time.monotonic()
-            results += _measure(name, items, lambda made, d=driver: d(made, items), per_request)
+            results += _measure(name, items, functools.partial(_at, driver, items), per_request)
             if progress:
-                progress(f"{name}: ${results[-1].dollars_per_million:.2f}/M, {time.monotonic() - started:.0f} s")
+                progress(f"{row(results[-1])} ({time.monotonic() - started:.0f} s)")
     if only is None or only.lower() in "batches webhooks":
         started = time.monotonic()
         results += _batches(items)
         if progress:
-            progress(f"Batches and webhooks: {time.monotonic() - started:.0f} s")
+            progress(f"{row(results[-2])}\n{row(results[-1])} ({time.monotonic() - started:.0f} s)")
     return results
 
 
@@ -1027,6 +1031,17 @@ def _batches(items: int) -> list[PathCost]:
     ]
 
 
+def row(r: PathCost) -> str:
+    """One path's line of the main table."""
+    u, n = r.usage, r.items
+    return (
+        f"| {r.path} | {n:,} | {u.wru / n:.2f} (+{u.gsi_wru / n:.2f}) | {u.rru / n:.2f}"
+        f" | {(u.sqs_requests + u.esm_sqs_requests) / n:.3f} ({u.esm_sqs_requests / n:.3f}) | {u.invocations:,}"
+        f" | {u.gb_s / n:.5f} | {u.api_requests} | {u.s3_put}/{u.s3_get} | {u.transitions:,}"
+        f" | ${r.dollars_per_million:.2f} | ${r.baseline_per_million:.2f} | {r.ratio:.1f}x |"
+    )
+
+
 def render(results: list[PathCost]) -> str:
     lines = [
         f"Prices: {prices.PRICES_TAKEN}; us-east-1, Lambda arm64. Lambda duration = handler CPU (moto's excluded)"
@@ -1040,14 +1055,7 @@ def render(results: list[PathCost]) -> str:
         " | API req | S3 PUT/GET | SFN trans | $/M items | naive $/M | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        u, n = r.usage, r.items
-        lines.append(
-            f"| {r.path} | {n:,} | {u.wru / n:.2f} (+{u.gsi_wru / n:.2f}) | {u.rru / n:.2f}"
-            f" | {(u.sqs_requests + u.esm_sqs_requests) / n:.3f} ({u.esm_sqs_requests / n:.3f}) | {u.invocations:,}"
-            f" | {u.gb_s / n:.5f} | {u.api_requests} | {u.s3_put}/{u.s3_get} | {u.transitions:,}"
-            f" | ${r.dollars_per_million:.2f} | ${r.baseline_per_million:.2f} | {r.ratio:.1f}x |"
-        )
+    lines += [row(r) for r in results]
     lines += ["", "$ per million items by service (path / naive):", ""]
     lines += ["| path | DynamoDB | SQS | Lambda | API Gateway | S3 | Step Functions |", "|---|---|---|---|---|---|---|"]
     for r in results:
