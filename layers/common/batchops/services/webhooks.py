@@ -183,11 +183,11 @@ def emit(
 
     Targets: the batch's own webhook (`batch_webhook` = (url, the batch's signing secret)); every
     active subscription of the workspace that lists `event` (in a worker, as read when its
-    invocation started: `dal.webhooks.subscriptions_read_once` says why that is the promise); and the notification `email` for
-    batch.completed and batch.failed only (a cancellation was asked for by a client, who knows
-    already). `event_key` names the occurrence (e.g. f"{batch_id}:progress:50"): emitting the
-    same key again creates and sends nothing. The payload is the seed's
-    {"event", "batch_id", "timestamp", "data"}, one body text for all targets and all attempts.
+    invocation started: `dal.webhooks.subscriptions_read_once` says why that is the promise);
+    and the notification `email` for batch.completed and batch.failed only (a cancellation was
+    asked for by a client, who knows already). `event_key` names the occurrence (e.g.
+    f"{batch_id}:progress:50"): emitting the same key again creates and sends nothing. The
+    payload is the seed's {"event", "batch_id", "timestamp", "data"}, one body text for all targets and all attempts.
 
     Safe to repeat, and repeated until it succeeds: the caller keeps the event in the batch's
     outbox until this returns. A repeat stores no second delivery, and queues again each delivery
