@@ -48,7 +48,7 @@ def dispatch_overhead_us(operations: int = OPERATIONS, rounds: int = ROUNDS) -> 
     from batchops.services import event_log
 
     answer = CreateEventResponse(executionIds=["e-1"], correlationId="0" * 32)
-    event_log.create_one = lambda workspace_id, entry: answer  # type: ignore[assignment,method-assign]
+    event_log.create_one = lambda workspace_id, entry: answer
     caller = Caller(workspace_id="ws-bench", key_id="k-bench", plan=Plan.FREE)
     body: dict[str, Any] = {
         "correlationId": "0" * 32,
@@ -92,6 +92,7 @@ def fanout(round_trip: float = 0.005, events: int = 2_000) -> list[tuple[int, fl
     _environment()
     import boto3
     from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
 
     from batchops.dal import clients, tracking
 
@@ -101,10 +102,14 @@ def fanout(round_trip: float = 0.005, events: int = 2_000) -> list[tuple[int, fl
 
     def send(request: Any, **_: Any) -> AWSResponse:
         time.sleep(round_trip)
-        return AWSResponse(request.url, 200, {"x-amzn-requestid": "bench"}, _Body())
+        headers = HTTPHeaders()
+        headers["x-amzn-requestid"] = "bench"
+        return AWSResponse(request.url, 200, headers, _Body())
 
     client = boto3.session.Session().client("dynamodb", region_name="us-east-1")
-    client.meta.events.register("before-send.dynamodb.*", send)
+    # A before-send handler that returns a response replaces the HTTP send (botocore's contract;
+    # its stubs type every handler as returning None).
+    client.meta.events.register("before-send.dynamodb.*", send)  # type: ignore[arg-type]
     clients.set_client("dynamodb", client)
     texts = [(f"m-{n}", f'{{"event":"signup","properties":{{"n":{n}}}}}') for n in range(events)]
     repository = tracking.TrackedEventRepository("bench")
