@@ -9,7 +9,8 @@ What is left is the price of going through the route table: building the event, 
 and validating the body, the handler's context, serializing the answer and reading it back. The
 target is built per batch, as `POST /v1/batch` does (its first call builds the resolver).
 
-Printed: the median over ROUNDS rounds of (through the target - direct) / OPERATIONS, in us.
+Printed: the median over ROUNDS rounds of (through the target - direct) / OPERATIONS, in us of
+CPU (process time: on a shared machine wall time counts other processes' turns).
 
 `PYTHONPATH=layers/common .venv/bin/python -m bench.dispatch fanout` measures the conditional-PutItem pool of
 `dal/tracking.py` (PUT_THREADS): real botocore, its HTTP send stubbed with a 5 ms round trip.
@@ -73,16 +74,16 @@ def dispatch_overhead_us(operations: int = OPERATIONS, rounds: int = ROUNDS) -> 
     through: list[float] = []
     direct: list[float] = []
     for _ in range(rounds):
-        started = time.perf_counter()
+        started = time.process_time()
         target = InProcessTarget()
         for op in ops:
             target.call(caller, op)
-        through.append((time.perf_counter() - started) / operations * 1e6)
-        started = time.perf_counter()
+        through.append((time.process_time() - started) / operations * 1e6)
+        started = time.process_time()
         with handling({}, None, caller):
             for _ in ops:
                 create_event(entry)
-        direct.append((time.perf_counter() - started) / operations * 1e6)
+        direct.append((time.process_time() - started) / operations * 1e6)
     overheads = [t - d for t, d in zip(through, direct, strict=True)]
     return statistics.median(overheads), statistics.median(through), statistics.median(direct)
 
