@@ -1,5 +1,6 @@
-"""test_faults_runs.py's scenarios where the records of one invocation meet (crashes, duplicates
-and shuffling, the property run), with 10 records per worker
+"""test_faults_runs.py's scenarios where the records of one invocation meet (a consumer dying
+mid-batch, partial sends, crashes, duplicates and shuffling, the property run; the first two found
+a batch closed before its last run, services/run_worker._ending), with 10 records per worker
 invocation: they run side by side (api/workers.py). The whole suite runs this way with
 `python -m pytest -p tests.batch_size_ten tests/integration/test_faults_runs.py`."""
 
@@ -12,7 +13,9 @@ from tests.batch_size_ten import consumers_taking
 from tests.integration.test_faults_runs import (
     endpoints,
     pipeline,
+    test_a_bulk_trigger_whose_sends_are_partial_queues_every_run,
     test_a_bulk_trigger_with_retries_duplicates_and_shuffling_keeps_every_promise,
+    test_a_consumer_that_dies_mid_batch_loses_no_run,
     test_a_crash_between_claiming_a_run_and_calling_its_endpoint_is_taken_over_after_the_lease,
     test_any_schedule_of_faults_keeps_every_promise_of_runs,
 )
@@ -20,7 +23,9 @@ from tests.integration.test_faults_runs import (
 __all__ = [
     "endpoints",
     "pipeline",
+    "test_a_bulk_trigger_whose_sends_are_partial_queues_every_run",
     "test_a_bulk_trigger_with_retries_duplicates_and_shuffling_keeps_every_promise",
+    "test_a_consumer_that_dies_mid_batch_loses_no_run",
     "test_a_crash_between_claiming_a_run_and_calling_its_endpoint_is_taken_over_after_the_lease",
     "test_any_schedule_of_faults_keeps_every_promise_of_runs",
 ]
