@@ -5,8 +5,11 @@ reused for the next ones. It sees only what Lambda would give it: the function's
 Environment (with Globals), the runtime's variables (AWS_LAMBDA_FUNCTION_NAME, LAMBDA_TASK_ROOT,
 ...), the local AWS wiring, and its role's credentials, so a missing variable or permission fails
 here as it would on AWS (`iam.py`, `enforcement.py`). One sandbox serves one invocation at a time;
-a function gets up to `concurrency` sandboxes at once. A handler that overruns its Timeout gets its
-sandbox killed, as Lambda does, and the next invocation cold-starts a new one. Events and results
+a function gets up to `concurrency` sandboxes at once (the stack's BATCHOPS_LOCAL_CONCURRENCY, or
+its ReservedConcurrentExecutions when lower), each started only when every other one is busy, so
+module state and concurrency bugs behave as with Lambda's execution environments. A handler that
+overruns its Timeout gets its sandbox killed, as Lambda does, and the next invocation cold-starts a
+new one. Events and results
 travel as JSON, so a handler sees a fresh copy and a result Lambda could not marshal fails here too.
 
 Sandboxes are forked from a zygote that has imported the `preload` modules once. Measured here: a
@@ -91,6 +94,7 @@ class _Zygote:
         self._spawned: queue.Queue[int] = queue.Queue()
         self._exits: dict[int, int] = {}
         self._exited = threading.Condition()
+        self._gone = False
         threading.Thread(target=self._read, name="zygote", daemon=True).start()
 
     def _read(self) -> None:
@@ -105,6 +109,9 @@ class _Zygote:
             if message is None:
                 self._control.close()
                 self._spawned.put(-1)
+                with self._exited:
+                    self._gone = True  # no more exit statuses will come
+                    self._exited.notify_all()
                 return
             if "spawned" in message:
                 self._spawned.put(int(message["spawned"]))
@@ -134,8 +141,10 @@ class _Zygote:
 
     def exit_status(self, pid: int, timeout: float = 5.0) -> int | None:
         with self._exited:
-            self._exited.wait_for(lambda: pid in self._exits, timeout)
-            return self._exits.pop(pid, None)
+            self._exited.wait_for(lambda: pid in self._exits or self._gone, timeout)
+            # Kept, not popped: the stack stopping and an invocation losing its sandbox both ask
+            # (the second asker waited its whole timeout for a status already taken).
+            return self._exits.get(pid)
 
     def close(self) -> None:
         # Shut down, not close: the reader thread sees the end and closes the socket itself.
@@ -191,6 +200,11 @@ class _Sandbox:
 
     def kill(self) -> None:
         """Stop the sandbox and wait until it is gone (the zygote has reaped it)."""
+        self.signal_kill()
+        self.exit_status()
+
+    def signal_kill(self) -> None:
+        """Stop the sandbox, without waiting for the zygote to reap it."""
         # An invocation may be waiting on the socket in another thread (the stack stopping):
         # shutting it down first wakes that thread before the descriptor is freed for reuse.
         with contextlib.suppress(OSError):
@@ -199,7 +213,6 @@ class _Sandbox:
             self.socket.close()
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
-        self.exit_status()
 
 
 def _limit(fn: Function, concurrency: int) -> int:
@@ -371,8 +384,12 @@ class FunctionRegistry:
             sandboxes = [*self._busy, *(s for idle in self._idle.values() for s in idle)]
             for idle in self._idle.values():
                 idle.clear()
+        # All at once, then reaped: one by one, each waited up to 5 s for its exit status when the
+        # zygote had gone, and with several sandboxes per function stopping took minutes.
         for sandbox in sandboxes:
-            sandbox.kill()
+            sandbox.signal_kill()
+        for sandbox in sandboxes:
+            sandbox.exit_status()
         if self._zygote is not None:
             self._zygote.close()
 

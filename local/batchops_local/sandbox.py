@@ -20,6 +20,7 @@ as Lambda does ("Runtime exited with error: exit status 3").
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
@@ -192,6 +193,11 @@ def zygote(control_fd: int, preload: list[str]) -> int:
     for module in preload:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    # The preloaded modules' objects out of the collector's reach: a collection in a sandbox would
+    # otherwise write to every one of them (their GC headers) and copy the zygote's pages into each
+    # sandbox. Measured (smaps_rollup after a 20-job batch on template.yaml): a Batches job
+    # worker's sandbox held 63 MiB of private memory without this, 46 MiB with it (PSS 65 -> 51).
+    gc.freeze()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the stack's to handle
     try:
         while True:
