@@ -898,7 +898,7 @@ def test_urgent_runs_have_a_queue_and_event_source_of_their_own() -> None:
     assert GLOBAL_FUNCTION["Environment"]["Variables"]["BATCHOPS_RUN_URGENT_QUEUE_URL"] == {"Ref": "RunUrgentQueue"}
     events = FUNCTIONS["RunWorkerFunction"]["Events"]
     assert sorted(ref_target(e["Properties"]["Queue"]) for e in events.values()) == ["RunQueue", "RunUrgentQueue"]
-    assert {int(e["Properties"]["BatchSize"]) for e in events.values()} == {1}
+    assert {int(e["Properties"]["BatchSize"]) for e in events.values()} == {10}
     assert ref_target(queues()["RunUrgentQueue"]["RedrivePolicy"]["deadLetterTargetArn"]) == "RunUrgentDeadLetterQueue"
     # Every function that may queue a run may send to both queues, and nothing else may.
     senders = {f for f in FUNCTIONS if ("SQSSendMessagePolicy", "RunUrgentQueue") in policy_template_targets(f)}
@@ -951,6 +951,17 @@ def test_sqs_workers_report_partial_batch_failures() -> None:
                 assert "ReportBatchItemFailures" in responses, (function_id, event_name)
                 sqs_events.append(function_id)
     assert ASYNC_WORKER_FUNCTION in sqs_events
+
+
+@pytest.mark.parametrize("function_id", ["RunWorkerFunction", "BatchJobWorkerFunction", "BatchUrgentJobWorkerFunction"])
+def test_call_workers_take_ten_records_at_once_without_waiting(function_id: str) -> None:
+    """Run and job records of one invocation run side by side (api/workers.py), so ten per
+    invocation cut invocations and receives tenfold; a batching window would only add delay."""
+    for event in FUNCTIONS[function_id]["Events"].values():
+        props = event["Properties"]
+        assert int(props["BatchSize"]) == 10
+        assert int(props["MaximumBatchingWindowInSeconds"]) == 0
+        assert list(props["FunctionResponseTypes"]) == ["ReportBatchItemFailures"]
 
 
 def test_async_worker_consumes_the_work_queue() -> None:
