@@ -26,6 +26,9 @@ from tests.support import api_event, invoke, load_function
 
 WS = "ws-a"
 BUCKET = "trackinguploadbucket"
+# In the key of every tracked event: the worker's conditional PutItems (one per client-id event)
+# and /v1/track's single put; not the upload records' puts.
+EVENT_KEY = "#TEVT#"
 
 
 def make_pipeline(monkeypatch: pytest.MonkeyPatch, **options: Any) -> Pipeline:
@@ -75,6 +78,12 @@ def settle(pipeline: Pipeline, accepted: dict[str, list[str]], **options: Any) -
     )
 
 
+def fired(faults: Faults, operation: str) -> int:
+    """How many calls of `operation` a rule of `faults` answered: a retargeted fault that matches
+    no call any more would leave the test passing without testing the write path."""
+    return sum(1 for _, op, _, _ in faults.fired if op == operation)
+
+
 # ---------------------------------------------------------------- bulk-track and track
 def test_throttled_sends_and_writes_store_every_accepted_event_once(pipeline: Pipeline) -> None:
     events = [event(n, message_id=f"c-{n}" if n % 2 else None) for n in range(60)]
@@ -82,14 +91,14 @@ def test_throttled_sends_and_writes_store_every_accepted_event_once(pipeline: Pi
         Faults()
         .throttle("sqs", "SendMessageBatch", times=2)
         .partial("dynamodb", "BatchWriteItem", times=3)
-        .cancel_transaction("TransactionConflict", times=2)
-        .throttle("dynamodb", "TransactWriteItems", calls=[3])
+        .throttle("dynamodb", "PutItem", where=touches(EVENT_KEY), calls=[3, 5])
     )
     with faults.installed():
         status, answer = bulk(events)
         assert status == 200, answer
         assert settle(pipeline, {WS: answer["messageIds"]}) == []
     assert len(answer["messageIds"]) == 60 and len(tracked_events()) == 60
+    assert fired(faults, "PutItem") == 2  # the worker's event puts met both throttles
 
 
 def test_a_message_sqs_keeps_refusing_is_reported_not_accepted_and_nothing_of_it_is_stored(
@@ -112,12 +121,13 @@ def test_a_worker_crash_after_its_writes_and_duplicate_deliveries_store_once(
     pipeline = make_pipeline(monkeypatch, duplicates=2, shuffle=random.Random(7))
     pipeline.run_until_quiet()
     ids: list[str] = []
-    with Faults().crash_after("dynamodb", "TransactWriteItems", calls=[1]).installed():
+    with Faults().crash_after("dynamodb", "PutItem", where=touches(EVENT_KEY), calls=[1]).installed() as faults:
         for first in (0, 30):
             status, answer = bulk([event(n, message_id=f"c-{n}" if n % 3 else None) for n in range(first, first + 40)])
             assert status == 200, answer
             ids += answer["messageIds"]
         assert settle(pipeline, {WS: ids}) == []
+    assert fired(faults, "PutItem") == 1
     assert len(tracked_events()) == len(set(ids))  # the overlap (c-31 ... c-39 sent twice) once
 
 
@@ -137,10 +147,13 @@ def test_only_a_message_no_delivery_can_store_reaches_the_dlq(pipeline: Pipeline
     url = sqs.get_queue_url(QueueName="TrackingQueue")["QueueUrl"]
     poison = json.dumps({"workspace_id": WS, "events": [{"event": "no messageId"}]})
     sqs.send_message(QueueUrl=url, MessageBody=poison)
-    with Faults().throttle("dynamodb", "TransactWriteItems", times=8).installed():
+    # c-2 throttled through all 8 of its attempts: its message is delivered again, and the
+    # redelivery stores c-2 and finds the other four stored (their conditions fail).
+    with Faults().throttle("dynamodb", "PutItem", where=touches(f"{EVENT_KEY}c-2'"), times=8).installed() as faults:
         status, answer = bulk([event(n, message_id=f"c-{n}") for n in range(5)])
         assert status == 200, answer
         pipeline.run_until_quiet()
+    assert fired(faults, "PutItem") == 8
     assert pipeline.dead_letters() == {"TrackingDeadLetterQueue": [poison]}
     assert tracking_broken({WS: answer["messageIds"]}) == []
 
@@ -196,8 +209,9 @@ def test_t2_an_upload_s3_will_not_serve_ends_failed_not_processing_forever(pipel
 
 # ---------------------------------------------------------------- random schedules
 KINDS: dict[str, Injection] = {
-    **common("throttle-send", "partial-send", "partial-write", "conflict"),
-    "crash-write": lambda f, n: f.crash_after("dynamodb", "TransactWriteItems", calls=[n]),
+    **common("throttle-send", "partial-send", "partial-write"),
+    "throttle-write": lambda f, n: f.throttle("dynamodb", "PutItem", where=touches(EVENT_KEY), calls=[n]),
+    "crash-write": lambda f, n: f.crash_after("dynamodb", "PutItem", where=touches(EVENT_KEY), calls=[n]),
     "s3-get": lambda f, n: f.throttle("s3", "GetObject", calls=[n]),
     "s3-put": lambda f, n: f.throttle("s3", "PutObject", calls=[n]),
 }
