@@ -37,6 +37,11 @@ def _router(surface: str) -> SurfaceRouter:
     return router
 
 
+def surface_endpoints(surface: str) -> tuple[Endpoint, ...]:
+    """The routes of one surface module (importing only it)."""
+    return tuple(_router(surface).endpoints)
+
+
 def route_table() -> tuple[Endpoint, ...]:
     return tuple(endpoint for surface in SURFACES for endpoint in _router(surface).endpoints)
 
