@@ -2,8 +2,8 @@
 worker and the webhook dispatcher, which call a real HTTP server on 127.0.0.1 that verifies every
 request's Standard Webhooks signature with the `standardwebhooks` library.
 
-The local stack runs one sandbox per function, so these calls arrive one at a time per worker;
-many workers at once against the same window is the integration suite's concurrency test."""
+The local stack runs up to BATCHOPS_LOCAL_CONCURRENCY sandboxes (default 5) per function, so
+jobs of one window run at once, as on Lambda."""
 
 from __future__ import annotations
 
