@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchops.api.handler import LambdaHandler, LazyHandler
+from batchops.api.lazy import LambdaHandler, LazyHandler
 from batchops.api.raw_event import header_value
 from batchops.errors import UnauthorizedError
 from batchops.observability import logger, tracer

@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from batchops.api.lazy import LambdaHandler, LazyHandler
 from batchops.api.resolver import build_resolver
 from batchops.api.routes import find_endpoint
 from batchops.observability import logger, metrics, tracer
-
-LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
-
-
-class LazyHandler:
-    """A `lambda_handler` whose real work (resolver, Powertools wrappers) is built on the
-    first invocation, not at import, so importing a function module has no side effects."""
-
-    def __init__(self, build: Callable[[], LambdaHandler]):
-        self._build = build
-        self._handler: LambdaHandler | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        if self._handler is None:
-            with self._lock:
-                if self._handler is None:
-                    self._handler = self._build()
-        return self._handler(event, context)
 
 
 class EndpointHandler(LazyHandler):

@@ -7,7 +7,6 @@ loads only its own path (the tracking worker neither api.dispatch nor services.o
 from __future__ import annotations
 
 import contextvars
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from batchops.api.lazy import LambdaHandler, LazyHandler
 from batchops.dal.webhooks import subscriptions_read_once
 from batchops.observability import logger, metrics, tracer
 from batchops.settings import get_settings
@@ -37,25 +37,6 @@ class RetryLaterError(Exception):
 
 
 RecordHandler = Callable[[SQSRecord, LambdaContext], None]
-LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
-
-
-class LazyHandler:
-    """api.handler.LazyHandler's twin: importing that module loads the resolver and the route
-    table (~190 ms of a worker's cold start, `python -X importtime`), which no worker uses. Its
-    handler is built on the first invocation, not at import."""
-
-    def __init__(self, build: Callable[[], LambdaHandler]):
-        self._build = build
-        self._handler: LambdaHandler | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        if self._handler is None:
-            with self._lock:
-                if self._handler is None:
-                    self._handler = self._build()
-        return self._handler(event, context)
 
 
 @contextmanager
