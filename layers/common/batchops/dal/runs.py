@@ -116,6 +116,15 @@ class RunFilter:
 
 
 @dataclass(frozen=True)
+class BatchClose:
+    """What a try at closing a batch found: whether it closed it, and the batch's finished_at
+    (None while some run of it is still waiting or running)."""
+
+    closed_now: bool
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
 class Claim:
     """What makes a run unique for its job: kind "key" (an idempotency key) or "payload" (the
     payload's hash, for `until`, the end of the de-duplication window, in epoch seconds)."""
@@ -512,11 +521,63 @@ class RunRepository:
             )
         return writes
 
-    def finish_batch(self, workspace_id: str, batch_id: str, finished_at: str) -> bool:
-        """Set finished_at once, when no run of the batch is waiting or running any more."""
+    def finish_batch(self, workspace_id: str, batch_id: str, finished_at: str) -> BatchClose:
+        """Set finished_at once, when no run of the batch is waiting or running any more. Says
+        whether this call closed it, and the batch's finished_at if it is closed (by this call or
+        an earlier one; the old item comes back with the failed condition at no extra read)."""
+        try:
+            clients.dynamodb().update_item(
+                TableName=self.table,
+                **self._finish_request(workspace_id, batch_id, finished_at),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as error:
+            if not is_condition_failure(error):
+                raise
+            # The failed condition's old item (ReturnValuesOnConditionCheckFailure); botocore's
+            # stubs do not list it on an error response.
+            typed: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
+            old = deserialize(typed) if typed else {}
+            return BatchClose(closed_now=False, finished_at=old.get("finished_at"))
+        return BatchClose(closed_now=True, finished_at=finished_at)
+
+    def latest_run_end(self, workspace_id: str, job_id: str, batch_id: str, created_at: str) -> str | None:
+        """The latest finished_at of the batch's runs, read strongly consistent. Their ids come
+        from the batch's key range of its job's runs (gsi3, the runs of a bulk trigger share its
+        created_at), which holds them from their creation on; their finished_at from the table,
+        since an index may not show a write of milliseconds ago."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "gsi3",
+            "KeyConditionExpression": "gsi3pk = :p AND begins_with(gsi3sk, :s)",
+            "FilterExpression": "batch_id = :b",  # a run of the same job created in the same microsecond
+            "ProjectionExpression": "pk, sk",
+            "ExpressionAttributeValues": serialize(
+                {":p": keys.runs_of_job(workspace_id, job_id), ":s": f"{created_at}#", ":b": batch_id}
+            ),
+        }
+        run_keys: list[dict[str, str]] = []
+        for page in clients.dynamodb().get_paginator("query").paginate(**query):
+            run_keys += [{"pk": item["pk"]["S"], "sk": item["sk"]["S"]} for item in page.get("Items", [])]
+        found = (
+            deserialize(item).get("finished_at") for item in get_items(self.table, run_keys, projection="finished_at")
+        )
+        return max((str(end) for end in found if end), default=None)
+
+    def raise_batch_finish(self, workspace_id: str, batch_id: str, finished_at: str) -> bool:
+        """Move a closed batch's finished_at later to `finished_at`; never earlier, never on an
+        open batch."""
         return conditional_write(
             "update_item",
             TableName=self.table,
+            Key=serialize(keys.batch_operation(workspace_id, batch_id)),
+            UpdateExpression="SET finished_at = :t",
+            ConditionExpression="attribute_exists(finished_at) AND finished_at < :t",
+            ExpressionAttributeValues=serialize({":t": finished_at}),
+        )
+
+    def _finish_request(self, workspace_id: str, batch_id: str, finished_at: str) -> dict[str, Any]:
+        return dict(
             Key=serialize(keys.batch_operation(workspace_id, batch_id)),
             UpdateExpression="SET finished_at = :now",
             # A batch stored before runs could be delayed has no delayed counter.
