@@ -43,7 +43,13 @@ def test_worker_processes_sent_messages_and_deletes_them(stack: RunningStack) ->
         )["MessageId"]
         for n in range(3)
     }
-    done = wait_for(lambda: len(records(stack, tag=tag)) == 3 and records(stack, tag=tag), what="3 processed messages")
+    # The module's first invocation forks the function's first sandbox, which imports its handler
+    # and makes its first boto3 client: on a fully loaded 2-core CI this took over 20 s once.
+    done = wait_for(
+        lambda: len(records(stack, tag=tag)) == 3 and records(stack, tag=tag),
+        timeout=60,
+        what="3 processed messages",
+    )
     assert {item["message_id"] for item in done} == sent
     assert {item["receive_count"] for item in done} == {"1"}
     assert {item["attribute"] for item in done} == {"blue"}
