@@ -24,7 +24,6 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import httpx
 
 from batchops.dal import keys
 from batchops.dal.items import serialize
-from tests.e2e.harness import RunningStack, start_stack
+from tests.e2e.harness import RunningStack, start_stack, wait_for
 from tests.job_endpoint import JobEndpoints, job_endpoints
 
 WORKSPACE = "ws-bench"
@@ -58,17 +57,6 @@ class Timing:
         return f"{self.name:<22} {self.seconds:8.2f} s  (target <= {target:.0f} s: {verdict})  {self.detail}"
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
 def run_batch(http: httpx.Client, endpoints: JobEndpoints, name: str) -> Timing:
     path = f"/fast/{uuid.uuid4().hex[:8]}"
     jobs = [
@@ -85,7 +73,7 @@ def run_batch(http: httpx.Client, endpoints: JobEndpoints, name: str) -> Timing:
 
     # Every 0.5 s, as a client would: GET /v1/batches/{id} reads all 200 job items, and at 0.1 s
     # the polling itself was a large part of moto's work (profiled with py-spy).
-    final = wait_until(done, 900, f"batch {batch_id}", interval=0.5)
+    final = wait_for(done, 900, interval=0.5, what=f"batch {batch_id}")
     seconds = time.monotonic() - started
     calls = len(endpoints.calls_to(path))
     return Timing(
@@ -129,10 +117,10 @@ def track(stack: RunningStack, http: httpx.Client, name: str) -> Timing:
             response.raise_for_status()
     sent = time.monotonic() - started
     sample = ids[::100] + ids[-100:]
-    wait_until(lambda: queue_drained(stack, ("TrackingQueue",)), 900, "the tracking queue to drain")
+    wait_for(lambda: queue_drained(stack, ("TrackingQueue",)), 900, interval=0.05, what="the tracking queue to drain")
     with ThreadPoolExecutor(4) as pool:
         for message_id in sample:
-            wait_until(lambda m=message_id: readable(http, m), 60, f"event {message_id}")  # type: ignore[misc]
+            wait_for(lambda m=message_id: readable(http, m), 60, interval=0.05, what=f"event {message_id}")  # type: ignore[misc]
     seconds = time.monotonic() - started
     missing = EVENTS - stored_count(stack, ids)
     if missing:
