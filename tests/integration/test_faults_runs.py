@@ -458,3 +458,12 @@ def test_only_a_true_poison_message_reaches_the_dead_letter_queue(
     pipeline._sqs.send_message(QueueUrl=url, MessageBody="not a run message")
     assert settled(pipeline, endpoints) == []
     assert pipeline.dead_letters() == {"RunDeadLetterQueue": ["not a run message"]}
+
+
+def test_the_run_and_job_consumers_take_ten_records() -> None:
+    """These suites run the workers as template.yaml configures them: 10 records per invocation,
+    side by side (the copies that forced 10 before the template did are gone)."""
+    import tests.pipeline
+
+    sizes = {c.folder: c.event.batch_size for c in tests.pipeline.consumers()}
+    assert sizes["run_worker"] == sizes["batch_job_worker"] == sizes["batch_urgent_job_worker"] == 10
