@@ -11,11 +11,12 @@ PIP_QUIET := --quiet --quiet --disable-pip-version-check
 
 .PHONY: run test lint typecheck static unit integration e2e chaos fuzz bench build deploy validate clean openapi
 
-# The project environment, rebuilt whenever pyproject.toml changes.
-$(BIN)/.installed: pyproject.toml layers/common/requirements.txt
+# The project environment, rebuilt whenever a pyproject.toml changes: the server with its dev tools,
+# and the client (its own distribution, client/pyproject.toml) beside it, editable.
+$(BIN)/.installed: pyproject.toml client/pyproject.toml layers/common/requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_QUIET) --upgrade pip
-	$(BIN)/pip install $(PIP_QUIET) -e '.[dev]'
+	$(BIN)/pip install $(PIP_QUIET) -e '.[dev]' -e ./client
 	@touch $@
 
 # SAM CLI pins boto3[crt]; it lives in its own environment so it cannot change ours.
@@ -40,8 +41,12 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The client runs on Python 3.9-3.13: mypy checks it against the oldest version it supports (3.10)
+# and vermin proves no syntax or library call newer than 3.9 is in it.
 typecheck: $(BIN)/.installed
-	$(BIN)/mypy layers/common/batchops client/batchops_client local/batchops_local functions
+	$(BIN)/mypy layers/common/batchops local/batchops_local functions
+	$(BIN)/mypy --python-version 3.10 client/batchops_client
+	$(BIN)/vermin --target=3.9- --violations --eval-annotations --backport typing_extensions --no-tips client/batchops_client
 
 static: lint typecheck validate
 	$(BIN)/lint-imports

@@ -1,5 +1,35 @@
-"""Python SDK and the `batchops` CLI."""
+"""The batchops Python SDK (`BatchopsClient`, `AsyncBatchopsClient`) and the `batchops` CLI."""
 
-from batchops_client.sdk import ApiError, BatchopsClient
+from batchops_client._client import AsyncBatchopsClient, BatchopsClient
+from batchops_client._core import Retry, RetryPolicy
+from batchops_client._version import __version__
+from batchops_client.errors import (
+    APIConnectionError,
+    AuthenticationError,
+    BatchopsError,
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    ValidationError,
+    WaitTimeout,
+)
 
-__all__ = ["ApiError", "BatchopsClient"]
+__all__ = [
+    "APIConnectionError",
+    "AsyncBatchopsClient",
+    "AuthenticationError",
+    "BatchopsClient",
+    "BatchopsError",
+    "ConfigurationError",
+    "ConflictError",
+    "NotFoundError",
+    "RateLimitError",
+    "Retry",
+    "RetryPolicy",
+    "ServerError",
+    "ValidationError",
+    "WaitTimeout",
+    "__version__",
+]
