@@ -1,4 +1,4 @@
-"""`batchops admin ...` against moto: the commands people run to onboard a workspace."""
+"""`python -m batchops.admin ...` against moto: the commands people run to onboard a workspace."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import json
 
 import pytest
 
+from batchops.admin import main
 from batchops.services import api_keys
-from batchops_client.cli import main
 
 pytestmark = pytest.mark.usefixtures("aws")
 
 
 def run(capsys, *argv: str):
-    code = main(["admin", "--table", "DomainTable", *argv])
+    code = main(["--table", "DomainTable", *argv])
     out, err = capsys.readouterr()
     return code, (json.loads(out) if out.strip() else None), err
 
