@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
+import httpx
+
 from batchops_client._core import Page, Plan, Send, checked, poll
 from batchops_client._resource import D, Resource, endpoint, paginated, path, without_none
 from batchops_client.errors import BatchopsError
@@ -117,7 +119,7 @@ class Batches(Resource[D]):
         request = Send("GET", path("/v1/batches/{}/results", batch_id), params=params, headers={"Accept": ACCEPT[format]})
         response = yield from checked(request, self._policy)
         if response.status_code == 303:
-            location = response.headers.get("Location")
+            location = response.headers.get("Location") or _download_url(response)
             if not location:
                 raise BatchopsError("the API answered 303 without a Location", status=303)
             # The presigned URL is its own credential: sent without the API key.
@@ -192,6 +194,16 @@ class Batches(Resource[D]):
                 on_each=report,
             )
         )
+
+
+def _download_url(redirect: httpx.Response) -> Optional[str]:
+    """The export's link in a 303's body (`data.download_url`), for a proxy that drops Location."""
+    try:
+        data = redirect.json().get("data") or {}
+    except (ValueError, AttributeError):
+        return None
+    url = data.get("download_url") if isinstance(data, dict) else None
+    return url if isinstance(url, str) else None
 
 
 def _flag(value: bool) -> str:
