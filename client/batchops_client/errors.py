@@ -133,3 +133,8 @@ def error_from_response(response: httpx.Response, *, retry_after: Optional[float
 
 def _reason(response: httpx.Response) -> str:
     return response.reason_phrase or f"HTTP {response.status_code}"
+
+
+class WebhookVerificationError(BatchopsError):
+    """A webhook delivery failed its Standard Webhooks check: a header missing, a signature that
+    does not match the body and secret, or a timestamp more than 5 minutes off (a replay)."""
