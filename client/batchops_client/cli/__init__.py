@@ -12,8 +12,13 @@ import click
 from batchops_client._version import __version__
 from batchops_client.cli._base import BatchopsGroup
 from batchops_client.cli.batch import batch
+from batchops_client.cli.events import events
+from batchops_client.cli.jobs import batch_operations, jobs, runs
+from batchops_client.cli.ops import ops
 from batchops_client.cli.options import State, make_client
 from batchops_client.cli.output import EXIT_CODES_HELP
+from batchops_client.cli.track import track
+from batchops_client.cli.webhooks import webhooks
 
 __all__ = ["State", "cli", "main", "make_client"]
 
@@ -26,6 +31,9 @@ Examples:
   batchops batch create --config batch.json --json
   batchops batch status batch_abc123 --watch
   batchops batch list --status failed
+  batchops ops run operations.json --async --wait
+  batchops jobs trigger-bulk job_123 items.json --wait
+  batchops track events.ndjson
 
 Global options (--base-url/--api-url, --api-key, --json, --debug) go before or after the
 subcommand; `batchops COMMAND --help` shows each command's options and an example.
@@ -39,7 +47,8 @@ def cli() -> None:
     Progress, retry notices and errors go to stderr."""
 
 
-cli.add_command(batch)
+for command in (batch, ops, events, jobs, runs, batch_operations, track, webhooks):
+    cli.add_command(command)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:

@@ -4,7 +4,7 @@ that moves with the measured rate, redrawn in place (one line, not one per poll)
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -20,6 +20,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.text import Text
+
+T = TypeVar("T")
 
 
 class RateColumn(ProgressColumn):
@@ -70,3 +72,22 @@ class LiveProgress:
             self.task = self.progress.add_task(description, total=total or None, completed=done, failed=failed)
             return
         self.progress.update(self.task, completed=done, total=total or None, failed=failed, description=description)
+
+
+Counts = tuple[int, Optional[int], int, str]  # done, total (None: unknown), failed, status
+
+
+def watch(
+    console: Console,
+    label: str,
+    wait: Callable[[Callable[[T], None]], T],
+    counts: Callable[[T], Counts],
+) -> T:
+    """Run `wait(on_status)` (an SDK wait/wait_for_completion call) with a live bar fed by each poll."""
+    with LiveProgress(console, label) as bar:
+
+        def on_status(item: T) -> None:
+            done, total, failed, status = counts(item)
+            bar.update(done=done, total=total, failed=failed, status=status)
+
+        return wait(on_status)
