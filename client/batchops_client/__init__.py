@@ -14,7 +14,10 @@ from batchops_client.errors import (
     ServerError,
     ValidationError,
     WaitTimeout,
+    WebhookVerificationError,
 )
+from batchops_client.resources.events import event_log_entry, new_correlation_id, new_span_id, new_trace_id
+from batchops_client.resources.webhooks import verify_webhook
 
 __all__ = [
     "APIConnectionError",
@@ -31,5 +34,11 @@ __all__ = [
     "ServerError",
     "ValidationError",
     "WaitTimeout",
+    "WebhookVerificationError",
     "__version__",
+    "event_log_entry",
+    "new_correlation_id",
+    "new_span_id",
+    "new_trace_id",
+    "verify_webhook",
 ]

@@ -28,13 +28,14 @@ def resolve_config(api_key: Optional[str], base_url: Optional[str]) -> tuple[str
     """The key and URL from the arguments, else from BATCHOPS_API_KEY / BATCHOPS_BASE_URL."""
     key = api_key or os.environ.get(API_KEY_ENV)
     url = base_url or os.environ.get(BASE_URL_ENV)
-    missing = [name for name, value in ((f"api_key or ${API_KEY_ENV}", key), (f"base_url or ${BASE_URL_ENV}", url)) if not value]
+    given = ((f"api_key or ${API_KEY_ENV}", key), (f"base_url or ${BASE_URL_ENV}", url))
+    missing = [name for name, value in given if not value]
     if missing:
         raise ConfigurationError(
             f"batchops needs {' and '.join(missing)} (the local stack prints both: `make run`)",
             code="CONFIGURATION_ERROR",
         )
-    assert key is not None and url is not None  # noqa: S101 - narrowed by `missing` above
+    assert key is not None and url is not None
     return key, url.rstrip("/")
 
 

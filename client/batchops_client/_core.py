@@ -118,9 +118,10 @@ def send(request: Send, policy: RetryPolicy) -> Plan[httpx.Response]:
         try:
             response: httpx.Response = yield request
         except httpx.TransportError as error:
+            where = _url_of(error, request)
             if attempt >= policy.max_retries:
-                raise APIConnectionError(f"could not reach {request.url}: {error or type(error).__name__}") from error
-            yield Retry(policy.backoff(attempt), attempt + 1, f"{type(error).__name__} on {request.url}")
+                raise APIConnectionError(f"could not reach {where}: {error or type(error).__name__}") from error
+            yield Retry(policy.backoff(attempt), attempt + 1, f"{type(error).__name__} on {where}")
             attempt += 1
             continue
         if response.status_code not in RETRY_STATUSES or attempt >= policy.max_retries:
@@ -132,6 +133,14 @@ def send(request: Send, policy: RetryPolicy) -> Plan[httpx.Response]:
         wait = asked if asked is not None else policy.backoff(attempt)
         yield Retry(wait, attempt + 1, reason, retry_after=asked is not None)
         attempt += 1
+
+
+def _url_of(error: httpx.TransportError, request: Send) -> str:
+    """The full URL that failed (the step holds it relative to the base URL)."""
+    try:
+        return str(error.request.url)
+    except RuntimeError:  # raised before httpx attached the request
+        return request.url
 
 
 def checked(request: Send, policy: RetryPolicy) -> Plan[httpx.Response]:

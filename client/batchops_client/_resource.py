@@ -62,7 +62,7 @@ def without_none(**fields: Any) -> dict[str, Any]:
     return {key: value for key, value in fields.items() if value is not None}
 
 
-class endpoint(Generic[P, T]):  # noqa: N801 - used as a decorator, like `property`
+class endpoint(Generic[P, T]):
     """A resource method returning one result: `T` from the sync client, a coroutine from the async."""
 
     def __init__(self, plan: Callable[Concatenate[Any, P], Plan[T]]) -> None:
@@ -95,7 +95,7 @@ class endpoint(Generic[P, T]):  # noqa: N801 - used as a decorator, like `proper
         return _bound(run if isinstance(driver, SyncDriver) else run_async, plan)
 
 
-class paginated(Generic[P, T]):  # noqa: N801 - used as a decorator, like `property`
+class paginated(Generic[P, T]):
     """A resource method over a list: the plan returns its first `Page`, and the method iterates
     every item of every page (`Iterator[T]` from the sync client, `AsyncIterator[T]` from the async)."""
 

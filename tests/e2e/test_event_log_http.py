@@ -16,8 +16,8 @@ from urllib.parse import quote, quote_plus
 import httpx
 import pytest
 
-from batchops_client import ApiError, BatchopsClient
-from batchops_client.sdk import event_log_entry, new_correlation_id, new_trace_id
+from batchops_client import BatchopsClient, NotFoundError, ValidationError
+from batchops_client.resources.events import event_log_entry, new_correlation_id, new_trace_id
 from tests.e2e.conftest import KEY_A, KEY_B, ROOT
 from tests.e2e.harness import RunningStack
 from tests.event_log_sdk_bodies import ALL_FIELDS, BATCH, MINIMAL, PAGE_KEYS, RECORD_KEYS, SUMMARY_KEYS, unique
@@ -249,8 +249,7 @@ def admin(stack: RunningStack, *args: str) -> dict:
         [
             sys.executable,
             "-m",
-            "batchops_client.cli",
-            "admin",
+            "batchops.admin",
             "--endpoint-url",
             stack.aws,
             "--table",
@@ -394,19 +393,21 @@ def test_sdk(stack):
             **optional,
         )
 
-    with BatchopsClient(stack.api, KEY_A) as sdk:
-        created = sdk.create_event_batch([built("PROCESS_START", "IN_PROGRESS", idempotency_key=f"start-{bid}")], bid)
-        assert created["totalInserted"] == 1 and created["batchId"] == bid
-        one = sdk.create_event(built("PROCESS_END", "SUCCESS", batch_id=bid, identifiers={"row": 1}))
-        assert one["correlationId"] == process and len(one["executionIds"]) == 1
-        assert sdk.get_event_batch(bid, event_status="SUCCESS")["totalCount"] == 1
-        assert sdk.get_event_batch(bid, page_size=1)["hasMore"] is True
-        assert sdk.get_event_batch_summary(bid)["completed"] == 1
-        with pytest.raises(ApiError) as refused:
-            sdk.get_event_batch("missing-batch")
+    with BatchopsClient(KEY_A, stack.api) as sdk:
+        start = built("PROCESS_START", "IN_PROGRESS", idempotency_key=f"start-{bid}")
+        created = sdk.events.create_batch([start], batch_id=bid)
+        assert created["totalInserted"] == 1 and created.batch_id == bid
+        one = sdk.events.create(built("PROCESS_END", "SUCCESS", batch_id=bid, identifiers={"row": 1}))
+        assert one.correlation_id == process and len(one["executionIds"]) == 1
+        assert sdk.events.get_batch(bid, event_status="SUCCESS")["totalCount"] == 1
+        assert sdk.events.get_batch(bid, page_size=1).has_more is True
+        assert len(list(sdk.events.iterate_batch(bid, page_size=1))) == 2
+        assert sdk.events.get_summary(bid)["completed"] == 1
+        with pytest.raises(NotFoundError) as refused:
+            sdk.events.get_batch("missing-batch")
         assert refused.value.status == 404 and refused.value.code == "BATCH_NOT_FOUND"
-        with pytest.raises(ApiError) as invalid:
-            sdk.create_event(built("STEP", "DONE"))
+        with pytest.raises(ValidationError) as invalid:
+            sdk.events.create(built("STEP", "DONE"))
         assert invalid.value.status == 422 and invalid.value.details[0]["field"] == "eventStatus"
 
 
@@ -416,7 +417,7 @@ def test_cli_events_commands(stack, tmp_path):
     batch_file.write_text(json.dumps({"batchId": bid, "events": [entry("cli")]}))
     entry_file.write_text(json.dumps(entry("cli-one", "SUCCESS", batchId=bid)))
     env = {**os.environ, "BATCHOPS_API_KEY": KEY_A}
-    base = [sys.executable, "-m", "batchops_client.cli", "events", "--api-url", stack.api]
+    base = [sys.executable, "-m", "batchops_client.cli", "events", "--api-url", stack.api, "--json"]
 
     def run(*args: str) -> Any:
         return json.loads(subprocess.run([*base, *args], capture_output=True, text=True, env=env, check=True).stdout)

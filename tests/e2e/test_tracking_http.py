@@ -242,18 +242,18 @@ def test_a_body_too_large_for_lambda_goes_through_an_upload(stack):
 
 
 def test_the_sdk_tracks_gzipped_and_uploads(stack):
-    from batchops_client.sdk import BatchopsClient
+    from batchops_client import BatchopsClient
 
     run = uuid.uuid4().hex[:8]
     events = [event(n, messageId=f"sdk-{run}-{n}", pad="y" * 500) for n in range(300)]  # ~200 KB: sent gzipped
-    with BatchopsClient(stack.api, KEY_A) as sdk:
-        answer = sdk.bulk_track(events)
+    with BatchopsClient(KEY_A, stack.api) as sdk:
+        answer = sdk.track.bulk(events)
         assert answer["messageIds"] == [e["messageId"] for e in events]
-        upload = sdk.upload_bulk_track([event(1, messageId=f"sdk-{run}-up"), {"event": "broken"}])
-        result = sdk.wait_for_upload(upload["uploadId"], timeout=120, interval=0.5)
-        assert result["messageIds"] == [f"sdk-{run}-up"] and [e["index"] for e in result["errors"]] == [1]
-        assert sdk.limits()["plan"] == "pro"
+        upload = sdk.track.upload([event(1, messageId=f"sdk-{run}-up"), {"event": "broken"}])
+        result = sdk.track.wait_for_upload(upload.upload_id, timeout=120, poll_interval=0.5)
+        assert result.message_ids == [f"sdk-{run}-up"] and [e.index for e in result.errors] == [1]
+        assert sdk.operations.limits()["plan"] == "pro"
         with client(stack) as http:
             wait_for(lambda: stored(http, f"sdk-{run}-up"), timeout=60, what="the uploaded event")
             wait_for(lambda: stored(http, f"sdk-{run}-299"), timeout=60, what="the bulk events")
-        assert sdk.get_tracked_event(f"sdk-{run}-0")["pad"] == "y" * 500
+        assert sdk.track.get_event(f"sdk-{run}-0")["pad"] == "y" * 500

@@ -73,7 +73,14 @@ class Batches(Resource[D]):
         sort: Optional[str] = None,
     ) -> Plan[BatchList]:
         """One page of the workspace's batches with its `pagination`; `iterate` walks them all."""
-        params = {"status": status, "type": type, "priority": priority, "page": page, "per_page": per_page, "sort": sort}
+        params = {
+            "status": status,
+            "type": type,
+            "priority": priority,
+            "page": page,
+            "per_page": per_page,
+            "sort": sort,
+        }
         answer = yield from self._request("GET", "/v1/batches", params=params)
         return BatchList.model_validate(answer)
 
@@ -116,7 +123,9 @@ class Batches(Resource[D]):
             include_raw=_flag(include_raw),
             jobs=jobs if isinstance(jobs, str) or jobs is None else ",".join(jobs),
         )
-        request = Send("GET", path("/v1/batches/{}/results", batch_id), params=params, headers={"Accept": ACCEPT[format]})
+        request = Send(
+            "GET", path("/v1/batches/{}/results", batch_id), params=params, headers={"Accept": ACCEPT[format]}
+        )
         response = yield from checked(request, self._policy)
         if response.status_code == 303:
             location = response.headers.get("Location") or _download_url(response)
@@ -178,6 +187,7 @@ class Batches(Resource[D]):
         """Poll until the batch is completed, failed, cancelled or timed out, and return it.
         `on_progress` gets its `progress` after every poll (`on_status` the whole batch);
         WaitTimeout after `timeout` seconds (None waits for ever)."""
+
         def report(batch: Batch) -> None:
             if on_progress is not None:
                 on_progress(batch.progress)
@@ -212,11 +222,9 @@ def _flag(value: bool) -> str:
 
 def _write(output: Path, batch_id: str, file_format: str, content: bytes) -> Path:
     """`output` itself when it names a `.<format>` file, else `<output>/<batch_id>.<format>`."""
-    if output.suffix.lower() == f".{file_format}":
-        target = output
-    else:
-        # `.name`: a batch id cannot steer the file out of the folder.
-        target = output / Path(f"{batch_id}.{file_format}").name
+    # `.name`: a batch id cannot steer the file out of the folder.
+    named = output.suffix.lower() == f".{file_format}"
+    target = output if named else output / Path(f"{batch_id}.{file_format}").name
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(content)
     return target
