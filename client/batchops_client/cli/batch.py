@@ -18,7 +18,7 @@ from batchops_client.cli.output import (
     show_record,
     show_table,
 )
-from batchops_client.cli.progress import LiveProgress
+from batchops_client.cli.progress import Counts, watch_with_progress
 from batchops_client.models.batches import Batch, BatchResults
 
 BATCH_FIELDS = {"name", "jobs", "description", "type", "priority", "options"}
@@ -77,10 +77,11 @@ def create(config: IO[str], idempotency_key: Optional[str]) -> None:
     show_record(created, title=f"batch {created.batch_id} created")
 
 
-def batch_counts(item: Batch) -> tuple[int, int, int]:
-    """(done, total, failed) of a batch's jobs."""
+def batch_counts(item: Batch) -> Counts:
+    """(done, total, failed, status) of a batch's jobs."""
     jobs = item.jobs
-    return jobs.completed + jobs.failed + jobs.cancelled + jobs.timed_out, jobs.total, jobs.failed + jobs.timed_out
+    done = jobs.completed + jobs.failed + jobs.cancelled + jobs.timed_out
+    return done, jobs.total, jobs.failed + jobs.timed_out, item.status
 
 
 @batch.command(
@@ -108,15 +109,14 @@ def status(batch_id: str, watch: bool, interval: float, timeout: float, include_
     ctx = click.get_current_context()
     client = make_client(ctx)
     if watch:
-        with LiveProgress(state(ctx).stderr, f"batch {batch_id}") as bar:
-
-            def on_status(item: Batch) -> None:
-                done, total, failed = batch_counts(item)
-                bar.update(done=done, total=total, failed=failed, status=item.status)
-
-            result = client.batches.wait_for_completion(
+        result = watch_with_progress(
+            state(ctx).stderr,
+            f"batch {batch_id}",
+            lambda on_status: client.batches.wait_for_completion(
                 batch_id, poll_interval=interval, timeout=timeout, on_status=on_status
-            )
+            ),
+            batch_counts,
+        )
         if include_jobs:
             result = client.batches.get_status(batch_id, include_jobs=True)
     else:

@@ -13,7 +13,7 @@ from batchops_client.cli._input import JSON_FILE, parse_json_option, read_json, 
 from batchops_client.cli.ops import wait_options
 from batchops_client.cli.options import make_client, state
 from batchops_client.cli.output import InputError, finish, notice, show_record, show_table
-from batchops_client.cli.progress import Counts, watch
+from batchops_client.cli.progress import Counts, watch_with_progress
 from batchops_client.models.jobs import BatchOperation, Run
 
 JOB_COLUMNS = [
@@ -136,7 +136,7 @@ def run_counts(run: Run) -> Counts:
 def _wait_run(run_id: str, interval: float, timeout: float) -> Run:
     ctx = click.get_current_context()
     client = make_client(ctx)
-    return watch(
+    return watch_with_progress(
         state(ctx).stderr,
         f"run {run_id}",
         lambda on_status: client.runs.wait(run_id, poll_interval=interval, timeout=timeout, on_status=on_status),
@@ -210,7 +210,7 @@ def operation_counts(client: BatchopsClient) -> Callable[[BatchOperation], Count
 def _wait_operation(operation_id: str, interval: float, timeout: float) -> BatchOperation:
     ctx = click.get_current_context()
     client = make_client(ctx)
-    return watch(
+    return watch_with_progress(
         state(ctx).stderr,
         f"batch operation {operation_id}",
         lambda on_status: client.batch_operations.wait(

@@ -10,7 +10,7 @@ from batchops_client.cli._base import BatchopsGroup
 from batchops_client.cli._input import JSON_FILE, read_json
 from batchops_client.cli.options import make_client, state
 from batchops_client.cli.output import InputError, finish, notice, show_record, show_table
-from batchops_client.cli.progress import Counts, watch
+from batchops_client.cli.progress import Counts, watch_with_progress
 from batchops_client.models.operations import AsyncOperation, OperationsResult
 
 RESULT_COLUMNS = [("ID", "id"), ("STATUS", "status"), ("CODE", "code"), ("BODY", "body")]
@@ -68,7 +68,7 @@ def _async_counts(total: int) -> Callable[[AsyncOperation], Counts]:
 def _wait_async(job_id: str, interval: float, timeout: float, total: int = 0) -> AsyncOperation:
     ctx = click.get_current_context()
     client = make_client(ctx)
-    return watch(
+    return watch_with_progress(
         state(ctx).stderr,
         f"async {job_id}",
         lambda on_status: client.operations.wait(job_id, poll_interval=interval, timeout=timeout, on_status=on_status),

@@ -100,7 +100,7 @@ def make_client(ctx: click.Context) -> BatchopsClient:
 
     def on_retry(retry: Retry) -> None:
         # Through the same console as any live progress bar, which prints it above the bar.
-        options.stderr.print(retry_notice(retry, options.max_retries), markup=False, highlight=False)
+        options.stderr.print(retry_notice(retry, options.max_retries), markup=False, highlight=False, soft_wrap=True)
 
     client = BatchopsClient(
         options.api_key,

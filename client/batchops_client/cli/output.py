@@ -131,7 +131,9 @@ def show_table(
     if is_json():
         print_json(rows if raw is None else raw)
         return
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left")
+    table = Table(
+        title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left", caption_justify="left"
+    )
     for header, _ in columns:
         table.add_column(header, overflow="fold")
     for item in rows:
@@ -150,7 +152,7 @@ def show_path(target: Path) -> None:
 
 def notice(message: str) -> None:
     """A line for the person at the terminal, on stderr."""
-    state(click.get_current_context()).stderr.print(message, markup=False, highlight=False)
+    state(click.get_current_context()).stderr.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def finish(ok: bool, what: str) -> None:

@@ -77,7 +77,7 @@ class LiveProgress:
 Counts = tuple[int, Optional[int], int, str]  # done, total (None: unknown), failed, status
 
 
-def watch(
+def watch_with_progress(
     console: Console,
     label: str,
     wait: Callable[[Callable[[T], None]], T],
