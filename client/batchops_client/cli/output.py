@@ -183,5 +183,8 @@ def fail(ctx: click.Context, error: BatchopsError) -> NoReturn:
     """Report an SDK error in one line on stderr (a traceback too with --debug) and exit."""
     if state(ctx).debug:
         click.echo("".join(traceback.format_exception(type(error), error, error.__traceback__)), err=True, nl=False)
-    click.echo(error_line(error), err=True)
+    line = error_line(error)
+    if isinstance(error, ConfigurationError):
+        line += " (on the command line: --api-key KEY, --base-url URL)"
+    click.echo(line, err=True)
     raise click.exceptions.Exit(exit_code(error))

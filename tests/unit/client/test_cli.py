@@ -243,6 +243,7 @@ def test_missing_api_key_exits_2():
     result = run("batch", "status", "batch_1", env={"BATCHOPS_API_KEY": ""})
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and "BATCHOPS_API_KEY" in result.stderr
+    assert "--api-key KEY" in result.stderr and len(result.stderr.splitlines()) == 1
     assert "Traceback" not in result.stderr
 
 
