@@ -22,7 +22,7 @@ import openpyxl
 import pexpect
 import pytest
 
-from tests.e2e.conftest import KEY_A
+from tests.e2e.conftest import KEY_CLI
 from tests.e2e.harness import RunningStack
 from tests.job_endpoint import JobEndpoints, Reply, job_endpoints
 
@@ -40,7 +40,7 @@ def env_for(stack: RunningStack, **more: str) -> dict[str, str]:
     return {
         **os.environ,
         "BATCHOPS_BASE_URL": stack.api,
-        "BATCHOPS_API_KEY": KEY_A,
+        "BATCHOPS_API_KEY": KEY_CLI,
         "NO_COLOR": "1",
         "COLUMNS": "120",
         **more,
@@ -160,8 +160,8 @@ def test_usage_errors_exit_2(stack: RunningStack, tmp_path: Path) -> None:
 
 def test_global_options_anywhere_on_the_line(stack: RunningStack) -> None:
     bare = {k: v for k, v in env_for(stack).items() if not k.startswith("BATCHOPS_")}
-    before = batchops(stack, "--base-url", stack.api, "--api-key", KEY_A, "--json", "batch", "list", env=bare)
-    after = batchops(stack, "batch", "list", "--json", "--api-key", KEY_A, "--base-url", stack.api, env=bare)
+    before = batchops(stack, "--base-url", stack.api, "--api-key", KEY_CLI, "--json", "batch", "list", env=bare)
+    after = batchops(stack, "batch", "list", "--json", "--api-key", KEY_CLI, "--base-url", stack.api, env=bare)
     assert before.returncode == after.returncode == 0, (before.stderr, after.stderr)
     assert json.loads(before.stdout).keys() == json.loads(after.stdout).keys()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import KEY_A
+from tests.e2e.conftest import KEY_INSTALL
 from tests.e2e.harness import REPO, RunningStack
 
 VERSIONS = ("3.9", "3.13")
@@ -95,7 +95,7 @@ def installs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def user_env(stack: RunningStack) -> dict[str, str]:
     # Only what a user's shell would have: no PYTHONPATH into this repository.
     kept = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    return {**kept, "BATCHOPS_BASE_URL": stack.api, "BATCHOPS_API_KEY": KEY_A, "NO_COLOR": "1"}
+    return {**kept, "BATCHOPS_BASE_URL": stack.api, "BATCHOPS_API_KEY": KEY_INSTALL, "NO_COLOR": "1"}
 
 
 @pytest.mark.parametrize("version", VERSIONS)

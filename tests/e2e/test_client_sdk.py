@@ -34,7 +34,7 @@ from batchops_client import (
 )
 from batchops_client.models.batches import Progress
 from batchops_client.models.operations import Operation
-from tests.e2e.conftest import KEY_A, KEY_B
+from tests.e2e.conftest import KEY_B, KEY_SDK
 from tests.e2e.harness import RunningStack, wait_for
 from tests.job_endpoint import JobEndpoints, Reply, job_endpoints
 
@@ -50,7 +50,7 @@ def endpoints() -> Iterator[JobEndpoints]:
 
 @pytest.fixture
 def sdk(stack: RunningStack) -> Iterator[BatchopsClient]:
-    with BatchopsClient(KEY_A, stack.api) as client:
+    with BatchopsClient(KEY_SDK, stack.api) as client:
         yield client
 
 
@@ -243,7 +243,7 @@ def test_idempotent_batch_create_replayed_and_retried_after_a_lost_answer(
     transport, retries = LoseFirstCreateAnswer(), []
     lost_name = unique("sdk-lost")
     with BatchopsClient(
-        KEY_A, stack.api, transport=transport, on_retry=retries.append, sleep=lambda seconds: None
+        KEY_SDK, stack.api, transport=transport, on_retry=retries.append, sleep=lambda seconds: None
     ) as flaky:
         made = flaky.batches.create(lost_name, [http_job("j", quick)])
     assert [type(r) for r in retries] == [Retry] and "ReadError" in retries[0].reason
@@ -459,7 +459,7 @@ def stored(sdk: BatchopsClient, message_id: str) -> Any:
 def test_track_bulk_gzipped_and_upload(stack: RunningStack) -> None:
     run = uuid.uuid4().hex[:8]
     transport = Recording()
-    with BatchopsClient(KEY_A, stack.api, transport=transport) as sdk:
+    with BatchopsClient(KEY_SDK, stack.api, transport=transport) as sdk:
         single = sdk.track.track(tracked(1, f"one-{run}", context={"app": "sdk"}))
         assert single.message_id == f"one-{run}"
         got = sdk.track.get_event(single.message_id)  # /v1/track stores at once
@@ -558,7 +558,7 @@ def test_async_client_across_resources(stack: RunningStack, endpoints: JobEndpoi
     endpoints.script(path, Reply(200, {"async": True}))
 
     async def scenario() -> dict[str, Any]:
-        async with AsyncBatchopsClient(KEY_A, stack.api) as sdk:
+        async with AsyncBatchopsClient(KEY_SDK, stack.api) as sdk:
             limits, created, tracked_one = await asyncio.gather(
                 sdk.operations.limits(),
                 sdk.events.create(entry(process, "PROCESS_START", "IN_PROGRESS", batch_id=bid)),
@@ -596,5 +596,5 @@ def test_async_client_across_resources(stack: RunningStack, endpoints: JobEndpoi
     assert (out["run"].status, out["run"].result) == ("completed", {"async": True})
     assert [c.body["payload"] for c in endpoints.calls_to(path)] == [{"from": "asyncio"}]
     assert out["gone"] is True
-    with BatchopsClient(KEY_A, stack.api) as sdk:
+    with BatchopsClient(KEY_SDK, stack.api) as sdk:
         assert out["batches"] == [b.batch_id for b in sdk.batches.iterate(per_page=50)]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import KEY_A
+from tests.e2e.conftest import KEY_TOUR
 from tests.e2e.harness import REPO, RunningStack
 
 SECTION = "## SDK and CLI"
@@ -45,7 +45,7 @@ def ran(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> tuple[
         **{k: v for k, v in os.environ.items() if not k.startswith("BATCHOPS_")},
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "BATCHOPS_BASE_URL": stack.api,
-        "BATCHOPS_API_KEY": KEY_A,
+        "BATCHOPS_API_KEY": KEY_TOUR,
         "NO_COLOR": "1",
     }
     outputs: list[str] = []
