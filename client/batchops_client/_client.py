@@ -43,10 +43,26 @@ def _headers(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}", "User-Agent": f"batchops-python/{__version__}"}
 
 
+def _connection(
+    api_key: Optional[str], base_url: Optional[str], timeout: float, transport: Any
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The base URL, and the httpx client options for API calls and for presigned URLs (no key)."""
+    key, url = resolve_config(api_key, base_url)
+    plain = {"timeout": timeout, "transport": transport}
+    return url, {**plain, "base_url": url, "headers": _headers(key)}, plain
+
+
+def _sleep(sleep: Optional[Callable[[float], Any]]) -> dict[str, Any]:
+    return {"sleep": sleep} if sleep else {}
+
+
 class _Surfaces(Generic[D]):
     """The resources, built once on the client's driver."""
 
-    def _attach(self, driver: D, policy: RetryPolicy) -> None:
+    def _attach(self, base_url: str, driver: D, max_retries: int, max_retry_after: float) -> None:
+        self.base_url = base_url
+        self._driver: D = driver
+        self.policy = policy = RetryPolicy(max_retries=max_retries, max_retry_after=max_retry_after)
         self.batches: Batches[D] = Batches(driver, policy)
         self.operations: Operations[D] = Operations(driver, policy)
         self.events: Events[D] = Events(driver, policy)
@@ -79,13 +95,9 @@ class BatchopsClient(_Surfaces[SyncDriver]):
         transport: Optional[httpx.BaseTransport] = None,
         sleep: Optional[Callable[[float], None]] = None,
     ) -> None:
-        key, url = resolve_config(api_key, base_url)
-        self.base_url = url
-        http = httpx.Client(base_url=url, headers=_headers(key), timeout=timeout, transport=transport)
-        plain = httpx.Client(timeout=timeout, transport=transport)
-        self._driver = SyncDriver(http, plain, on_retry=on_retry, **({"sleep": sleep} if sleep else {}))
-        self.policy = RetryPolicy(max_retries=max_retries, max_retry_after=max_retry_after)
-        self._attach(self._driver, self.policy)
+        url, api, plain = _connection(api_key, base_url, timeout, transport)
+        driver = SyncDriver(httpx.Client(**api), httpx.Client(**plain), on_retry=on_retry, **_sleep(sleep))
+        self._attach(url, driver, max_retries, max_retry_after)
 
     def close(self) -> None:
         self._driver.close()
@@ -118,13 +130,9 @@ class AsyncBatchopsClient(_Surfaces[AsyncDriver]):
         transport: Optional[httpx.AsyncBaseTransport] = None,
         sleep: Optional[Callable[[float], Any]] = None,
     ) -> None:
-        key, url = resolve_config(api_key, base_url)
-        self.base_url = url
-        http = httpx.AsyncClient(base_url=url, headers=_headers(key), timeout=timeout, transport=transport)
-        plain = httpx.AsyncClient(timeout=timeout, transport=transport)
-        self._driver = AsyncDriver(http, plain, on_retry=on_retry, **({"sleep": sleep} if sleep else {}))
-        self.policy = RetryPolicy(max_retries=max_retries, max_retry_after=max_retry_after)
-        self._attach(self._driver, self.policy)
+        url, api, plain = _connection(api_key, base_url, timeout, transport)
+        driver = AsyncDriver(httpx.AsyncClient(**api), httpx.AsyncClient(**plain), on_retry=on_retry, **_sleep(sleep))
+        self._attach(url, driver, max_retries, max_retry_after)
 
     async def close(self) -> None:
         await self._driver.close()

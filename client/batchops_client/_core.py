@@ -194,6 +194,20 @@ class Page(Generic[T]):
     next: Optional[Callable[[], Plan[Page[T]]]] = None
 
 
+L = TypeVar("L")
+
+
+def pages(
+    fetch: Callable[[Any], Plan[L]], items: Callable[[L], list[T]], after: Callable[[L], Any], at: Any = None
+) -> Plan[Page[T]]:
+    """The page of a list at `at` (a cursor, or a page number), with the plan for the next one:
+    `after(listed)` is where the next page starts, None after the last. One walk serves both
+    pagination styles the API uses."""
+    listed = yield from fetch(at)
+    following = after(listed)
+    return Page(items(listed), None if following is None else (lambda: pages(fetch, items, after, following)))
+
+
 OnRetry = Callable[[Retry], None]
 
 

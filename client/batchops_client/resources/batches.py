@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional, Union
 
 import httpx
 
-from batchops_client._core import Page, Plan, Send, checked, poll
+from batchops_client._core import Page, Plan, Send, checked, pages, poll
 from batchops_client._resource import D, Resource, endpoint, paginated, path, without_none
 from batchops_client.errors import BatchopsError
 from batchops_client.models.batches import (
@@ -95,12 +95,13 @@ class Batches(Resource[D]):
         sort: Optional[str] = None,
     ) -> Plan[Page[Batch]]:
         """Every batch matching the filters, page after page."""
-        return self._batch_page(1, status=status, type=type, priority=priority, per_page=per_page, sort=sort)
+        filters: dict[str, Any] = {"status": status, "type": type, "priority": priority, "per_page": per_page}
 
-    def _batch_page(self, page: int, **filters: Any) -> Plan[Page[Batch]]:
-        listed = yield from Batches.list.plan(self, page=page, **filters)
-        more = listed.pagination.page < listed.pagination.total_pages
-        return Page(listed.data, (lambda: self._batch_page(page + 1, **filters)) if more else None)
+        def after(listed: BatchList) -> Optional[int]:
+            at = listed.pagination
+            return at.page + 1 if at.page < at.total_pages else None
+
+        return pages(lambda page: Batches.list.plan(self, page=page, sort=sort, **filters), _data, after, at=1)
 
     @endpoint
     def get_results(
@@ -204,6 +205,10 @@ class Batches(Resource[D]):
                 on_each=report,
             )
         )
+
+
+def _data(listed: BatchList) -> list[Batch]:
+    return listed.data
 
 
 def _download_url(redirect: httpx.Response) -> Optional[str]:

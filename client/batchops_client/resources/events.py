@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from batchops_client._core import Page, Plan
+from batchops_client._core import Page, Plan, pages
 from batchops_client._resource import D, Resource, endpoint, paginated, path, without_none
 from batchops_client.models.events import (
     EventBatchCreated,
@@ -152,19 +152,15 @@ class Events(Resource[D]):
         self, batch_id: str, *, event_status: Optional[str] = None, page_size: int = 100
     ) -> Plan[Page[EventLogEntry]]:
         """Every entry of a batch (with `event_status`, only those), page after page, newest first."""
-        return self._batch_page(batch_id, 1, page_size, event_status)
-
-    def _batch_page(
-        self, batch_id: str, page: int, page_size: int, event_status: Optional[str]
-    ) -> Plan[Page[EventLogEntry]]:
-        listed = yield from Events.get_batch.plan(
-            self, batch_id, page=page, page_size=page_size, event_status=event_status
-        )
-        # An empty page ends the walk too, whatever hasMore says: a page number past the end
-        # could otherwise be asked for for ever.
-        more = listed.has_more and bool(listed.events)
-        return Page(
-            listed.events, (lambda: self._batch_page(batch_id, page + 1, page_size, event_status)) if more else None
+        return pages(
+            lambda page: Events.get_batch.plan(
+                self, batch_id, page=page, page_size=page_size, event_status=event_status
+            ),
+            lambda listed: listed.events,
+            # An empty page ends the walk too, whatever hasMore says: a page number past the end
+            # could otherwise be asked for for ever.
+            lambda listed: listed.page + 1 if listed.has_more and listed.events else None,
+            at=1,
         )
 
     @endpoint

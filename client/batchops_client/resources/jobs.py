@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Callable, Optional, Union
 
-from batchops_client._core import Page, Plan, poll
+from batchops_client._core import Page, Plan, pages, poll
 from batchops_client._resource import D, Resource, endpoint, paginated, path, without_none
 from batchops_client.models.jobs import (
     BatchOperation,
@@ -46,8 +46,18 @@ def _iso(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in fields.items()}
 
 
-def _cursor_page(listed: Union[JobList, RunList, BatchOperationList]) -> Optional[str]:
+CursorList = Union[JobList, RunList, BatchOperationList]
+
+
+def _cursor_page(listed: CursorList) -> Optional[str]:
     return listed.next_cursor if listed.has_more and listed.next_cursor else None
+
+
+def _cursor_pages(
+    fetch: Callable[[Optional[str]], Plan[Union[JobList, RunList, BatchOperationList]]],
+) -> Plan[Page[Any]]:
+    """Every item of a cursor-paged list (jobs, runs, batch operations): `data`, `has_more`, `next_cursor`."""
+    return pages(fetch, lambda listed: listed.data, _cursor_page)
 
 
 class Jobs(Resource[D]):
@@ -201,12 +211,14 @@ class Jobs(Resource[D]):
         limit: int = MAX_PAGE,
     ) -> Plan[Page[Job]]:
         """Every job of the workspace (with the filters, the matching ones), newest first."""
-        return self._job_page(None, slug=slug, tag_key=tag_key, tag_value=tag_value, project_id=project_id, limit=limit)
-
-    def _job_page(self, cursor: Optional[str], **filters: Any) -> Plan[Page[Job]]:
-        listed = yield from Jobs.list.plan(self, cursor=cursor, **filters)
-        following = _cursor_page(listed)
-        return Page(listed.data, (lambda: self._job_page(following, **filters)) if following else None)
+        filters: dict[str, Any] = {
+            "slug": slug,
+            "tag_key": tag_key,
+            "tag_value": tag_value,
+            "project_id": project_id,
+            "limit": limit,
+        }
+        return _cursor_pages(lambda cursor: Jobs.list.plan(self, cursor=cursor, **filters))
 
     # Last: inside this class, later annotations would take `list` for this method.
     @endpoint
@@ -282,7 +294,7 @@ class Runs(Resource[D]):
     ) -> Plan[Page[Run]]:
         """Every run matching the filters, newest first, page after page (a filtered page may be
         empty with more to come; this goes on while the API says `has_more`)."""
-        filters = {
+        filters: dict[str, Any] = {
             "job_id": job_id,
             "batch_id": batch_id,
             "status": status,
@@ -294,12 +306,7 @@ class Runs(Resource[D]):
             "project_id": project_id,
             "limit": limit,
         }
-        return self._run_page(None, **filters)
-
-    def _run_page(self, cursor: Optional[str], **filters: Any) -> Plan[Page[Run]]:
-        listed = yield from Runs.list.plan(self, cursor=cursor, **filters)
-        following = _cursor_page(listed)
-        return Page(listed.data, (lambda: self._run_page(following, **filters)) if following else None)
+        return _cursor_pages(lambda cursor: Runs.list.plan(self, cursor=cursor, **filters))
 
     @endpoint
     def list(
@@ -387,12 +394,9 @@ class BatchOperations(Resource[D]):
     @paginated
     def iterate(self, *, project_id: Optional[str] = None, limit: int = MAX_PAGE) -> Plan[Page[BatchOperation]]:
         """Every bulk-trigger batch operation of the workspace, newest first."""
-        return self._operation_page(None, project_id=project_id, limit=limit)
-
-    def _operation_page(self, cursor: Optional[str], **filters: Any) -> Plan[Page[BatchOperation]]:
-        listed = yield from BatchOperations.list.plan(self, cursor=cursor, **filters)
-        following = _cursor_page(listed)
-        return Page(listed.data, (lambda: self._operation_page(following, **filters)) if following else None)
+        return _cursor_pages(
+            lambda cursor: BatchOperations.list.plan(self, cursor=cursor, project_id=project_id, limit=limit)
+        )
 
     @endpoint
     def list(

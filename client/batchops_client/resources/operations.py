@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 
-from batchops_client._core import Page, Plan, poll
+from batchops_client._core import Page, Plan, pages, poll
 from batchops_client._resource import D, Resource, endpoint, paginated, path, without_none
 from batchops_client.models.operations import (
     AsyncOperation,
@@ -147,9 +147,8 @@ class Operations(Resource[D]):
     def iterate_async(self, *, status: Optional[str] = None, limit: int = 100) -> Plan[Page[AsyncOperation]]:
         """Every async job (with `status`, only those), page after page. A filtered page may be
         empty with more to come: paging goes on while the API gives a cursor."""
-        return self._async_page(None, status=status, limit=limit)
-
-    def _async_page(self, cursor: Optional[str], **filters: Any) -> Plan[Page[AsyncOperation]]:
-        listed = yield from Operations.list_async.plan(self, cursor=cursor, **filters)
-        following = listed.next_cursor
-        return Page(listed.data, (lambda: self._async_page(following, **filters)) if following else None)
+        return pages(
+            lambda cursor: Operations.list_async.plan(self, cursor=cursor, status=status, limit=limit),
+            lambda listed: listed.data,
+            lambda listed: listed.next_cursor or None,
+        )
