@@ -36,6 +36,10 @@ def resolve_config(api_key: Optional[str], base_url: Optional[str]) -> tuple[str
             code="CONFIGURATION_ERROR",
         )
     assert key is not None and url is not None
+    if not url.lower().startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"the base URL must start with http:// or https://, not {url!r}", code="CONFIGURATION_ERROR"
+        )
     return key, url.rstrip("/")
 
 

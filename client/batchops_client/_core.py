@@ -20,14 +20,16 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Generic, Optional, TypeVar, Union
 
 import httpx
+import pydantic
 
-from batchops_client.errors import APIConnectionError, WaitTimeout, error_from_response
+from batchops_client.errors import APIConnectionError, BatchopsError, WaitTimeout, error_from_response
 
 T = TypeVar("T")
 
 # Statuses that mean "not done, try again": rate limited, or a gateway or service that failed
 # before the request did anything. 500 is not among them: it may have done part of the work.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+IDEMPOTENCY_IN_PROGRESS = "IDEMPOTENCY_IN_PROGRESS"
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ def send(request: Send, policy: RetryPolicy) -> Plan[httpx.Response]:
             yield Retry(policy.backoff(attempt), attempt + 1, f"{type(error).__name__} on {where}")
             attempt += 1
             continue
-        if response.status_code not in RETRY_STATUSES or attempt >= policy.max_retries:
+        if not _retryable(response) or attempt >= policy.max_retries:
             return response
         asked = retry_after(response)
         if asked is not None and asked > policy.max_retry_after:
@@ -133,6 +135,21 @@ def send(request: Send, policy: RetryPolicy) -> Plan[httpx.Response]:
         wait = asked if asked is not None else policy.backoff(attempt)
         yield Retry(wait, attempt + 1, reason, retry_after=asked is not None)
         attempt += 1
+
+
+def _retryable(response: httpx.Response) -> bool:
+    """A status worth trying again, or the API saying the same idempotency key is still being
+    worked on: what a retry after a 504 meets while the first attempt still runs. Giving up there
+    would report a create that happened as failed, and a caller's own retry would create twice."""
+    if response.status_code in RETRY_STATUSES:
+        return True
+    if response.status_code != 409:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("code") == IDEMPOTENCY_IN_PROGRESS
 
 
 def _url_of(error: httpx.TransportError, request: Send) -> str:
@@ -156,7 +173,16 @@ def json_of(request: Send, policy: RetryPolicy) -> Plan[Any]:
     response = yield from checked(request, policy)
     if response.status_code == 204 or not response.content:
         return None
-    return response.json()
+    try:
+        return response.json()
+    except ValueError as error:
+        # A proxy's page, or a base URL that is not the API.
+        raise BatchopsError(
+            f"the answer from {response.url} is not JSON (is the base URL the API's?)",
+            status=response.status_code,
+            code="INVALID_RESPONSE",
+            body=response.text[:500],
+        ) from error
 
 
 def poll(
@@ -211,6 +237,29 @@ def pages(
 OnRetry = Callable[[Retry], None]
 
 
+def _advance(plan: Plan[Any], answer: Any, error: Optional[BaseException]) -> tuple[bool, Any]:
+    """Run `plan` to its next step: (False, the step), or (True, its result) when it ended.
+    A plan parses only the API's answers, so a model that cannot read one means an answer of an
+    unexpected shape (a proxy's, another API's): a BatchopsError, not a pydantic traceback."""
+    try:
+        return False, plan.throw(error) if error is not None else plan.send(answer)
+    except StopIteration as done:
+        return True, done.value
+    except (pydantic.ValidationError, KeyError) as unreadable:
+        raise BatchopsError(
+            f"the API's answer does not have the expected shape ({_first_problem(unreadable)})",
+            code="INVALID_RESPONSE",
+        ) from unreadable
+
+
+def _first_problem(error: Exception) -> str:
+    if isinstance(error, pydantic.ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the answer"
+        return f"{where}: {first['msg']}"
+    return f"no {error}"
+
+
 class SyncDriver:
     """Carries plans out with `httpx.Client`."""
 
@@ -231,10 +280,9 @@ class SyncDriver:
         answer: Any = None
         error: Optional[BaseException] = None
         while True:
-            try:
-                step = plan.throw(error) if error is not None else plan.send(answer)
-            except StopIteration as done:
-                result: T = done.value
+            finished, step = _advance(plan, answer, error)
+            if finished:
+                result: T = step
                 return result
             answer, error = None, None
             if isinstance(step, Send):
@@ -279,10 +327,9 @@ class AsyncDriver:
         answer: Any = None
         error: Optional[BaseException] = None
         while True:
-            try:
-                step = plan.throw(error) if error is not None else plan.send(answer)
-            except StopIteration as done:
-                result: T = done.value
+            finished, step = _advance(plan, answer, error)
+            if finished:
+                result: T = step
                 return result
             answer, error = None, None
             if isinstance(step, Send):

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from batchops_client.cli.options import global_params
-from batchops_client.cli.output import fail
+from batchops_client.cli.output import API_ERROR, INTERRUPTED, USAGE, fail
 from batchops_client.errors import BatchopsError
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -41,3 +41,18 @@ class BatchopsGroup(click.Group):
             return super().invoke(ctx)
         except BatchopsError as error:
             fail(ctx, error)
+        except click.exceptions.ClickException:
+            raise  # usage errors: click prints them and exits 2
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            # Ctrl-C while watching: 130 as shells report SIGINT, not 1 ("it ended failed").
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(INTERRUPTED) from None
+        except (OSError, ValueError, TypeError) as error:
+            # A file that cannot be read or written here, or input the SDK refused before sending
+            # (an event above the size limit, an operation that is not an object): the command
+            # line's fault, not the API's (the SDK's own errors, answers included, came above).
+            fail(ctx, error, code=USAGE)
+        except Exception as error:  # noqa: BLE001 - anything else is still one line, never a traceback
+            fail(ctx, error, code=API_ERROR)

@@ -12,6 +12,7 @@ from batchops_client.cli._input import JSON_FILE, read_object
 from batchops_client.cli.options import make_client, state
 from batchops_client.cli.output import (
     InputError,
+    examples,
     finish,
     notice,
     show_path,
@@ -35,7 +36,19 @@ LIST_COLUMNS = [
 ]
 
 
-@click.group(cls=BatchopsGroup)
+# What GET /v1/batches sorts by (ascending; a leading - for descending).
+SORT_FIELDS = ("created_at", "started_at", "priority", "name")
+
+
+@click.group(
+    cls=BatchopsGroup,
+    epilog=examples(
+        "batchops batch create --config batch.json",
+        "batchops batch status batch_abc123 --watch",
+        "batchops batch results batch_abc123 --format xlsx --output ./reports/",
+        'batchops batch cancel batch_abc123 --reason "Emergency deployment"',
+    ),
+)
 def batch() -> None:
     """Batches of jobs: create, watch, fetch results, cancel, retry."""
 
@@ -137,7 +150,13 @@ Example:
 @click.option("--priority", type=click.Choice(["low", "medium", "high", "urgent"]))
 @click.option("--page", type=click.IntRange(min=1))
 @click.option("--per-page", type=click.IntRange(min=1))
-@click.option("--sort", help="e.g. created_at:desc")
+@click.option(
+    "--sort",
+    type=click.Choice(
+        [f"{sign}{key}" for key in ("created_at", "started_at", "priority", "name") for sign in ("", "-")]
+    ),
+    help="order by a field; a leading - for descending (the API's default: -created_at)",
+)
 @click.option("--all", "all_pages", is_flag=True, help="every page (--json: one array)")
 def list_batches(
     status: Optional[str],

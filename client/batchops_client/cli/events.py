@@ -9,7 +9,7 @@ import click
 from batchops_client.cli._base import BatchopsGroup
 from batchops_client.cli._input import JSON_FILE, read_json, read_object
 from batchops_client.cli.options import make_client
-from batchops_client.cli.output import InputError, finish, show_record, show_table
+from batchops_client.cli.output import InputError, examples, finish, show_record, show_table
 
 EVENT_STATUSES = ("SUCCESS", "FAILURE", "IN_PROGRESS", "SKIPPED", "WARNING")
 ENTRY_COLUMNS = [
@@ -22,7 +22,14 @@ ENTRY_COLUMNS = [
 ]
 
 
-@click.group(cls=BatchopsGroup)
+@click.group(
+    cls=BatchopsGroup,
+    epilog=examples(
+        "batchops events create-batch events.json --batch-id onboarding-2026-12",
+        "batchops events get-batch onboarding-2026-12 --status FAILURE --all",
+        "batchops events summary onboarding-2026-12",
+    ),
+)
 def events() -> None:
     """The event log: record entries one by one or in batches, read a batch, summarise it."""
 

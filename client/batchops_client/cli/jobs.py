@@ -12,7 +12,7 @@ from batchops_client.cli._base import BatchopsGroup
 from batchops_client.cli._input import JSON_FILE, parse_json_option, read_json, read_object
 from batchops_client.cli.ops import wait_options
 from batchops_client.cli.options import make_client, state
-from batchops_client.cli.output import InputError, finish, notice, show_record, show_table
+from batchops_client.cli.output import InputError, examples, finish, notice, show_record, show_table
 from batchops_client.cli.progress import Counts, watch_with_progress
 from batchops_client.models.jobs import BatchOperation, Run
 
@@ -51,7 +51,14 @@ def _client() -> BatchopsClient:
 # --- jobs ---------------------------------------------------------------------------------------
 
 
-@click.group(cls=BatchopsGroup)
+@click.group(
+    cls=BatchopsGroup,
+    epilog=examples(
+        "batchops jobs create job.json",
+        "batchops jobs trigger job_123 --payload '{\"n\": 1}' --wait",
+        "batchops jobs trigger-bulk job_123 items.json --wait",
+    ),
+)
 def jobs() -> None:
     """Jobs (an endpoint batchops calls): create, change, trigger one run or many."""
 
@@ -259,7 +266,10 @@ def trigger_bulk(
 # --- runs ---------------------------------------------------------------------------------------
 
 
-@click.group(cls=BatchopsGroup)
+@click.group(
+    cls=BatchopsGroup,
+    epilog=examples("batchops runs list --job-id job_123 --status failed", "batchops runs wait run_123"),
+)
 def runs() -> None:
     """Runs of jobs: get one, list them, wait for one."""
 
@@ -326,7 +336,11 @@ def wait_run(run_id: str, interval: float, timeout: float) -> None:
 # --- batch operations ---------------------------------------------------------------------------
 
 
-@click.group("batch-operations", cls=BatchopsGroup)
+@click.group(
+    "batch-operations",
+    cls=BatchopsGroup,
+    epilog=examples("batchops batch-operations list", "batchops batch-operations wait bop_123"),
+)
 def batch_operations() -> None:
     """The batch operations bulk triggers create (jobs trigger-bulk): get, list, wait."""
 

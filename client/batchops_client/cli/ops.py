@@ -9,7 +9,7 @@ import click
 from batchops_client.cli._base import BatchopsGroup
 from batchops_client.cli._input import JSON_FILE, read_json
 from batchops_client.cli.options import make_client, state
-from batchops_client.cli.output import InputError, finish, notice, show_record, show_table
+from batchops_client.cli.output import InputError, examples, finish, notice, show_record, show_table
 from batchops_client.cli.progress import Counts, watch_with_progress
 from batchops_client.models.operations import AsyncOperation, OperationsResult
 
@@ -26,7 +26,12 @@ ASYNC_COLUMNS = [
 ASYNC_STATUSES = ("QUEUED", "PROCESSING", "COMPLETED", "FAILED")
 
 
-@click.group(cls=BatchopsGroup)
+@click.group(
+    cls=BatchopsGroup,
+    epilog=examples(
+        "batchops ops run ops.json --transaction", "batchops ops run ops.json --async --wait", "batchops ops limits"
+    ),
+)
 def ops() -> None:
     """Many API operations in one request: run (sequential, parallel, transaction, dry run,
     async), async status, limits."""

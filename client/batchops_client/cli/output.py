@@ -24,6 +24,7 @@ FAILED = 1  # the batch, job, run or operation ended failed, cancelled or timed 
 USAGE = 2  # click's usage errors, missing configuration, an unreadable input file
 API_ERROR = 3  # any other API error, the API unreachable included
 TIMEOUT = 4  # a --watch / --wait gave up
+INTERRUPTED = 130  # Ctrl-C, as shells report a SIGINT
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -32,7 +33,14 @@ Exit codes:
      (status --watch, --wait, and status/get of a finished one), or some items were rejected
   2  usage: a bad option, a missing API key or base URL, an unreadable input file
   3  API error: the API refused the call (4xx/5xx) or could not be reached
-  4  timeout: --watch / --wait gave up before the end (--timeout)"""
+  4  timeout: --watch / --wait gave up before the end (--timeout)
+  130  interrupted (Ctrl-C)"""
+
+
+def examples(*lines: str) -> str:
+    """A group's `--help` epilog: its example command lines, kept as written (click's \\b)."""
+    return "\b\nExamples:\n" + "".join(f"  {line}\n" for line in lines)
+
 
 Column = tuple[str, str]  # (header, key: snake_case attribute, wire key or dotted path)
 
@@ -179,12 +187,16 @@ def exit_code(error: BatchopsError) -> int:
     return API_ERROR
 
 
-def fail(ctx: click.Context, error: BatchopsError) -> NoReturn:
-    """Report an SDK error in one line on stderr (a traceback too with --debug) and exit."""
+def fail(ctx: click.Context, error: Exception, code: Optional[int] = None) -> NoReturn:
+    """Report an error in one line on stderr (a traceback too with --debug) and exit: an SDK
+    error with its exit code, anything else with `code`."""
     if state(ctx).debug:
         click.echo("".join(traceback.format_exception(type(error), error, error.__traceback__)), err=True, nl=False)
-    line = error_line(error)
-    if isinstance(error, ConfigurationError):
-        line += " (on the command line: --api-key KEY, --base-url URL)"
+    if isinstance(error, BatchopsError):
+        line = error_line(error)
+        if isinstance(error, ConfigurationError):
+            line += " (on the command line: --api-key KEY, --base-url URL)"
+    else:
+        line = f"error: {type(error).__name__}: {error}"
     click.echo(line, err=True)
-    raise click.exceptions.Exit(exit_code(error))
+    raise click.exceptions.Exit(exit_code(error) if isinstance(error, BatchopsError) else (code or API_ERROR))

@@ -17,10 +17,11 @@ from batchops_client.cli.output import InputError, finish, is_json, print_json, 
 from batchops_client.cli.progress import LiveProgress
 from batchops_client.errors import ValidationError
 
-# A chunk is sent once it holds this many events or this many bytes of JSON: the SDK splits a
-# chunk into requests the API takes (<= 10 MB each), and the CLI never holds more than one chunk.
+# A chunk is sent once it holds this many events or this many bytes of JSON, and the CLI never
+# holds more than one chunk. 4 MiB stays under the SDK's 5 MiB bound for a direct request (Lambda
+# takes 6 MB), so a chunk is one gzipped POST, not an S3 upload and its polling.
 CHUNK_EVENTS = 10_000
-CHUNK_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 4 * 1024 * 1024
 SHOWN_ERRORS = 20
 
 

@@ -8,7 +8,7 @@ import click
 
 from batchops_client.cli._base import BatchopsGroup
 from batchops_client.cli.options import make_client
-from batchops_client.cli.output import FAILED, InputError, error_line, show_record, show_table
+from batchops_client.cli.output import FAILED, InputError, error_line, examples, show_record, show_table
 from batchops_client.errors import WebhookVerificationError
 from batchops_client.resources.webhooks import verify_webhook
 
@@ -33,7 +33,13 @@ EVENTS = (
 )
 
 
-@click.group(cls=BatchopsGroup)
+@click.group(
+    cls=BatchopsGroup,
+    epilog=examples(
+        "batchops webhooks create --url https://example.com/hooks --event batch.completed",
+        "batchops webhooks deliveries wh_123",
+    ),
+)
 def webhooks() -> None:
     """Webhook subscriptions: create, list, delete, delivery log; verify a delivery's signature."""
 

@@ -201,6 +201,12 @@ class Jobs(Resource[D]):
         return BulkTrigger.model_validate(answer)
 
     @paginated
+    def runs(self, job_id: str, *, status: Optional[str] = None, limit: int = MAX_PAGE) -> Plan[Page[Run]]:
+        """Every run of one job, newest first (`GET /v1/runs?job_id=`): `client.runs` has the
+        other filters, `client.batch_operations` the bulk triggers' records."""
+        return Runs.iterate.plan(self, job_id=job_id, status=status, limit=limit)
+
+    @paginated
     def iterate(
         self,
         *,

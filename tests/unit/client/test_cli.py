@@ -361,3 +361,47 @@ def test_root_help_lists_commands_and_exit_codes():
     assert result.exit_code == 0
     assert "batch" in result.stdout and "Exit codes:" in result.stdout
     assert "4  timeout" in result.stdout
+
+
+def test_an_answer_the_client_cannot_read_is_one_line_and_exit_3():
+    # A 200 of another shape (a proxy's, another API's): the SDK's INVALID_RESPONSE, not pydantic's text.
+    with respx.mock(base_url=BASE) as api:
+        api.get("/v1/batches/batch_1").mock(return_value=ok({"unexpected": True}))
+        result = run("batch", "status", "batch_1")
+    assert result.exit_code == 3, result.output
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "error: INVALID_RESPONSE: the API's answer does not have the expected shape (batch_id: Field required)"
+    ]
+
+
+def test_an_output_path_that_cannot_be_written_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "reports"
+    blocker.write_text("a file where the folder should be")
+    with respx.mock(base_url=BASE) as api:
+        api.get("/v1/batches/batch_1/results").respond(200, content=b"a,b\n", headers={"Content-Type": "text/csv"})
+        result = run("batch", "results", "batch_1", "--format", "csv", "--output", str(blocker / "sub"))
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and result.stderr.startswith("error: ")
+
+
+class Interrupted(Sleeps):
+    """Ctrl-C pressed during the first wait between polls."""
+
+    def __call__(self, seconds: float) -> None:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_watching_exits_130_not_1():
+    with respx.mock(base_url=BASE) as api:
+        api.get("/v1/batches/batch_1").mock(return_value=ok(batch("running")))
+        result = run("batch", "status", "batch_1", "--watch", "--interval", "0.1", sleeps=Interrupted())
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_base_url_without_a_scheme_is_a_usage_error():
+    result = run("batch", "list", env={"BATCHOPS_BASE_URL": "127.0.0.1:3000"})
+    assert result.exit_code == 2, result.output
+    assert "http:// or https://" in result.stderr

@@ -257,3 +257,40 @@ def test_async_methods_are_coroutine_functions_with_the_plans_signature():
     assert "idempotency_key" in inspect.signature(sdk.batches.create).parameters
     assert "self" not in inspect.signature(BatchopsClient("bo_test", API).batches.create).parameters
     assert sdk.batches.create.__doc__ and "POST /v1/batches" in sdk.batches.create.__doc__
+
+
+@respx.mock(base_url=API)
+def test_a_key_still_in_progress_is_retried_not_reported(respx_mock):
+    # A 504 while the first attempt still runs, then the retry meets its own key in progress: giving
+    # up there would report as failed a create that happened.
+    in_progress = {"error": "A request with this key is in progress", "code": "IDEMPOTENCY_IN_PROGRESS"}
+    route = respx_mock.post("/v1/batches").mock(
+        side_effect=[httpx.Response(504), httpx.Response(409, json=in_progress), httpx.Response(201, json=CREATED)]
+    )
+    sdk, waits, _ = client()
+    assert sdk.batches.create("n", JOBS).batch_id == "batch_1"
+    assert route.call_count == 3 and len(waits) == 2
+    assert len({call.request.headers["Idempotency-Key"] for call in route.calls}) == 1
+
+
+@respx.mock(base_url=API)
+def test_other_conflicts_are_not_retried(respx_mock):
+    route = respx_mock.delete("/v1/batches/b").respond(409, json={"error": "done", "code": "BATCH_ALREADY_FINISHED"})
+    sdk, waits, _ = client()
+    with pytest.raises(ConflictError):
+        sdk.batches.cancel("b")
+    assert route.call_count == 1 and waits == []
+
+
+@respx.mock(base_url=API)
+def test_a_success_that_is_not_json_is_a_clear_error(respx_mock):
+    respx_mock.get("/v1/batches/b").respond(200, text="<html>a login page</html>")
+    sdk, _, _ = client()
+    with pytest.raises(BatchopsError, match="not JSON") as raised:
+        sdk.batches.get_status("b")
+    assert raised.value.code == "INVALID_RESPONSE" and "login page" in raised.value.body
+
+
+def test_a_base_url_without_a_scheme_is_a_configuration_error():
+    with pytest.raises(ConfigurationError, match="http:// or https://"):
+        BatchopsClient("bo_test", "127.0.0.1:3000")

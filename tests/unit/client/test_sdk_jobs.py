@@ -419,3 +419,27 @@ def test_the_async_client_triggers_waits_and_pages():
 
     asyncio.run(main())
     assert waits[-1] == 4.0 and len(waits) == 2
+
+
+def test_a_jobs_runs_walk_every_page_of_that_job():
+    with respx.mock(base_url="http://api.test") as api:
+        route = api.get("/v1/runs").mock(
+            side_effect=[
+                httpx.Response(
+                    200,
+                    json={
+                        "data": [{"id": "r1", "job_id": "job 1", "status": "completed"}],
+                        "has_more": True,
+                        "next_cursor": "c1",
+                    },
+                ),
+                httpx.Response(
+                    200, json={"data": [{"id": "r2", "job_id": "job 1", "status": "failed"}], "has_more": False}
+                ),
+            ]
+        )
+        client = BatchopsClient("bo_test", "http://api.test")
+        assert [run.id for run in client.jobs.runs("job 1", status="failed")] == ["r1", "r2"]
+    first, second = (dict(call.request.url.params) for call in route.calls)
+    assert first == {"job_id": "job 1", "status": "failed", "limit": "100"}
+    assert second == {**first, "cursor": "c1"}
