@@ -142,8 +142,10 @@ def show_table(
     table = Table(
         title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left", caption_justify="left"
     )
-    for header, _ in columns:
-        table.add_column(header, overflow="fold")
+    for header, key in columns:
+        # Ids stay on one line, so they can be copied from a narrow terminal; other cells fold.
+        whole = key == "id" or key.endswith(("_id", "Id"))
+        table.add_column(header, overflow="fold", no_wrap=whole, min_width=len(header))
     for item in rows:
         table.add_row(*(text(field_of(item, key), 80) for _, key in columns))
     if not rows:
