@@ -84,8 +84,16 @@ openapi: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench
 
-build: $(SAM_VENV)/.installed ## sam build (offline: uses the local python3.11)
-	$(SAM) build --template-file template.yaml --build-dir .aws-sam/build --parallel --cached
+# ARCH picks template.yaml's Architecture parameter and the platform of the layers' wheels
+# (layers/layer.mk's LAYER_ARCH). SAM's build cache does not key on either, so another
+# architecture builds into a directory and cache of its own: .aws-sam/build-x86_64.
+ARCH ?= arm64
+ARCH_SUFFIX := $(if $(filter-out arm64,$(ARCH)),-$(ARCH),)
+BUILD_DIR := .aws-sam/build$(ARCH_SUFFIX)
+build: $(SAM_VENV)/.installed ## sam build (offline: uses the local python3.11); ARCH=x86_64 for x86 hosts
+	LAYER_ARCH=$(if $(filter x86_64,$(ARCH)),x86_64,aarch64) $(SAM) build --template-file template.yaml \
+		--build-dir $(BUILD_DIR) --cache-dir .aws-sam/cache$(ARCH_SUFFIX) --parallel --cached \
+		--parameter-overrides Architecture=$(ARCH)
 
 deploy: build ## first time: make deploy GUIDED=1 (sam deploy --guided)
 	$(SAM) deploy $(if $(GUIDED),--guided,) $(if $(ENV),--config-env $(ENV),) --template-file .aws-sam/build/template.yaml
