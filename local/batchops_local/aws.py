@@ -1,4 +1,4 @@
-"""moto's server on 127.0.0.1 and the process environment that points every AWS client at it.
+"""moto's server (on 127.0.0.1 unless told otherwise) and the process environment that points every AWS client at it.
 
 The functions run in this process, so what they see in os.environ is what a boto3 client in them
 uses: AWS_ENDPOINT_URL (honoured natively by botocore) sends every call to moto, fake credentials
@@ -19,6 +19,8 @@ from typing import Any
 from batchops_local.enforcement import EnforcingApp
 
 LOCALHOST = "127.0.0.1"
+# Binding every interface: clients on this machine still connect through the loopback address.
+ANY_ADDRESS = "0.0.0.0"  # noqa: S104 - only when asked (BATCHOPS_LOCAL_BIND), for sam local's containers
 REGION = "us-east-1"
 
 # moto's config API (POST /moto-api/config): run Step Functions for real, and use the
@@ -53,6 +55,11 @@ def local_environment(endpoint: str, port: int) -> dict[str, str]:
     }
 
 
+def client_host(bind: str) -> str:
+    """The address this machine's clients use for a server bound to `bind`."""
+    return LOCALHOST if bind in (ANY_ADDRESS, "") else bind
+
+
 def apply_environment(endpoint: str, port: int, stack_env: Mapping[str, str]) -> None:
     """Set this process's os.environ (the stack's own clients: pollers, key seeding): `stack_env`
     first, the local AWS wiring on top. Functions do not see it: each runs in its own sandbox."""
@@ -75,21 +82,22 @@ def apply_environment(endpoint: str, port: int, stack_env: Mapping[str, str]) ->
 
 
 class MotoServer:
-    """moto's server (what ThreadedMotoServer runs) on 127.0.0.1, in a daemon thread.
+    """moto's server (what ThreadedMotoServer runs) on `bind` (127.0.0.1), in a daemon thread.
 
     ThreadedMotoServer binds inside its thread; on a port in use werkzeug calls sys.exit there
     and start() waits forever (port 5000 is taken by AirPlay on macOS). Binding the socket here
     turns that into an OSError the stack reports."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, bind: str = LOCALHOST) -> None:
         self.port = port
+        self.bind = bind
         self.app = EnforcingApp()
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://{LOCALHOST}:{self.port}"
+        return f"http://{client_host(self.bind)}:{self.port}"
 
     def start(self) -> None:
         from moto.moto_server.werkzeug_app import (
@@ -106,15 +114,15 @@ class MotoServer:
         try:
             listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                listener.bind((LOCALHOST, self.port))
+                listener.bind((self.bind, self.port))
             except OSError as exc:
-                raise OSError(f"cannot listen on {LOCALHOST}:{self.port} for moto: {exc.strerror}") from exc
+                raise OSError(f"cannot listen on {self.bind}:{self.port} for moto: {exc.strerror}") from exc
             listener.listen(128)
             self.port = int(listener.getsockname()[1])  # the real one when asked for port 0
             self.app.wrap(DomainDispatcherApplication(create_backend_app))
             # werkzeug duplicates the descriptor (fd=...), so closing ours below is safe.
             self._server = make_server(
-                LOCALHOST,
+                self.bind,
                 self.port,
                 self.app,
                 threaded=True,

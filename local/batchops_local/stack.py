@@ -20,7 +20,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from batchops_local.aws import LOCAL_DEFAULTS, LOCALHOST, MotoServer, apply_environment, local_environment
+from batchops_local.aws import (
+    LOCAL_DEFAULTS,
+    LOCALHOST,
+    MotoServer,
+    apply_environment,
+    client_host,
+    local_environment,
+)
 from batchops_local.enforcement import Enforcer, table_keys
 from batchops_local.functions import FunctionRegistry, install_lambda_bridge
 from batchops_local.gateway import GatewayApp, GatewayServer
@@ -74,6 +81,7 @@ class Settings:
     schedule_scale: float
     sweep_seconds: float = 5.0
     concurrency: int = DEFAULT_CONCURRENCY
+    bind: str = LOCALHOST
 
 
 def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Settings:
@@ -96,6 +104,11 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         default=int(environ.get("BATCHOPS_LOCAL_CONCURRENCY", str(DEFAULT_CONCURRENCY))),
         help="sandboxes (concurrent invocations) per function, at most; ReservedConcurrentExecutions lowers it",
     )
+    parser.add_argument(
+        "--bind",
+        default=environ.get("BATCHOPS_LOCAL_BIND", LOCALHOST),
+        help="the address the API and moto listen on; 0.0.0.0 lets sam local's containers reach moto",
+    )
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error("the concurrency must be at least 1")
@@ -111,6 +124,7 @@ def parse_settings(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Se
         args.schedule_scale,
         args.sweep_seconds,
         args.concurrency,
+        args.bind,
     )
 
 
@@ -129,7 +143,7 @@ class LocalStack:
     def start(self) -> None:
         specs = parse_key_specs(self.settings.api_keys)
         install_moto_dynamodb()
-        self.moto = MotoServer(self.settings.aws_port)
+        self.moto = MotoServer(self.settings.aws_port, self.settings.bind)
         self.moto.start()
         endpoint = self.moto.endpoint
         template = self.template = load_template(self.settings.template, endpoint)
@@ -145,7 +159,9 @@ class LocalStack:
             concurrency=self.settings.concurrency,
             preload=PRELOAD,
         )
-        self.gateway = GatewayServer(GatewayApp(template, registry, log=_stderr), self.settings.port, LOCALHOST)
+        self.gateway = GatewayServer(
+            GatewayApp(template, registry, log=_stderr), self.settings.port, self.settings.bind
+        )
         # The stack seeds API keys with batchops' own service, on the table the functions use.
         tables = template.values_of(TABLE_VARIABLE)
         seed_env = {TABLE_VARIABLE: tables[0]} if tables else {}
@@ -165,7 +181,7 @@ class LocalStack:
         assert self.gateway is not None and self.moto is not None
         lines = [
             "batchops local stack",
-            f"  API: http://{LOCALHOST}:{self.gateway.port}",
+            f"  API: http://{client_host(self.settings.bind)}:{self.gateway.port}",
             f"  AWS: {self.moto.endpoint} (moto; use with aws --endpoint-url)",
             *(f"  key: {k.workspace} ({k.plan}) {k.key}" for k in self.keys),
             "ready",
