@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -59,18 +60,28 @@ def env_vars(template_env: Mapping[str, Mapping[str, str]], endpoint: str) -> di
     }
 
 
-def sam_command(sam: str, arch: str, env_file: Path, endpoint: str, port: int, extra: Sequence[str]) -> list[str]:
+def shared_flags(arch: str, env_file: Path, endpoint: str, wiring: Sequence[str]) -> list[str]:
+    """What `sam local start-api` and `sam local invoke` both need: the template built for `arch`,
+    the env file, the endpoint parameter (template.yaml declares AWS_ENDPOINT_URL only when it is
+    set) and the host mapping."""
     template = REPO_ROOT / ".aws-sam" / ("build" if arch == "arm64" else f"build-{arch}") / "template.yaml"
+    return [
+        "--template-file",
+        str(template.relative_to(REPO_ROOT)),
+        "--env-vars",
+        str(env_file.relative_to(REPO_ROOT) if env_file.is_relative_to(REPO_ROOT) else env_file),
+        "--parameter-overrides",
+        f"Architecture={arch} LocalEndpointUrl={endpoint}",
+        *wiring,
+    ]
+
+
+def start_api_command(sam: str, shared: Sequence[str], port: int, extra: Sequence[str]) -> list[str]:
     return [
         sam,
         "local",
         "start-api",
-        "--template-file",
-        str(template),
-        "--env-vars",
-        str(env_file),
-        "--parameter-overrides",
-        f"Architecture={arch} LocalEndpointUrl={endpoint}",
+        *shared,
         "--host",
         LOCALHOST,
         "--port",
@@ -123,12 +134,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     template_env: dict[str, Any] = json.loads((REPO_ROOT / "events" / "env.json").read_text())
     args.env_file.parent.mkdir(parents=True, exist_ok=True)
     args.env_file.write_text(json.dumps(env_vars(template_env, endpoint), indent=2) + "\n")
-    command = sam_command(args.sam, args.arch, args.env_file, endpoint, args.port, [*wiring, *args.sam_args])
+    shared = shared_flags(args.arch, args.env_file, endpoint, wiring)
+    command = start_api_command(args.sam, shared, args.port, args.sam_args)
+    sam_path = os.path.relpath(args.sam, REPO_ROOT)
+    # What a function's own event runs with, in another terminal while this runs.
+    invoke = shlex.join([sam_path, "local", "invoke", *shared, *args.sam_args])
     keys = "".join(f"  key: {k.workspace} ({k.plan}) {k.key}\n" for k in stack.keys)
     sys.stdout.write(
         f"batchops sam local\n  API: http://{LOCALHOST}:{args.port} (sam local start-api)\n"
         f"  AWS: {stack.moto.endpoint} (moto; containers: {endpoint})\n{keys}"
-        f"  env: {args.env_file}\n  run: {' '.join(command)}\n"
+        f"  env: {args.env_file}\n  run: {shlex.join(command)}\n"
+        f"  invoke: {invoke} <LogicalId> -e events/<file>.json\n"
     )
     sys.stdout.flush()
     # SAM's credentials and region reach the containers (not env.json): moto takes any.
