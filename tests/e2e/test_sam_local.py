@@ -202,3 +202,17 @@ def test_sam_local_invoke_runs_a_sample_event_against_the_same_stack(sam_local: 
     execution_ids = json.loads(answer["body"])["executionIds"]
     # The sample event's authorizer context is workspace dev's.
     assert ("WS#dev#EXEC#" + execution_ids[0], "ENTRY") in sam_local.records(execution_ids[0])
+
+
+def test_readme_shows_the_invoke_line_sam_local_prints() -> None:
+    """The README's `sam local invoke` example is the line sam_local prints on Linux x86_64 with
+    the default port, so the section cannot drift from what runs above."""
+    from batchops_local.sam_local import container_wiring, shared_flags
+
+    _, wiring = container_wiring("Linux")
+    flags = shared_flags("x86_64", REPO / ".aws-sam" / "sam-local-env.json", "http://host.docker.internal:5000", wiring)
+    line = shlex.join([".venv-sam/bin/sam", "local", "invoke", *flags])
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### With Docker: `sam local`", 1)[1].split("\n## ", 1)[0]
+    assert f"{line} CreateEventBatchFunction -e events/create_event_batch.json" in section
+    assert "make sam-local " in section and "make sam-local OFFLINE=1" in section
