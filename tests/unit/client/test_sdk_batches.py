@@ -6,17 +6,15 @@ key; iteration over every page; waiting."""
 from __future__ import annotations
 
 import asyncio
-import json
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
 import respx
 
-from batchops_client import AsyncBatchopsClient, AuthenticationError, BatchopsClient, NotFoundError, WaitTimeout
+from batchops_client import AsyncBatchopsClient, AuthenticationError, NotFoundError, WaitTimeout
 from batchops_client.models.batches import Batch, CreatedBatch
+from tests.unit.client.conftest import API, query, sent
 
-API = "http://api.test"
 JOBS = [{"id": "job_1", "type": "analysis", "config": {"rules": ["complexity"]}}]
 CREATED = {"batch_id": "batch_abc", "name": "Q3", "status": "queued", "signing_secret": "whsec_x"}
 
@@ -27,30 +25,6 @@ def ok(data, status: int = 200, **extra) -> httpx.Response:
 
 def batch(status: str, percentage: int, **more) -> dict:
     return {"batch_id": "batch_abc", "name": "Q3", "status": status, "progress": {"percentage": percentage}, **more}
-
-
-def query(request: httpx.Request) -> dict[str, list[str]]:
-    return parse_qs(request.url.query.decode())
-
-
-def sent(request: httpx.Request):
-    return json.loads(request.content)
-
-
-@pytest.fixture
-def waits() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def sdk(waits) -> BatchopsClient:
-    return BatchopsClient("bo_test", API, sleep=waits.append)
-
-
-@pytest.fixture
-def api():
-    with respx.mock(base_url=API) as mocked:
-        yield mocked
 
 
 def test_create_posts_only_the_given_fields_and_reads_as_model_and_dict(sdk, api):

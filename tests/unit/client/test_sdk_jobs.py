@@ -6,9 +6,7 @@ page included), waits with an injected sleep, ids quoted into paths, typed error
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -16,8 +14,8 @@ import respx
 
 from batchops_client import AsyncBatchopsClient, BatchopsClient, ConflictError, NotFoundError, WaitTimeout
 from batchops_client.models.jobs import BatchOperation, BulkTrigger, Job, Run, RunCounts, TriggerDryRun, TriggeredRun
+from tests.unit.client.conftest import API, query, sent
 
-API = "http://api.test"
 JOB = {
     "id": "job_1",
     "project_id": "ws-a",
@@ -56,30 +54,6 @@ def bop(finished_at=None, **more) -> dict:
         "finished_at": finished_at,
         **more,
     }
-
-
-def query(request: httpx.Request) -> dict[str, list[str]]:
-    return parse_qs(request.url.query.decode())
-
-
-def sent(request: httpx.Request):
-    return json.loads(request.content)
-
-
-@pytest.fixture
-def waits() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def sdk(waits) -> BatchopsClient:
-    return BatchopsClient("bo_test", API, sleep=waits.append)
-
-
-@pytest.fixture
-def api():
-    with respx.mock(base_url=API) as mocked:
-        yield mocked
 
 
 # ---------------------------------------------------------------- jobs

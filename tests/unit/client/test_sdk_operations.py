@@ -6,18 +6,16 @@ injected sleep, idempotency keys kept across a retried POST, ids quoted into pat
 from __future__ import annotations
 
 import asyncio
-import json
-from urllib.parse import parse_qs
 
 import httpx
 import pytest
 import respx
 
-from batchops_client import AsyncBatchopsClient, BatchopsClient, NotFoundError, WaitTimeout
+from batchops_client import AsyncBatchopsClient, NotFoundError, WaitTimeout
 from batchops_client.errors import ValidationError
 from batchops_client.models.operations import AsyncOperation, DryRunResult, Limits, Operation, OperationsResult
+from tests.unit.client.conftest import API, query, sent
 
-API = "http://api.test"
 OPS = [
     {"id": "create", "method": "POST", "path": "/v1/jobs", "body": {"name": "n", "endpoint_url": "https://x.test"}},
     {"id": "drop", "method": "DELETE", "path": "/v1/webhooks/wh_1"},
@@ -33,30 +31,6 @@ ANSWER = {
 
 def job(status: str, **more) -> dict:
     return {"id": "opj_1", "status": status, "createdAt": "2026-04-09T12:00:00.000Z", **more}
-
-
-def query(request: httpx.Request) -> dict[str, list[str]]:
-    return parse_qs(request.url.query.decode())
-
-
-def sent(request: httpx.Request):
-    return json.loads(request.content)
-
-
-@pytest.fixture
-def waits() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def sdk(waits) -> BatchopsClient:
-    return BatchopsClient("bo_test", API, sleep=waits.append)
-
-
-@pytest.fixture
-def api():
-    with respx.mock(base_url=API) as mocked:
-        yield mocked
 
 
 def test_execute_sends_the_seed_body_and_parses_results(sdk, api):
